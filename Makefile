@@ -1,0 +1,49 @@
+# Mercato: `make run` and `make test` work on a machine with only Python 3.11+ and make.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+TOOLS_DIR := .tools
+# uv from PATH when present, else a private copy bootstrapped into .tools/ (no global install).
+UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS_DIR)/bin/uv)
+BIN := .venv/bin
+# Never let uv download an interpreter: use the Python this machine has.
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help install run test test-slow lint fmt bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(TOOLS_DIR)/bin/uv:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Mercato needs Python 3.11+")'
+	$(PYTHON) -m venv $(TOOLS_DIR)
+	$(TOOLS_DIR)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+install: $(UV) ## Create .venv from uv.lock (exact pinned versions)
+	$(UV) sync --frozen --python $(PYTHON)
+
+run: install ## Start Mercato (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/mercato run
+
+test: install lint ## Lint, type-check and run the whole suite (not the slow/bench suites)
+	$(BIN)/pytest -m "not slow"
+
+test-slow: install ## Run the slow load/soak suites
+	$(BIN)/pytest -m slow; status=$$?; [ $$status -eq 5 ] && echo "no slow tests yet" || exit $$status
+
+lint: install ## ruff check, ruff format --check, mypy --strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src tests bench
+
+fmt: install ## Format and auto-fix
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: install ## Run the benchmarks in bench/ (results go to docs/benchmarks.md)
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtualenv, caches and tools (keeps .data/, the embedded database)
+	rm -rf .venv $(TOOLS_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: each compares Mercato with a baseline in the same run (see docs/benchmarks.md)."""

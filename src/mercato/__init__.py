@@ -1,0 +1,3 @@
+"""Mercato: a production-grade commerce backend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""The application factory: `create_app(settings)` wires the platform and the contexts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from mercato import __version__
+from mercato.platform.config import Settings
+from mercato.platform.db.database import Database
+from mercato.platform.http.middleware import (
+    REQUEST_ID_HEADER,
+    RequestBodyMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    UnhandledErrorMiddleware,
+)
+from mercato.platform.http.problems import install_problem_handlers
+from mercato.platform.observability import health
+from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
+
+logger = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """Build the API. A `database` passed in is used as is and left open at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.database = Database.from_settings(settings.database) if owned else database
+        logger.info("startup", env=settings.env.value, version=__version__)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.database.dispose()
+            logger.info("shutdown")
+
+    registry = CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+    app = FastAPI(
+        title="Mercato API",
+        version=__version__,
+        summary="Identity, catalog, orders and payments for a commerce backend.",
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestContextMiddleware, metrics=http_metrics),
+            Middleware(SecurityHeadersMiddleware, hsts=settings.http.hsts),
+            Middleware(UnhandledErrorMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.http.cors_origins),
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    "If-Match",
+                    "If-None-Match",
+                    REQUEST_ID_HEADER,
+                ],
+                expose_headers=[
+                    REQUEST_ID_HEADER,
+                    "ETag",
+                    "Location",
+                    "Link",
+                    "Retry-After",
+                    "RateLimit",
+                    "RateLimit-Policy",
+                    "Idempotent-Replayed",
+                ],
+                max_age=600,
+            ),
+            Middleware(RequestBodyMiddleware, max_body_bytes=settings.http.max_body_bytes),
+        ],
+    )
+    app.state.settings = settings
+    app.state.metrics_registry = registry
+    registry.register(PoolCollector(lambda: _pool_status(app)))
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app
+
+
+def _pool_status(app: FastAPI) -> dict[str, dict[str, int]] | None:
+    database: Database | None = getattr(app.state, "database", None)
+    return database.pool_status() if database is not None else None

@@ -1,0 +1,1 @@
+"""The shared kernel: configuration, database, HTTP platform and observability."""

@@ -1,0 +1,152 @@
+"""Configuration, read once from the environment (and an optional `.env`) and validated.
+
+Well-known URLs keep their conventional names (`DATABASE_URL`, `DATABASE_READ_URL`);
+everything else is `MERCATO_*` or grouped by prefix (`DATABASE_*`, `HTTP_*`, `LOG_*`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEV_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - the marker that refuses production
+
+_ENV_FILE = ".env"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DatabaseSettings(BaseSettings):
+    """PostgreSQL connection and pool. No URL means: use the embedded server."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DATABASE_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    url: SecretStr | None = None
+    read_url: SecretStr | None = None
+    pool_size: int = Field(default=5, ge=1, le=200)
+    max_overflow: int = Field(default=5, ge=0, le=200)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_ms: int = Field(default=15_000, ge=0)
+    lock_timeout_ms: int = Field(default=5_000, ge=0)
+    idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=0)
+
+    @field_validator("url", "read_url")
+    @classmethod
+    def _must_be_postgresql(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        url = normalise_database_url(value.get_secret_value())
+        return SecretStr(url.render_as_string(hide_password=False))
+
+
+class HttpSettings(BaseSettings):
+    """The HTTP surface: CORS, body size, trusted proxies, HSTS."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HTTP_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    hsts: bool = False
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins_only(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if origin in {"*", "null"} or not origin.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"{origin!r} is not an exact origin such as https://shop.example.com"
+                )
+        return origins
+
+
+class LogSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LOG_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    level: str = "INFO"
+    json_output: bool = Field(default=True, validation_alias="LOG_JSON")
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        level = level.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+class Settings(BaseSettings):
+    """The root settings object; one per process, passed explicitly (never a global)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MERCATO_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path(".data")
+    embedded_db_port: int = Field(default=0, ge=0, le=65535)
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Self:
+        if self.env is Environment.PRODUCTION:
+            if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+                raise ValueError("MERCATO_SECRET_KEY still holds the development default")
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("MERCATO_SECRET_KEY must be at least 32 characters")
+            if self.database.url is None:
+                raise ValueError("DATABASE_URL is required in production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+def normalise_database_url(raw: str) -> URL:
+    """Parse a PostgreSQL URL and pin the asyncpg driver; refuse anything else."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("is not a URL such as postgresql://user:pass@host:5432/db") from None
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"must be a postgresql:// URL, not {url.get_backend_name()}://")
+    if not url.database:
+        raise ValueError("names no database (postgresql://user@host:5432/DBNAME)")
+    return url.set(drivername="postgresql+asyncpg")
+
+
+def redact_url(url: URL | str) -> str:
+    """A URL safe to print or log: the password is masked."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""Database access: engines, sessions, unit of work, metadata, embedded server, migrations."""

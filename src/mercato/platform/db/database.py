@@ -1,0 +1,124 @@
+"""Engines and session factories, created in the application lifespan (never at import).
+
+`Database` owns a primary engine and, when `DATABASE_READ_URL` is set, a replica engine for
+read-only sessions. Without a replica, read sessions use the primary (read-your-writes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from mercato.platform.config import DatabaseSettings, normalise_database_url
+
+APPLICATION_NAME = "mercato"
+
+
+def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = False) -> AsyncEngine:
+    """An asyncpg engine with bounded pool and server-side timeouts on every connection."""
+    server_settings = {
+        "application_name": APPLICATION_NAME,
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "lock_timeout": str(settings.lock_timeout_ms),
+        "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_timeout_ms),
+    }
+    if read_only:
+        server_settings["default_transaction_read_only"] = "on"
+    return create_async_engine(
+        normalise_database_url(url),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
+        pool_pre_ping=False,
+        connect_args={"server_settings": server_settings, "timeout": settings.connect_timeout_s},
+    )
+
+
+class Database:
+    """The process's database handles: the primary and an optional read replica."""
+
+    def __init__(self, primary: AsyncEngine, replica: AsyncEngine | None = None) -> None:
+        self.primary = primary
+        self.replica = replica
+        self._sessions = async_sessionmaker(primary, expire_on_commit=False, autoflush=False)
+        self._read_sessions = (
+            async_sessionmaker(replica, expire_on_commit=False, autoflush=False)
+            if replica is not None
+            else self._sessions
+        )
+
+    @classmethod
+    def from_settings(cls, settings: DatabaseSettings) -> Database:
+        if settings.url is None:
+            raise ValueError("DATABASE_URL is not set")
+        primary = create_engine(settings.url.get_secret_value(), settings)
+        replica = (
+            create_engine(settings.read_url.get_secret_value(), settings, read_only=True)
+            if settings.read_url is not None
+            else None
+        )
+        return cls(primary, replica)
+
+    def session(self) -> AsyncSession:
+        """A read-write session on the primary."""
+        return self._sessions()
+
+    def read_session(self) -> AsyncSession:
+        """A read-only session on the replica when configured, else on the primary."""
+        return self._read_sessions()
+
+    async def ping(self) -> None:
+        """Round-trip `SELECT 1` on the primary; raises when the database is unreachable."""
+        async with self.primary.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.primary.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
+
+    def pool_status(self) -> dict[str, dict[str, int]]:
+        """Checked-out, idle and overflow connections per pool, for metrics."""
+        pools = {"primary": self.primary}
+        if self.replica is not None:
+            pools["replica"] = self.replica
+        status: dict[str, dict[str, int]] = {}
+        for name, engine in pools.items():
+            pool: Any = engine.pool
+            status[name] = {
+                "size": pool.size(),
+                "checked_out": pool.checkedout(),
+                "idle": pool.checkedin(),
+                "overflow": max(pool.overflow(), 0),
+            }
+        return status
+
+
+class ConnectionBoundDatabase(Database):
+    """A `Database` whose sessions all join one outer connection's transaction.
+
+    Tests use it to run the whole application inside a transaction that is rolled back at
+    the end: a use case's `commit()` only releases a savepoint.
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        super().__init__(connection.engine)
+        self._connection = connection
+        self._sessions = async_sessionmaker(
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+        self._read_sessions = self._sessions
+
+    async def dispose(self) -> None:
+        """The connection belongs to whoever created it."""

@@ -1,0 +1,63 @@
+"""Domain errors. Contexts subclass these; the HTTP layer maps each base class once.
+
+Only `platform.http` knows about status codes: a use case raises `NotFound`, a route never
+builds an error response by hand.
+"""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """Base of every expected, user-facing failure.
+
+    `code` is a stable machine-readable slug (it becomes the problem `type`); `detail` is a
+    sentence for humans that must not contain secrets or internal identifiers.
+    """
+
+    code = "application-error"
+    title = "Request failed"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+
+class Invalid(ApplicationError):
+    code = "invalid"
+    title = "The request is not valid"
+
+
+class Unauthenticated(ApplicationError):
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class PermissionDenied(ApplicationError):
+    code = "permission-denied"
+    title = "Permission denied"
+
+
+class NotFound(ApplicationError):
+    code = "not-found"
+    title = "Not found"
+
+
+class Conflict(ApplicationError):
+    code = "conflict"
+    title = "Conflict with the current state"
+
+
+class PreconditionFailed(ApplicationError):
+    code = "precondition-failed"
+    title = "Precondition failed"
+
+
+class Unavailable(ApplicationError):
+    """A dependency (database, broker, provider) cannot serve the request right now."""
+
+    code = "unavailable"
+    title = "Service temporarily unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after_s: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,1 @@
+"""The HTTP platform: problem+json errors, middleware, health and metrics routes."""

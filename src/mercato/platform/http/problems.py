@@ -1,0 +1,191 @@
+"""RFC 9457 problem details: every error leaves the API as `application/problem+json`.
+
+Domain errors map to a status once, here, looked up along the exception's MRO so that a
+context's `OrderNotFound(NotFound)` needs no registration of its own.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from mercato.platform import errors
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "/problems/"
+
+_STATUS_BY_ERROR: dict[type[errors.ApplicationError], int] = {
+    errors.Invalid: 422,
+    errors.Unauthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.Unavailable: 503,
+}
+# PostgreSQL SQLSTATEs that mean "try again later", not "you sent something wrong".
+_TRANSIENT_SQLSTATES = {"57014", "55P03", "40001", "40P01", "53300", "57P01", "57P03"}
+
+logger = structlog.get_logger(__name__)
+
+
+def problem_type(slug: str) -> str:
+    return f"{PROBLEM_TYPE_BASE}{slug}"
+
+
+def problem_body(
+    *,
+    status: int,
+    slug: str | None = None,
+    title: str | None = None,
+    detail: str | None = None,
+    instance: str | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": problem_type(slug) if slug else "about:blank",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or title or phrase,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update(extensions)
+    return body
+
+
+def problem_response(
+    status: int,
+    *,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> Response:
+    return Response(
+        content=orjson.dumps(problem_body(status=status, **fields)),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+class HttpProblem(StarletteHTTPException):
+    """An HTTP-level failure raised below the routes (middleware), with a problem type."""
+
+    def __init__(
+        self, status_code: int, *, slug: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, detail=detail, headers=headers)
+        self.slug = slug
+
+
+def _status_for(error: errors.ApplicationError) -> int:
+    for cls in type(error).__mro__:
+        if cls in _STATUS_BY_ERROR:
+            return _STATUS_BY_ERROR[cls]
+    return 400
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as JSON-pointer field errors; the submitted input is never echoed."""
+    field_errors = []
+    for item in error.errors():
+        location, *path = (str(part) for part in item.get("loc", ()))
+        field_errors.append(
+            {
+                "in": location,
+                "pointer": "/" + "/".join(path),
+                "detail": str(item.get("msg", "invalid")),
+                "code": str(item.get("type", "invalid")),
+            }
+        )
+    return field_errors
+
+
+async def _on_application_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, errors.ApplicationError)
+    headers = None
+    if isinstance(error, errors.Unavailable):
+        headers = {"Retry-After": str(error.retry_after_s)}
+    return problem_response(
+        _status_for(error),
+        slug=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=request.url.path,
+        headers=headers,
+    )
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    phrase = HTTPStatus(error.status_code).phrase
+    detail = error.detail if isinstance(error.detail, str) and error.detail != phrase else None
+    return problem_response(
+        error.status_code,
+        slug=getattr(error, "slug", None),
+        detail=detail,
+        instance=request.url.path,
+        headers=dict(error.headers) if error.headers else None,
+    )
+
+
+async def _on_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    return problem_response(
+        422,
+        slug="validation-error",
+        title="The request is not valid",
+        detail="One or more fields are invalid; see `errors`.",
+        instance=request.url.path,
+        errors=_field_errors(error),
+    )
+
+
+async def _on_database_error(request: Request, error: Exception) -> Response:
+    """Connection loss and timeouts are 503 (retryable); anything else is our bug (500)."""
+    assert isinstance(error, DBAPIError)
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    transient = error.connection_invalidated or sqlstate in _TRANSIENT_SQLSTATES
+    logger.error(
+        "database_error",
+        sqlstate=sqlstate,
+        transient=transient,
+        error_class=type(error.orig).__name__,
+        exc_info=not transient,
+    )
+    if transient or sqlstate is None:
+        return problem_response(
+            503,
+            slug="database-unavailable",
+            title="Service temporarily unavailable",
+            detail="The database is unavailable or too slow right now; retry shortly.",
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
+    return internal_error_response(request.url.path)
+
+
+def internal_error_response(instance: str | None) -> Response:
+    return problem_response(
+        500,
+        slug="internal-error",
+        title="Internal server error",
+        detail="An unexpected error occurred; it has been logged with the request id.",
+        instance=instance,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.ApplicationError, _on_application_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)

@@ -1,0 +1,167 @@
+"""Process-level wiring shared by the CLI commands: settings, database, the HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import asyncpg
+import uvicorn
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings
+
+from mercato.app import create_app
+from mercato.platform.config import Settings, normalise_database_url, redact_url
+from mercato.platform.db.database import Database
+from mercato.platform.db.embedded import EmbeddedPostgres
+
+EMBEDDED_DATABASE = "mercato"
+
+
+class StartupError(Exception):
+    """A problem the operator must fix; printed as one line, exit code 2."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise StartupError(describe_settings_error(error)) from None
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line naming the environment variable at fault, without echoing its value."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    message = first["msg"].removeprefix("Value error, ")
+    field = ".".join(str(part) for part in first["loc"])
+    if not field:
+        return f"configuration error: {message}"
+    prefix = _env_prefix_of(error.title)
+    variable = (prefix + field).upper() if prefix is not None else field
+    return f"configuration error: {variable}: {message}"
+
+
+def _env_prefix_of(class_name: str) -> str | None:
+    for cls in BaseSettings.__subclasses__():
+        if cls.__name__ == class_name:
+            prefix = cls.model_config.get("env_prefix")
+            return prefix if isinstance(prefix, str) else None
+    return None
+
+
+def embedded_server(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(Path(settings.data_dir).resolve() / "postgres")
+
+
+def with_database_url(settings: Settings, url: str) -> Settings:
+    normalised = normalise_database_url(url).render_as_string(hide_password=False)
+    database = settings.database.model_copy(update={"url": SecretStr(normalised)})
+    return settings.model_copy(update={"database": database})
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the running embedded server's; a StartupError if neither."""
+    if settings.database.url is not None:
+        return settings.database.url.get_secret_value()
+    embedded = embedded_server(settings)
+    if embedded.running_port() is None:
+        raise StartupError(
+            "no database: set DATABASE_URL, or start the embedded one with `mercato db start`"
+        )
+    return normalise_database_url(embedded.url(EMBEDDED_DATABASE)).render_as_string(False)
+
+
+def start_embedded_database(settings: Settings) -> tuple[EmbeddedPostgres, str]:
+    """Start (initialising on first use) the embedded server and its `mercato` database."""
+    embedded = embedded_server(settings)
+    admin_url = embedded.start(port=settings.embedded_db_port)
+    asyncio.run(_create_database_if_missing(admin_url, EMBEDDED_DATABASE))
+    return embedded, embedded.url(EMBEDDED_DATABASE)
+
+
+async def _create_database_if_missing(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Identifiers cannot be bound as parameters; `name` is our constant.
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+def check_database(settings: Settings) -> None:
+    """Connect and run `SELECT 1` within the connect timeout, or raise StartupError."""
+    url = database_url(settings)
+    timeout = settings.database.connect_timeout_s
+
+    async def ping() -> None:
+        database = Database.from_settings(with_database_url(settings, url).database)
+        try:
+            await asyncio.wait_for(database.ping(), timeout=timeout + 1)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(ping())
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(error)}") from None
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy wraps driver errors
+        cause = error.__cause__ or error
+        raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(cause)}") from None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "no answer within the connect timeout"
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that calls back once it is accepting connections."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        await super().startup(sockets)  # type: ignore[arg-type]
+        if self.started:
+            self._on_started()
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM take the same path as Ctrl-C (KeyboardInterrupt).
+
+    uvicorn drains on either signal, then re-raises it once its own handler is gone; with
+    this handler in place, SIGTERM ends in our `finally` blocks and exit code 0 instead of
+    killing the process before the embedded database is stopped.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def serve(settings: Settings, *, on_started: Callable[[], None] = lambda: None) -> None:
+    """Run the API until SIGINT/SIGTERM, then drain in-flight requests and return."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_config=None,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    exit_cleanly_on_sigterm()
+    with contextlib.suppress(KeyboardInterrupt):
+        _AnnouncingServer(config, on_started).run()

@@ -1,0 +1,55 @@
+"""The CLI fails with one clear line and exit code 2 on configuration problems."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import free_port, mercato_env, run_mercato
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"DATABASE_URL": "mysql://root:TopSecret@db/shop"}, "DATABASE_URL: must be a postgresql"),
+        ({"DATABASE_URL": "::not a url::"}, "DATABASE_URL: is not a URL"),
+        ({"MERCATO_PORT": "99999"}, "MERCATO_PORT"),
+        (
+            {"MERCATO_ENV": "production", "DATABASE_URL": "postgresql://u@127.0.0.1/db"},
+            "MERCATO_SECRET_KEY still holds the development default",
+        ),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_2(overrides: dict[str, str], expected: str) -> None:
+    result = run_mercato("check", env=mercato_env(**overrides))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "TopSecret" not in result.stderr
+
+
+def test_unreachable_database_is_one_line_and_exit_2() -> None:
+    closed = f"postgresql://app:TopSecret@127.0.0.1:{free_port()}/shop"
+    result = run_mercato("check", env=mercato_env(DATABASE_URL=closed))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mercato: database unreachable at postgresql+asyncpg://app:***@")
+    assert "TopSecret" not in result.stderr
+
+
+def test_missing_database_on_a_live_server_is_reported(postgres_server: str) -> None:
+    missing = postgres_server.rsplit("/", 1)[0] + "/no_such_database_here"
+    result = run_mercato("check", env=mercato_env(DATABASE_URL=missing))
+    assert result.returncode == 2
+    assert "no_such_database_here" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_reports_the_schema_state(database_url: str) -> None:
+    result = run_mercato("check", env=mercato_env(DATABASE_URL=database_url))
+    assert result.returncode == 0, result.stderr
+    assert "schema up to date" in result.stdout

@@ -1,0 +1,56 @@
+"""`mercato run` on a machine with nothing but Python: embedded PostgreSQL, data kept."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from mercato.platform.db.embedded import EmbeddedPostgres
+from tests.e2e.conftest import free_port, mercato_env, start_mercato
+
+pytestmark = pytest.mark.e2e
+
+
+async def execute(url: str, statement: str) -> object:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(statement)
+    finally:
+        await connection.close()
+
+
+def test_run_starts_embedded_postgres_and_keeps_data_across_restarts(tmp_path: Path) -> None:
+    env = mercato_env(
+        DATABASE_URL=None,
+        DATABASE_READ_URL=None,
+        MERCATO_DATA_DIR=str(tmp_path / "data"),
+        MERCATO_PORT=str(free_port()),
+    )
+    embedded = EmbeddedPostgres(tmp_path / "data" / "postgres")
+
+    first = start_mercato("run", env=env, cwd=tmp_path)
+    try:
+        first.wait_ready()
+        assert httpx.get(f"{first.base_url}/docs").status_code == 200
+        url = embedded.url("mercato")
+        asyncio.run(execute(url, "CREATE TABLE survivor (note text)"))
+        asyncio.run(execute(url, "INSERT INTO survivor VALUES ('still here')"))
+    finally:
+        assert first.stop(signal.SIGINT) == 0, first.output()
+    assert "embedded PostgreSQL stopped" in first.output()
+    assert embedded.running_port() is None
+
+    second = start_mercato("run", env=env, cwd=tmp_path)
+    try:
+        second.wait_ready()
+        url = embedded.url("mercato")
+        assert asyncio.run(execute(url, "SELECT note FROM survivor")) == "still here"
+        assert asyncio.run(execute(url, "SELECT version_num FROM alembic_version")) == "0001"
+    finally:
+        assert second.stop(signal.SIGTERM) == 0, second.output()
+    assert embedded.running_port() is None
