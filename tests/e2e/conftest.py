@@ -103,7 +103,7 @@ def start_mercato(*args: str, env: Mapping[str, str], cwd: Path | None = None) -
 @pytest.fixture
 def served(database_url: str) -> Iterator[RunningMercato]:
     """`mercato serve` against the session's test database."""
-    env = mercato_env(DATABASE_URL=database_url, MERCATO_PORT=str(free_port()))
+    env = mercato_env(DATABASE_URL=database_url, MERCATO_PORT=str(free_port()), LOG_LEVEL="INFO")
     server = start_mercato("serve", env=env)
     try:
         server.wait_ready()

@@ -31,19 +31,21 @@ def test_metrics_are_scraped_in_prometheus_format(served: RunningMercato) -> Non
     )
 
 
-def test_sigterm_drains_an_in_flight_request_then_exits_cleanly(
-    served: RunningMercato,
-) -> None:
-    results: list[int] = []
+def test_sigterm_shuts_down_cleanly_with_exit_0(served: RunningMercato) -> None:
+    outcomes: list[str] = []
 
-    def slow_request() -> None:
-        # /health/ready holds a database round trip; the request must complete.
-        with httpx.Client(timeout=10) as client:
-            results.append(client.get(f"{served.base_url}/health/ready").status_code)
+    def request_during_shutdown() -> None:
+        try:
+            with httpx.Client(timeout=10) as client:
+                outcomes.append(str(client.get(f"{served.base_url}/health/ready").status_code))
+        except httpx.TransportError:
+            outcomes.append("refused")
 
-    worker = threading.Thread(target=slow_request)
+    worker = threading.Thread(target=request_during_shutdown)
     worker.start()
     exit_code = served.stop(signal.SIGTERM)
-    worker.join(timeout=10)
-    assert exit_code == 0
-    assert results in ([200], [])  # either served before shutdown or refused, never cut off
+    worker.join(timeout=15)
+    assert exit_code == 0, served.output()
+    # Answered in full before the listener closed, or refused: never a 5xx or a cut-off.
+    assert outcomes in (["200"], ["refused"])
+    assert '"event":"shutdown"' in served.output()
