@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated, NoReturn
 
 import typer
+from alembic.util import CommandError
 
 from mercato.platform.config import Settings, redact_url
 from mercato.platform.db import migrations
@@ -96,51 +97,48 @@ def serve_command(
     settings = _settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=overrides)
+    serve(with_database_url(settings, _reachable_database_url(settings)))
+
+
+def _reachable_database_url(settings: Settings) -> str:
+    """The database URL in use, after a successful round trip; exits 2 otherwise."""
     try:
-        settings = with_database_url(settings, database_url(settings))
+        url = database_url(settings)
         check_database(settings)
     except StartupError as error:
         _fail(str(error))
-    serve(settings)
+    return url
 
 
 @app.command()
 def check() -> None:
     """Validate the configuration and reach the database; exit 2 with the reason if not."""
     settings = _settings()
-    try:
-        url = database_url(settings)
-        check_database(settings)
-        current = asyncio.run(migrations.current_revision(url))
-    except StartupError as error:
-        _fail(str(error))
+    url = _reachable_database_url(settings)
+    current = asyncio.run(migrations.current_revision(url))
     head = migrations.head_revision()
-    state = "up to date" if current == head else f"at {current}, head is {head}"
+    state = "up to date" if current == head else f"at {current or 'base (empty)'}, head is {head}"
     typer.echo(f"ok: environment {settings.env.value}; database {redact_url(url)}; schema {state}")
 
 
 @migrate_app.command("up")
 def migrate_up(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    settings = _settings()
+    url = _reachable_database_url(_settings())
     try:
-        url = database_url(settings)
-        check_database(settings)
-    except StartupError as error:
-        _fail(str(error))
-    migrations.upgrade(url, revision)
+        migrations.upgrade(url, revision)
+    except CommandError as error:
+        _fail(f"migration: {error}")
 
 
 @migrate_app.command("down")
 def migrate_down(revision: Annotated[str, typer.Argument()] = "-1") -> None:
     """Downgrade the schema to REVISION (default: one step; `base` empties it)."""
-    settings = _settings()
+    url = _reachable_database_url(_settings())
     try:
-        url = database_url(settings)
-        check_database(settings)
-    except StartupError as error:
-        _fail(str(error))
-    migrations.downgrade(url, revision)
+        migrations.downgrade(url, revision)
+    except CommandError as error:
+        _fail(f"migration: {error}")
 
 
 @db_app.command("start")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_port, mercato_env, run_mercato
 
 pytestmark = pytest.mark.e2e
@@ -53,3 +56,19 @@ def test_check_reports_the_schema_state(database_url: str) -> None:
     result = run_mercato("check", env=mercato_env(DATABASE_URL=database_url))
     assert result.returncode == 0, result.stderr
     assert "schema up to date" in result.stdout
+
+
+def test_migrate_down_and_up_on_the_command_line(postgres_server: str) -> None:
+    url = asyncio.run(create_database(postgres_server, prefix="mercato_cli"))
+    try:
+        env = mercato_env(DATABASE_URL=url)
+        assert run_mercato("migrate", "up", env=env).returncode == 0
+        assert "schema up to date" in run_mercato("check", env=env).stdout
+        assert run_mercato("migrate", "down", "base", env=env).returncode == 0
+        assert "schema at base (empty)" in run_mercato("check", env=env).stdout
+        unknown = run_mercato("migrate", "up", "nonexistent", env=env)
+        assert unknown.returncode == 2
+        assert unknown.stderr.startswith("mercato: migration: ")
+        assert "Traceback" not in unknown.stderr
+    finally:
+        asyncio.run(drop_database(postgres_server, url))
