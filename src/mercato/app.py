@@ -11,9 +11,13 @@ from prometheus_client import CollectorRegistry
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from mercato import __version__
-from mercato.platform.config import Settings
+from mercato import __version__, composition
+from mercato.platform import dev_api
+from mercato.platform.config import Environment, Settings
 from mercato.platform.db.database import Database
+from mercato.platform.events import api as events_api
+from mercato.platform.events.contracts import EventCatalog
+from mercato.platform.events.metrics import EventMetrics
 from mercato.platform.http.middleware import (
     REQUEST_ID_HEADER,
     RequestBodyMiddleware,
@@ -28,7 +32,12 @@ from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
 logger = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    catalog: EventCatalog | None = None,
+) -> FastAPI:
     """Build the API. A `database` passed in is used as is and left open at shutdown."""
 
     @asynccontextmanager
@@ -84,9 +93,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     )
     app.state.settings = settings
     app.state.metrics_registry = registry
+    app.state.event_metrics = EventMetrics(registry)
+    app.state.event_catalog = catalog if catalog is not None else composition.event_catalog()
     registry.register(PoolCollector(lambda: _pool_status(app)))
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(events_api.router)
+    if settings.env is Environment.DEVELOPMENT:
+        app.include_router(dev_api.router)
     return app
 
 

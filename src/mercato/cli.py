@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
+import signal
 from typing import Annotated, NoReturn
 
+import nats
 import typer
 from alembic.util import CommandError
 
+from mercato import composition
 from mercato.platform.config import Settings, redact_url
 from mercato.platform.db import migrations
+from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from mercato.platform.events import admin
+from mercato.platform.events.asyncapi import asyncapi_document
 from mercato.platform.observability.logging import configure_logging
 from mercato.server import (
     StartupError,
@@ -19,6 +27,7 @@ from mercato.server import (
     embedded_server,
     exit_cleanly_on_sigterm,
     load_settings,
+    run_worker,
     serve,
     start_embedded_database,
     with_database_url,
@@ -29,8 +38,10 @@ EXIT_CONFIG = 2
 app = typer.Typer(help="Mercato, a commerce backend.", no_args_is_help=True, add_completion=False)
 migrate_app = typer.Typer(help="Apply or roll back database migrations.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL server (used when DATABASE_URL is unset).")
+events_app = typer.Typer(help="The event machinery: contracts, replay, dead letters.")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(db_app, name="db", no_args_is_help=True)
+app.add_typer(events_app, name="events", no_args_is_help=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -59,7 +70,11 @@ def run() -> None:
             settings = with_database_url(settings, url)
         check_database(settings)
         migrations.upgrade(database_url(settings))
-        serve(settings, on_started=lambda: _announce(settings, embedded))
+        serve(
+            settings,
+            on_started=lambda: _announce(settings, embedded),
+            background=lambda stop: run_worker(settings, stop),
+        )
     except StartupError as error:
         _fail(str(error))
     except EmbeddedPostgresError as error:
@@ -108,6 +123,22 @@ def _reachable_database_url(settings: Settings) -> str:
     except StartupError as error:
         _fail(str(error))
     return url
+
+
+@app.command()
+def worker() -> None:
+    """Run the outbox relay, the event consumers and the job worker until SIGINT/SIGTERM."""
+    settings = _settings()
+    settings = with_database_url(settings, _reachable_database_url(settings))
+
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(until_signalled())
 
 
 @app.command()
@@ -170,6 +201,81 @@ def db_url() -> None:
         typer.echo(embedded_server(settings).url("mercato"))
     except EmbeddedPostgresError as error:
         _fail(str(error))
+
+
+@events_app.command("asyncapi")
+def events_asyncapi() -> None:
+    """Print the AsyncAPI 3.0 document of every event contract (JSON)."""
+    document = asyncapi_document(composition.event_catalog())
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+@events_app.command("replay")
+def events_replay(
+    consumer: Annotated[str, typer.Option(help="Consumer group to rewind")],
+    since: Annotated[
+        datetime.datetime, typer.Option("--from", help="Replay events created since (ISO 8601)")
+    ],
+) -> None:
+    """Deliver again, to one consumer group, every event created since a time."""
+    settings = _settings()
+    settings = with_database_url(settings, _reachable_database_url(settings))
+    start = since if since.tzinfo else since.replace(tzinfo=datetime.UTC)
+    try:
+        count = asyncio.run(_replay(settings, consumer=consumer, since=start))
+    except LookupError as error:
+        _fail(str(error))
+    typer.echo(f"{consumer}: rewound to {start.isoformat()}; {count} events will be redelivered")
+
+
+async def _replay(settings: Settings, *, consumer: str, since: datetime.datetime) -> int:
+    database = Database.from_settings(settings.database)
+    try:
+        forgotten = await admin.forget_processed_since(database, consumer=consumer, since=since)
+        if settings.events.transport == "postgres":
+            return await admin.rewind_postgres_consumer(database, consumer=consumer, since=since)
+        groups = {group.name: group for group in composition.consumer_registry().groups()}
+        if consumer not in groups:
+            raise LookupError(f"no consumer group named {consumer!r}")
+        client = await nats.connect(settings.events.nats_url, connect_timeout=2)
+        try:
+            await admin.rewind_nats_consumer(
+                client.jetstream(),
+                consumer=consumer,
+                domains=groups[consumer].domains(),
+                since=since,
+            )
+        finally:
+            await client.drain()
+        return forgotten
+    finally:
+        await database.dispose()
+
+
+@events_app.command("dead-letters")
+def events_dead_letters(
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer group")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """List the most recent dead-lettered events."""
+    settings = _settings()
+    settings = with_database_url(settings, _reachable_database_url(settings))
+
+    async def read() -> list[admin.DeadLetterView]:
+        database = Database.from_settings(settings.database)
+        try:
+            return await admin.list_dead_letters(database, consumer=consumer, limit=limit)
+        finally:
+            await database.dispose()
+
+    letters = asyncio.run(read())
+    if not letters:
+        typer.echo("no dead letters")
+    for letter in letters:
+        typer.echo(
+            f"{letter.id}\t{letter.created_at:%Y-%m-%d %H:%M:%S}\t{letter.consumer}\t"
+            f"{letter.event_name}\t{letter.event_id}\tattempts={letter.attempts}\t{letter.error}"
+        )
 
 
 def main() -> None:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import asyncpg
 import uvicorn
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
+from mercato import composition
 from mercato.app import create_app
 from mercato.platform.config import Settings, normalise_database_url, redact_url
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
+from mercato.platform.worker import Worker
 
 EMBEDDED_DATABASE = "mercato"
 
@@ -136,12 +138,8 @@ class _AnnouncingServer(uvicorn.Server):
 
 
 def exit_cleanly_on_sigterm() -> None:
-    """Make SIGTERM take the same path as Ctrl-C (KeyboardInterrupt).
-
-    uvicorn drains on either signal, then re-raises it once its own handler is gone; with
-    this handler in place, SIGTERM ends in our `finally` blocks and exit code 0 instead of
-    killing the process before the embedded database is stopped.
-    """
+    """Make SIGTERM take the same path as Ctrl-C (KeyboardInterrupt) during start-up, so
+    that the `finally` blocks run (the embedded database is stopped) either way."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -149,8 +147,24 @@ def exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def serve(settings: Settings, *, on_started: Callable[[], None] = lambda: None) -> None:
-    """Run the API until SIGINT/SIGTERM, then drain in-flight requests and return."""
+def _ignore_reraised_signals() -> None:
+    """uvicorn drains on SIGINT/SIGTERM, restores the previous handlers and re-raises the
+    signal. With no-op handlers in place that re-raise does nothing: `serve` returns, the
+    worker is stopped in order, and the process exits 0."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+
+
+Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def serve(
+    settings: Settings,
+    *,
+    on_started: Callable[[], None] = lambda: None,
+    background: Background | None = None,
+) -> None:
+    """Run the API (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -162,6 +176,42 @@ def serve(settings: Settings, *, on_started: Callable[[], None] = lambda: None) 
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
-    exit_cleanly_on_sigterm()
-    with contextlib.suppress(KeyboardInterrupt):
-        _AnnouncingServer(config, on_started).run()
+    server = _AnnouncingServer(config, on_started)
+    _ignore_reraised_signals()
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(_serve_with(server, background))
+
+
+async def _serve_with(server: uvicorn.Server, background: Background | None) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(background(stop)) if background is not None else None
+    if task is not None:
+        # A worker that dies takes the API down with it, loudly, rather than silently
+        # leaving events unpublished behind a healthy-looking API.
+        task.add_done_callback(lambda _: setattr(server, "should_exit", True))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        if task is not None:
+            await task
+
+
+def build_worker(settings: Settings, database: Database) -> Worker:
+    return Worker(
+        settings,
+        database,
+        catalog=composition.event_catalog(),
+        consumers=composition.consumer_registry(),
+        blueprints=composition.job_blueprints(),
+        metrics=None,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """The worker on its own database handles, until `stop` is set."""
+    database = Database.from_settings(settings.database)
+    try:
+        await build_worker(settings, database).run(stop)
+    finally:
+        await database.dispose()

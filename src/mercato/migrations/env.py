@@ -9,8 +9,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from mercato.models import Base
 from mercato.platform.config import normalise_database_url
-from mercato.platform.db.metadata import Base
+from mercato.platform.db.migrations import is_managed
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,6 +22,7 @@ def run_on(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=is_managed,
         transaction_per_migration=True,
     )
     with context.begin_transaction():

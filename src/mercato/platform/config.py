@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -81,6 +81,42 @@ class HttpSettings(BaseSettings):
         return origins
 
 
+class EventSettings(BaseSettings):
+    """The event transport and the relay."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTS_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    transport: Literal["postgres", "nats"] = "postgres"
+    nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    retention_days: int = Field(default=7, ge=1)
+
+
+class MailSettings(BaseSettings):
+    """Outgoing mail: SMTP when `SMTP_URL` is set, else the development mailbox table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAIL_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    smtp_url: SecretStr | None = Field(default=None, validation_alias="SMTP_URL")
+    sender: str = "Mercato <no-reply@mercato.localhost>"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class JobSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="JOBS_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    concurrency: int = Field(default=4, ge=1, le=100)
+    stalled_worker_timeout_s: float = Field(default=30.0, gt=0)
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+
+
 class LogSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOG_", env_file=_ENV_FILE, extra="ignore", frozen=True
@@ -116,6 +152,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:

@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from mercato.platform.config import normalise_database_url
 from mercato.platform.db import migrations
-from mercato.platform.db.metadata import Base
+from mercato.models import Base
 from tests.conftest import create_database, drop_database
 
 
@@ -28,34 +28,52 @@ async def empty_database(postgres_server: str) -> AsyncIterator[str]:
         await drop_database(postgres_server, url)
 
 
-async def schema_snapshot(url: str) -> tuple[set[str], set[str]]:
+async def schema_snapshot(url: str) -> dict[str, set[str]]:
+    """Every kind of object a migration may create in the public schema."""
+    queries = {
+        "tables": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+        "indexes": "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'",
+        "functions": "SELECT p.proname FROM pg_proc p JOIN pg_namespace n"
+        " ON n.oid = p.pronamespace WHERE n.nspname = 'public'",
+        # Enums, and composite types that are not a table's row type.
+        "types": "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+        " LEFT JOIN pg_class c ON c.oid = t.typrelid WHERE n.nspname = 'public'"
+        " AND (t.typtype = 'e' OR c.relkind = 'c')",
+        "extensions": "SELECT extname FROM pg_extension",
+        "triggers": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal",
+    }
     connection = await asyncpg.connect(url)
     try:
-        tables = await connection.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-        )
-        extensions = await connection.fetch("SELECT extname FROM pg_extension")
+        return {
+            kind: {row[0] for row in await connection.fetch(query)}
+            for kind, query in queries.items()
+        }
     finally:
         await connection.close()
-    return {row["table_name"] for row in tables}, {row["extname"] for row in extensions}
 
 
 async def test_upgrade_downgrade_upgrade_round_trip(empty_database: str) -> None:
     head = migrations.head_revision()
 
+    before = await schema_snapshot(empty_database)
+
     await asyncio.to_thread(migrations.upgrade, empty_database)
-    first_tables, first_extensions = await schema_snapshot(empty_database)
+    migrated = await schema_snapshot(empty_database)
     assert await migrations.current_revision(empty_database) == head
-    assert "pg_trgm" in first_extensions
+    assert "pg_trgm" in migrated["extensions"]
+    assert {"platform_outbox", "procrastinate_jobs"} <= migrated["tables"]
 
     await asyncio.to_thread(migrations.downgrade, empty_database, "base")
-    tables, extensions = await schema_snapshot(empty_database)
+    emptied = await schema_snapshot(empty_database)
     assert await migrations.current_revision(empty_database) is None
-    assert tables == {"alembic_version"}
-    assert "pg_trgm" not in extensions
+    # Nothing is left behind but Alembic's own bookkeeping.
+    assert emptied["tables"] == {"alembic_version"}
+    assert emptied["indexes"] == {"alembic_version_pkc"}
+    for kind in ("functions", "types", "extensions", "triggers"):
+        assert emptied[kind] == before[kind], kind
 
     await asyncio.to_thread(migrations.upgrade, empty_database)
-    assert await schema_snapshot(empty_database) == (first_tables, first_extensions)
+    assert await schema_snapshot(empty_database) == migrated
     assert await migrations.current_revision(empty_database) == head
 
 
@@ -64,7 +82,10 @@ async def test_models_and_migrations_agree(database_url: str) -> None:
     try:
         async with engine.connect() as connection:
             differences = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"include_name": migrations.is_managed}),
+                    Base.metadata,
+                )
             )
     finally:
         await engine.dispose()

@@ -17,6 +17,16 @@ from mercato.platform.config import normalise_database_url
 SCRIPT_LOCATION = Path(mercato.migrations.__file__).parent
 
 
+# Tables created by vendored SQL (procrastinate's schema), not by our models: autogenerate
+# and the schema-drift test leave them alone.
+UNMANAGED_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def is_managed(name: str | None, type_: str, *_: object) -> bool:
+    """Alembic `include_name` hook: skip objects owned by vendored schemas."""
+    return not (type_ == "table" and name is not None and name.startswith(UNMANAGED_TABLE_PREFIXES))
+
+
 def alembic_config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))

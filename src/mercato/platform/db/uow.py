@@ -13,6 +13,10 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.platform.db.database import Database
+from mercato.platform.events import outbox
+from mercato.platform.events.contracts import Envelope, EventPayload
+from mercato.platform.jobs import queue
+from mercato.platform.jobs.queue import JobRequest
 
 
 class UnitOfWorkError(RuntimeError):
@@ -26,6 +30,8 @@ class UnitOfWork:
         self._database = database
         self._session: AsyncSession | None = None
         self._committed = False
+        self._events: list[Envelope] = []
+        self._jobs: list[JobRequest] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -38,6 +44,8 @@ class UnitOfWork:
             raise UnitOfWorkError("a unit of work cannot be entered twice")
         self._session = self._database.session()
         self._committed = False
+        self._events = []
+        self._jobs = []
         await self._session.begin()
         return self
 
@@ -55,12 +63,26 @@ class UnitOfWork:
             await session.close()
             self._session = None
 
+    def publish(self, event: EventPayload, *, aggregate_id: object) -> Envelope:
+        """Record an event; it is written to the outbox by `commit()`, in this transaction."""
+        envelope = Envelope.wrap(event, aggregate_id=aggregate_id)
+        self._events.append(envelope)
+        return envelope
+
+    def defer(self, job: JobRequest) -> None:
+        """Enqueue a background job; it is written by `commit()`, in this transaction."""
+        self._jobs.append(job)
+
     async def commit(self) -> None:
-        """Commit the use case's transaction; allowed once per `async with`."""
+        """Write the outbox and the deferred jobs, then commit; once per `async with`."""
         if self._committed:
             raise UnitOfWorkError("a unit of work commits exactly once")
+        await outbox.stage(self.session, self._events)
+        await queue.stage(self.session, self._jobs)
         await self.session.commit()
         self._committed = True
+        self._events = []
+        self._jobs = []
 
     async def rollback(self) -> None:
         await self.session.rollback()

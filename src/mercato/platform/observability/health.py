@@ -51,6 +51,7 @@ async def ready(database: DatabaseDep, settings: SettingsDep) -> HealthOut | Res
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, database: DatabaseDep) -> Response:
+    await request.app.state.event_metrics.refresh(database)
     registry: CollectorRegistry = request.app.state.metrics_registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,28 @@
+"""The composition root: the one module that knows every context.
+
+Contexts declare their event contracts, consumer groups and job blueprints in their own
+modules; this is where they are put together for the API, the worker and the tooling.
+"""
+
+from __future__ import annotations
+
+import procrastinate
+
+from mercato.platform.events.consumers import ConsumerRegistry
+from mercato.platform.events.contracts import EventCatalog
+from mercato.platform.jobs import tasks as platform_tasks
+
+
+def event_catalog() -> EventCatalog:
+    """Every event contract published by a context (none yet: contexts add theirs here)."""
+    return EventCatalog()
+
+
+def consumer_registry() -> ConsumerRegistry:
+    """Every consumer group of every context."""
+    return ConsumerRegistry()
+
+
+def job_blueprints() -> list[tuple[str, procrastinate.Blueprint]]:
+    """(namespace, blueprint) of every context's background tasks."""
+    return [(platform_tasks.NAMESPACE, platform_tasks.blueprint)]

@@ -1,0 +1,7 @@
+"""Imports every table into `Base.metadata` (for Alembic and the schema-drift test)."""
+
+from mercato.platform import mail
+from mercato.platform.db.metadata import Base
+from mercato.platform.events import models as events_models
+
+__all__ = ["Base", "events_models", "mail"]

@@ -1,0 +1,1 @@
+"""Events: versioned contracts, the transactional outbox, relays, transports and consumers."""

@@ -1,0 +1,164 @@
+"""Consumers on NATS JetStream: one durable pull consumer per (group, domain stream).
+
+`max_ack_pending=1` keeps a group's events in stream order across all its instances (the
+next message is delivered only after the previous one is acknowledged), which is what keeps
+order per aggregate. Effects are deduplicated by the inbox, so a message redelivered after a
+crash (effect committed, ack lost) has no second effect. A failing message is redelivered
+with backoff (`nak(delay)`) and, after `max_attempts` deliveries, dead-lettered: stored in
+`platform_dead_letter`, published on `mercato-dead-letter.<group>`, and acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+
+from mercato.platform.db.database import Database
+from mercato.platform.events.consumers import ConsumerGroup, apply_once, dead_letter, describe
+from mercato.platform.events.contracts import Envelope
+from mercato.platform.events.transports import (
+    NATS_DEAD_LETTER_PREFIX,
+    NATS_SUBJECT_PREFIX,
+    ensure_stream,
+    nats_stream,
+)
+
+logger = structlog.get_logger(__name__)
+
+DEAD_LETTER_STREAM = "MERCATO_DEAD_LETTERS"
+ACK_WAIT_S = 30.0
+
+
+def durable_name(group: str, domain: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{group}--{domain}")
+
+
+def consumer_config(
+    group: str, domain: str, *, start_at: dt.datetime | None = None
+) -> ConsumerConfig:
+    """A durable, explicitly acknowledged consumer that lets one message out at a time."""
+    return ConsumerConfig(
+        durable_name=durable_name(group, domain),
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL if start_at is None else DeliverPolicy.BY_START_TIME,
+        opt_start_time=start_at,
+        filter_subject=f"{NATS_SUBJECT_PREFIX}.{domain}.>",
+        max_ack_pending=1,
+        ack_wait=ACK_WAIT_S,
+        max_deliver=-1,  # attempts are counted here, and dead-lettered here
+    )
+
+
+async def ensure_dead_letter_stream(jetstream: Any) -> None:
+    try:
+        await jetstream.stream_info(DEAD_LETTER_STREAM)
+    except NotFoundError:
+        await jetstream.add_stream(
+            StreamConfig(name=DEAD_LETTER_STREAM, subjects=[f"{NATS_DEAD_LETTER_PREFIX}.>"])
+        )
+
+
+class NatsConsumer:
+    def __init__(
+        self,
+        database: Database,
+        group: ConsumerGroup,
+        jetstream: Any,
+        *,
+        fetch_timeout_s: float = 1.0,
+    ) -> None:
+        self._database = database
+        self._group = group
+        self._js = jetstream
+        self._fetch_timeout_s = fetch_timeout_s
+
+    @property
+    def group(self) -> ConsumerGroup:
+        return self._group
+
+    async def subscribe(self, domain: str) -> Any:
+        await ensure_stream(self._js, domain)
+        await ensure_dead_letter_stream(self._js)
+        config = consumer_config(self._group.name, domain)
+        return await self._js.pull_subscribe(
+            f"{NATS_SUBJECT_PREFIX}.{domain}.>",
+            durable=config.durable_name,
+            stream=nats_stream(domain),
+            config=config,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subscriptions = [await self.subscribe(domain) for domain in sorted(self._group.domains())]
+        await asyncio.gather(*(self._drain(subscription, stop) for subscription in subscriptions))
+
+    async def _drain(self, subscription: Any, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(1, timeout=self._fetch_timeout_s)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            except Exception as error:  # noqa: BLE001 - e.g. the connection is re-establishing
+                logger.warning("nats_fetch_failed", consumer=self._group.name, error=str(error))
+                await asyncio.sleep(self._fetch_timeout_s)
+                continue
+            for message in messages:
+                await self.handle(message)
+
+    async def handle(self, message: Any) -> None:
+        attempts = int(message.metadata.num_delivered)
+        try:
+            envelope = Envelope.model_validate_json(message.data)
+            if self._group.wants(envelope):
+                await apply_once(self._group, envelope, self._database)
+        except Exception as error:  # noqa: BLE001 - a handler's failure is data here
+            reason = describe(error)
+            logger.warning(
+                "event_handler_failed", consumer=self._group.name, attempt=attempts, error=reason
+            )
+            if attempts < self._group.retry.max_attempts:
+                await message.nak(delay=self._group.retry.delay(attempts))
+                return
+            await self._dead_letter(message, attempts=attempts, error=reason)
+        await message.ack()
+
+    async def _dead_letter(self, message: Any, *, attempts: int, error: str) -> None:
+        raw = _loads(message.data)
+        event_id = _event_id(raw, message)
+        await dead_letter(
+            self._database,
+            consumer=self._group.name,
+            event_id=event_id,
+            envelope=raw,
+            attempts=attempts,
+            error=error,
+        )
+        await self._js.publish(
+            f"{NATS_DEAD_LETTER_PREFIX}.{self._group.name}",
+            message.data,
+            headers={"Nats-Msg-Id": f"{self._group.name}:{event_id}", "Mercato-Error": error[:500]},
+        )
+
+
+def _loads(data: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {"unparseable": data.decode("utf-8", "replace")}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _event_id(raw: dict[str, Any], message: Any) -> uuid.UUID:
+    header = (message.headers or {}).get("Nats-Msg-Id") or raw.get("id")
+    try:
+        return uuid.UUID(str(header))
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"nats-seq:{message.metadata.sequence.stream}")

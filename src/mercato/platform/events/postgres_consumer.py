@@ -1,0 +1,140 @@
+"""Consumers of the PostgreSQL event log: per-group positions, one active instance per group.
+
+An instance processes a batch while holding its group's position row (`FOR UPDATE SKIP
+LOCKED`): other instances of the group skip it and take over if it dies (the lock goes with
+its connection). Positions only move forward over committed, gap-free log positions (see
+`PostgresTransport`), and effects are deduplicated by the inbox, so a crash between an
+effect and the position update replays nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from mercato.platform.aio import wait_first
+from mercato.platform.db.database import Database
+from mercato.platform.db.notify import close_quietly, listen
+from mercato.platform.events.consumers import (
+    ConsumerGroup,
+    apply_once,
+    dead_letter,
+    describe,
+    utcnow,
+)
+from mercato.platform.events.contracts import Envelope
+from mercato.platform.events.models import ConsumerPosition, OutboxMessage
+from mercato.platform.events.transports import EVENTS_CHANNEL
+
+logger = structlog.get_logger(__name__)
+
+
+class PostgresConsumer:
+    def __init__(
+        self,
+        database: Database,
+        group: ConsumerGroup,
+        *,
+        batch_size: int = 100,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self._database = database
+        self._group = group
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+
+    @property
+    def group(self) -> ConsumerGroup:
+        return self._group
+
+    async def process_batch(self) -> int:
+        """Apply the next events after the group's position; return how many were read."""
+        name = self._group.name
+        async with self._database.session() as session, session.begin():
+            await session.execute(
+                pg_insert(ConsumerPosition).values(consumer=name).on_conflict_do_nothing()
+            )
+            state = await session.scalar(
+                select(ConsumerPosition)
+                .where(ConsumerPosition.consumer == name)
+                .with_for_update(skip_locked=True)
+            )
+            if state is None:
+                return 0  # another instance of this group is at work
+            if state.retry_at is not None and state.retry_at > utcnow():
+                return 0
+            rows = (
+                await session.execute(
+                    select(OutboxMessage.id, OutboxMessage.log_position, OutboxMessage.envelope)
+                    .where(OutboxMessage.log_position > state.position)
+                    .order_by(OutboxMessage.log_position)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            position, attempts = state.position, state.failed_attempts
+            retry_at: dt.datetime | None = None
+            last_error: str | None = state.last_error
+            for event_id, log_position, raw in rows:
+                try:
+                    envelope = Envelope.model_validate(raw)
+                    if self._group.wants(envelope):
+                        await apply_once(self._group, envelope, self._database)
+                except Exception as error:  # noqa: BLE001 - a handler's failure is data here
+                    attempts += 1
+                    last_error = describe(error)
+                    logger.warning(
+                        "event_handler_failed",
+                        consumer=name,
+                        log_position=log_position,
+                        attempt=attempts,
+                        error=last_error,
+                    )
+                    if attempts < self._group.retry.max_attempts:
+                        delay = self._group.retry.delay(attempts)
+                        retry_at = utcnow() + dt.timedelta(seconds=delay)
+                        break
+                    await dead_letter(
+                        self._database,
+                        consumer=name,
+                        event_id=event_id,
+                        envelope=raw,
+                        attempts=attempts,
+                        error=last_error,
+                    )
+                position, attempts, last_error = log_position, 0, None
+            await session.execute(
+                update(ConsumerPosition)
+                .where(ConsumerPosition.consumer == name)
+                .values(
+                    position=position,
+                    failed_attempts=attempts,
+                    retry_at=retry_at,
+                    last_error=last_error,
+                    updated_at=func.now(),
+                )
+            )
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set: woken by NOTIFY from the relay, polling as fallback."""
+        wake = asyncio.Event()
+        listener = await listen(self._database, EVENTS_CHANNEL, wake)
+        try:
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    read = await self.process_batch()
+                except Exception as error:  # noqa: BLE001 - e.g. the database is down
+                    logger.warning(
+                        "consumer_batch_failed", consumer=self._group.name, error=str(error)
+                    )
+                    await wait_first(stop, seconds=self._poll_interval_s * 2)
+                    continue
+                if read < self._batch_size:
+                    await wait_first(stop, wake, seconds=self._poll_interval_s)
+        finally:
+            await close_quietly(listener)

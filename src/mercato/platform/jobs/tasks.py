@@ -1,0 +1,84 @@
+"""The platform's own jobs: mail, stalled-job recovery, event-history reaping."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import procrastinate
+import structlog
+from sqlalchemy import delete, func, or_, select
+
+from mercato.platform.events.models import ConsumerPosition, InboxEntry, OutboxMessage
+from mercato.platform.jobs.queue import JobRequest
+from mercato.platform.jobs.runtime import dependencies_of
+from mercato.platform.mail import Mail
+
+NAMESPACE = "platform"
+blueprint = procrastinate.Blueprint()
+logger = structlog.get_logger(__name__)
+
+MAIL_QUEUE = "mail"
+MAINTENANCE_QUEUE = "maintenance"
+
+
+@blueprint.task(
+    name="send_mail",
+    queue=MAIL_QUEUE,
+    pass_context=True,
+    # 2, 4, 8, ... 256 s: rides out an SMTP restart, gives up after ~8.5 minutes.
+    retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2),
+)
+async def send_mail(
+    context: procrastinate.JobContext, *, to: str, subject: str, text: str, html: str | None
+) -> None:
+    await dependencies_of(context).mailer.send(Mail(to=to, subject=subject, text=text, html=html))
+    logger.info("mail_sent", job_id=context.job.id if context.job else None)
+
+
+def send_mail_job(mail: Mail) -> JobRequest:
+    """The job request for `uow.defer(...)`: mail leaves only if the use case commits."""
+    return JobRequest(
+        task_name=f"{NAMESPACE}:send_mail",
+        queue=MAIL_QUEUE,
+        args={"to": mail.to, "subject": mail.subject, "text": mail.text, "html": mail.html},
+    )
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")
+@blueprint.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Requeue jobs whose worker stopped sending heartbeats (killed, frozen, lost)."""
+    return await requeue_stalled_jobs(context.app)
+
+
+async def requeue_stalled_jobs(app: procrastinate.App) -> int:
+    stalled = list(await app.job_manager.get_stalled_jobs())
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+        logger.warning("stalled_job_requeued", job_id=job.id, task=job.task_name)
+    return len(stalled)
+
+
+@blueprint.periodic(cron="17 * * * *", periodic_id="reap-event-history")
+@blueprint.task(name="reap_event_history", queue=MAINTENANCE_QUEUE, pass_context=True)
+async def reap_event_history(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Delete published events and inbox entries past the retention period.
+
+    An event is kept while any PostgreSQL consumer group has not read it yet.
+    """
+    dependencies = dependencies_of(context)
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(
+        days=dependencies.settings.events.retention_days
+    )
+    async with dependencies.database.session() as session, session.begin():
+        slowest = select(func.coalesce(func.min(ConsumerPosition.position), 0)).scalar_subquery()
+        events = await session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.published_at < cutoff,
+                or_(OutboxMessage.log_position.is_(None), OutboxMessage.log_position <= slowest),
+            )
+        )
+        inbox = await session.execute(delete(InboxEntry).where(InboxEntry.processed_at < cutoff))
+    removed = int(events.rowcount or 0) + int(inbox.rowcount or 0)  # type: ignore[attr-defined]
+    logger.info("event_history_reaped", removed=removed)
+    return removed

@@ -1,0 +1,159 @@
+"""The worker: the outbox relay, the event consumers and the job worker, in one process.
+
+`mercato worker` runs it alone (scale it out: relays and consumers coordinate through the
+database and the broker); `mercato run` runs it beside the API in the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import nats
+import procrastinate
+import structlog
+
+from mercato.platform.aio import wait_first
+from mercato.platform.config import Settings
+from mercato.platform.db.database import Database
+from mercato.platform.events.consumers import ConsumerRegistry
+from mercato.platform.events.contracts import EventCatalog
+from mercato.platform.events.metrics import EventMetrics
+from mercato.platform.events.nats_consumer import NatsConsumer
+from mercato.platform.events.postgres_consumer import PostgresConsumer
+from mercato.platform.events.relay import Relay
+from mercato.platform.events.transports import NatsTransport, PostgresTransport, Transport
+from mercato.platform.jobs.runtime import JobDependencies, create_job_app, mailer_for
+
+logger = structlog.get_logger(__name__)
+
+_NATS_CONNECT_BACKOFF_MAX_S = 10.0
+
+
+class Runnable(Protocol):
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        catalog: EventCatalog,
+        consumers: ConsumerRegistry,
+        blueprints: Sequence[tuple[str, procrastinate.Blueprint]],
+        metrics: EventMetrics | None = None,
+        relay: bool = True,
+        jobs: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._catalog = catalog
+        self._consumers = consumers
+        self._blueprints = blueprints
+        self._metrics = metrics
+        self._run_relay = relay
+        self._run_jobs = jobs
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every part until `stop` is set; a part that crashes stops the others."""
+        nats_client = None
+        if self._settings.events.transport == "nats":
+            nats_client = await self._connect_nats(stop)
+            if nats_client is None:
+                return
+        try:
+            transport, loops = self._assemble(nats_client)
+            async with asyncio.TaskGroup() as group:
+                if self._run_relay:
+                    relay = Relay(
+                        self._database,
+                        transport,
+                        batch_size=self._settings.events.relay_batch_size,
+                        poll_interval_s=self._settings.events.poll_interval_s,
+                        metrics=self._metrics,
+                    )
+                    group.create_task(relay.run(stop))
+                for loop in loops:
+                    group.create_task(loop.run(stop))
+                if self._run_jobs:
+                    group.create_task(self._run_job_worker(stop))
+                logger.info(
+                    "worker_started",
+                    transport=transport.name,
+                    consumers=len(loops),
+                    relay=self._run_relay,
+                    jobs=self._run_jobs,
+                )
+        finally:
+            if nats_client is not None:
+                with contextlib.suppress(Exception):
+                    await nats_client.drain()
+            logger.info("worker_stopped")
+
+    def _assemble(self, nats_client: Any) -> tuple[Transport, list[Runnable]]:
+        groups = self._consumers.groups()
+        if nats_client is None:
+            postgres_loops: list[Runnable] = [
+                PostgresConsumer(
+                    self._database, group, poll_interval_s=self._settings.events.poll_interval_s
+                )
+                for group in groups
+            ]
+            return PostgresTransport(), postgres_loops
+        jetstream = nats_client.jetstream()
+        nats_loops: list[Runnable] = [
+            NatsConsumer(self._database, group, jetstream) for group in groups
+        ]
+        return NatsTransport(jetstream, domains=self._catalog.domains()), nats_loops
+
+    async def _connect_nats(self, stop: asyncio.Event) -> Any:
+        """Connect, retrying with backoff: a broker that is down must not stop the worker
+        from starting (the outbox simply grows until it is back)."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                return await nats.connect(
+                    self._settings.events.nats_url,
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    allow_reconnect=True,
+                )
+            except Exception as error:  # noqa: BLE001 - any connect failure: retry
+                logger.warning("nats_unavailable", error=str(error), retry_in_s=delay)
+                await wait_first(stop, seconds=delay)
+                delay = min(delay * 2, _NATS_CONNECT_BACKOFF_MAX_S)
+        return None
+
+    async def _run_job_worker(self, stop: asyncio.Event) -> None:
+        assert self._settings.database.url is not None
+        job_app = create_job_app(self._settings.database.url.get_secret_value(), self._blueprints)
+        dependencies = JobDependencies(
+            settings=self._settings,
+            database=self._database,
+            mailer=mailer_for(self._settings, self._database),
+        )
+        async with job_app.open_async():
+            worker = asyncio.create_task(
+                job_app.run_worker_async(
+                    concurrency=self._settings.jobs.concurrency,
+                    install_signal_handlers=False,
+                    additional_context={"dependencies": dependencies},
+                    shutdown_graceful_timeout=self._settings.jobs.shutdown_timeout_s,
+                    stalled_worker_timeout=self._settings.jobs.stalled_worker_timeout_s,
+                    update_heartbeat_interval=min(
+                        10.0, self._settings.jobs.stalled_worker_timeout_s / 3
+                    ),
+                )
+            )
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not worker.done():
+                worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
