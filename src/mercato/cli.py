@@ -243,6 +243,7 @@ async def _replay(settings: Settings, *, consumer: str, since: datetime.datetime
                 client.jetstream(),
                 consumer=consumer,
                 domains=groups[consumer].domains(),
+                partitions=settings.events.nats_partitions,
                 since=since,
             )
         finally:

@@ -90,6 +90,8 @@ class EventSettings(BaseSettings):
 
     transport: Literal["postgres", "nats"] = "postgres"
     nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    # Ordered lanes per domain on NATS; changing it reshuffles aggregates between lanes.
+    nats_partitions: int = Field(default=8, ge=1, le=256)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     poll_interval_s: float = Field(default=1.0, gt=0)
     retention_days: int = Field(default=7, ge=1)

@@ -105,10 +105,13 @@ class Worker:
             ]
             return PostgresTransport(), postgres_loops
         jetstream = nats_client.jetstream()
+        partitions = self._settings.events.nats_partitions
         nats_loops: list[Runnable] = [
-            NatsConsumer(self._database, group, jetstream) for group in groups
+            NatsConsumer(self._database, group, jetstream, partitions=partitions)
+            for group in groups
         ]
-        return NatsTransport(jetstream, domains=self._catalog.domains()), nats_loops
+        transport = NatsTransport(jetstream, domains=self._catalog.domains(), partitions=partitions)
+        return transport, nats_loops
 
     async def _connect_nats(self, stop: asyncio.Event) -> Any:
         """Connect, retrying with backoff: a broker that is down must not stop the worker

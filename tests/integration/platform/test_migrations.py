@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from mercato.models import Base
 from mercato.platform.config import normalise_database_url
 from mercato.platform.db import migrations
-from mercato.models import Base
 from tests.conftest import create_database, drop_database
 
 

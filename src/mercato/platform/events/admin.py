@@ -54,14 +54,17 @@ async def rewind_postgres_consumer(database: Database, *, consumer: str, since: 
 
 
 async def rewind_nats_consumer(
-    jetstream: Any, *, consumer: str, domains: set[str], since: dt.datetime
+    jetstream: Any, *, consumer: str, domains: set[str], partitions: int, since: dt.datetime
 ) -> None:
-    """Recreate the group's durable consumers to start at `since`."""
+    """Recreate the group's durable consumers (one per partition) to start at `since`."""
     for domain in sorted(domains):
         stream = nats_stream(domain)
-        with contextlib.suppress(NotFoundError):
-            await jetstream.delete_consumer(stream, durable_name(consumer, domain))
-        await jetstream.add_consumer(stream, consumer_config(consumer, domain, start_at=since))
+        for partition in range(partitions):
+            with contextlib.suppress(NotFoundError):
+                await jetstream.delete_consumer(stream, durable_name(consumer, domain, partition))
+            await jetstream.add_consumer(
+                stream, consumer_config(consumer, domain, partition, start_at=since)
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,16 @@ def asyncapi_document(catalog: EventCatalog) -> dict[str, Any]:
         }
         channel = channels.setdefault(
             channel_key,
-            {"address": nats_subject(contract.name), "messages": {}},
+            {
+                "address": nats_subject(contract.name, "{partition}"),
+                "parameters": {
+                    "partition": {
+                        "description": "Ordered lane: crc32(aggregate_type:aggregate_id)"
+                        " modulo EVENTS_NATS_PARTITIONS"
+                    }
+                },
+                "messages": {},
+            },
         )
         channel["messages"][key] = {"$ref": f"#/components/messages/{key}"}
         operations[f"publish_{channel_key}"] = {

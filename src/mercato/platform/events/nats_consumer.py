@@ -27,9 +27,9 @@ from mercato.platform.events.consumers import ConsumerGroup, apply_once, dead_le
 from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.transports import (
     NATS_DEAD_LETTER_PREFIX,
-    NATS_SUBJECT_PREFIX,
     ensure_stream,
     nats_stream,
+    partition_filter,
 )
 
 logger = structlog.get_logger(__name__)
@@ -38,20 +38,21 @@ DEAD_LETTER_STREAM = "MERCATO_DEAD_LETTERS"
 ACK_WAIT_S = 30.0
 
 
-def durable_name(group: str, domain: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{group}--{domain}")
+def durable_name(group: str, domain: str, partition: int) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{group}--{domain}--{partition}")
 
 
 def consumer_config(
-    group: str, domain: str, *, start_at: dt.datetime | None = None
+    group: str, domain: str, partition: int, *, start_at: dt.datetime | None = None
 ) -> ConsumerConfig:
-    """A durable, explicitly acknowledged consumer that lets one message out at a time."""
+    """A durable, explicitly acknowledged consumer of one partition that lets one message
+    out at a time (so the partition, hence each aggregate, is processed in order)."""
     return ConsumerConfig(
-        durable_name=durable_name(group, domain),
+        durable_name=durable_name(group, domain, partition),
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL if start_at is None else DeliverPolicy.BY_START_TIME,
         opt_start_time=start_at,
-        filter_subject=f"{NATS_SUBJECT_PREFIX}.{domain}.>",
+        filter_subject=partition_filter(domain, partition),
         max_ack_pending=1,
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,  # attempts are counted here, and dead-lettered here
@@ -74,30 +75,36 @@ class NatsConsumer:
         group: ConsumerGroup,
         jetstream: Any,
         *,
+        partitions: int = 8,
         fetch_timeout_s: float = 1.0,
     ) -> None:
         self._database = database
         self._group = group
         self._js = jetstream
+        self._partitions = partitions
         self._fetch_timeout_s = fetch_timeout_s
 
     @property
     def group(self) -> ConsumerGroup:
         return self._group
 
-    async def subscribe(self, domain: str) -> Any:
+    async def subscribe(self, domain: str, partition: int) -> Any:
         await ensure_stream(self._js, domain)
         await ensure_dead_letter_stream(self._js)
-        config = consumer_config(self._group.name, domain)
+        config = consumer_config(self._group.name, domain, partition)
         return await self._js.pull_subscribe(
-            f"{NATS_SUBJECT_PREFIX}.{domain}.>",
+            partition_filter(domain, partition),
             durable=config.durable_name,
             stream=nats_stream(domain),
             config=config,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        subscriptions = [await self.subscribe(domain) for domain in sorted(self._group.domains())]
+        subscriptions = [
+            await self.subscribe(domain, partition)
+            for domain in sorted(self._group.domains())
+            for partition in range(self._partitions)
+        ]
         await asyncio.gather(*(self._drain(subscription, stop) for subscription in subscriptions))
 
     async def _drain(self, subscription: Any, stop: asyncio.Event) -> None:

@@ -28,8 +28,6 @@ from mercato.platform.events.transports import PendingMessage, PublishError, Tra
 
 logger = structlog.get_logger(__name__)
 
-_MAX_BACKOFF_S = 30.0
-
 
 class Relay:
     def __init__(
@@ -40,12 +38,14 @@ class Relay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         metrics: EventMetrics | None = None,
+        max_backoff_s: float = 30.0,
     ) -> None:
         self._database = database
         self._transport = transport
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._metrics = metrics
+        self._max_backoff_s = max_backoff_s
 
     async def publish_pending(self) -> int:
         """One round: publish what is publishable now; return how many were published.
@@ -149,7 +149,7 @@ class Relay:
                     published = await self.publish_pending()
                     backoff = 0.0
                 except Exception as error:  # noqa: BLE001 - keep relaying after any failure
-                    backoff = min(max(backoff * 2, 0.5), _MAX_BACKOFF_S)
+                    backoff = min(max(backoff * 2, 0.5), self._max_backoff_s)
                     logger.warning("relay_publish_failed", error=str(error), retry_in_s=backoff)
                     await wait_first(stop, seconds=backoff)
                     continue

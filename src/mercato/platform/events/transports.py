@@ -8,6 +8,7 @@ many of them were acknowledged before the failure, so those are not published tw
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -79,8 +80,19 @@ class PostgresTransport:
         await session.execute(select(func.pg_notify(EVENTS_CHANNEL, "")))
 
 
-def nats_subject(event_name: str) -> str:
-    return f"{NATS_SUBJECT_PREFIX}.{event_name}"
+def partition_of(aggregate_type: str, aggregate_id: str, partitions: int) -> int:
+    """A stable partition per aggregate: all its events share one ordered lane."""
+    return zlib.crc32(f"{aggregate_type}:{aggregate_id}".encode()) % partitions
+
+
+def nats_subject(event_name: str, partition: int | str) -> str:
+    """`mercato.<domain>.<partition>.<rest of the name>`, e.g. mercato.catalog.3.product.updated."""
+    domain, rest = event_name.split(".", 1)
+    return f"{NATS_SUBJECT_PREFIX}.{domain}.{partition}.{rest}"
+
+
+def partition_filter(domain: str, partition: int) -> str:
+    return f"{NATS_SUBJECT_PREFIX}.{domain}.{partition}.>"
 
 
 def nats_stream(domain: str) -> str:
@@ -88,13 +100,25 @@ def nats_stream(domain: str) -> str:
 
 
 class NatsTransport:
-    """JetStream, one stream per domain; `Nats-Msg-Id` = event id for broker-side dedup."""
+    """JetStream, one stream per domain; `Nats-Msg-Id` = event id for broker-side dedup.
+
+    Subjects carry a partition derived from the aggregate, so that consumers can process
+    partitions in parallel while each partition (hence each aggregate) stays in order.
+    """
 
     name = "nats"
 
-    def __init__(self, jetstream: Any, *, domains: set[str], publish_timeout_s: float = 5.0):
+    def __init__(
+        self,
+        jetstream: Any,
+        *,
+        domains: set[str],
+        partitions: int = 8,
+        publish_timeout_s: float = 5.0,
+    ) -> None:
         self._js = jetstream
         self._domains = domains
+        self._partitions = partitions
         self._timeout = publish_timeout_s
         self._ready: set[str] = set()
 
@@ -112,8 +136,11 @@ class NatsTransport:
                 if domain not in self._ready:
                     await ensure_stream(self._js, domain)
                     self._ready.add(domain)
+                partition = partition_of(
+                    message.aggregate_type, message.aggregate_id, self._partitions
+                )
                 await self._js.publish(
-                    nats_subject(message.name),
+                    nats_subject(message.name, partition),
                     json.dumps(message.envelope, separators=(",", ":")).encode(),
                     timeout=self._timeout,
                     headers={"Nats-Msg-Id": str(message.id)},
