@@ -24,5 +24,5 @@ def consumer_registry() -> ConsumerRegistry:
 
 
 def job_blueprints() -> list[tuple[str, procrastinate.Blueprint]]:
-    """(namespace, blueprint) of every context's background tasks."""
-    return [(platform_tasks.NAMESPACE, platform_tasks.blueprint)]
+    """(namespace, blueprint) of every context's background tasks, built afresh."""
+    return [(platform_tasks.NAMESPACE, platform_tasks.blueprint())]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from sqlalchemy import text
 
@@ -126,7 +127,7 @@ async def test_two_relays_and_three_consumers_apply_10000_events_exactly_once_in
     (group,) = registry().groups()
     databases = [Database.from_settings(settings.database) for _ in range(5)]
     stop = asyncio.Event()
-    loops = [
+    loops: list[Any] = [
         Relay(databases[0], PostgresTransport(), batch_size=300, poll_interval_s=0.1),
         Relay(databases[1], PostgresTransport(), batch_size=300, poll_interval_s=0.1),
         *(PostgresConsumer(db, group, batch_size=200, poll_interval_s=0.1) for db in databases[2:]),

@@ -14,20 +14,39 @@ from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.mail import Mail
 
 NAMESPACE = "platform"
-blueprint = procrastinate.Blueprint()
 logger = structlog.get_logger(__name__)
 
 MAIL_QUEUE = "mail"
 MAINTENANCE_QUEUE = "maintenance"
 
 
-@blueprint.task(
-    name="send_mail",
-    queue=MAIL_QUEUE,
-    pass_context=True,
-    # 2, 4, 8, ... 256 s: rides out an SMTP restart, gives up after ~8.5 minutes.
-    retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2),
-)
+def blueprint() -> procrastinate.Blueprint:
+    """A fresh blueprint of the platform's tasks.
+
+    Fresh on every call: procrastinate renames and rebinds a blueprint's tasks when an app
+    adopts them, so a blueprint must never be shared by two apps (tests build many).
+    """
+    tasks = procrastinate.Blueprint()
+    tasks.task(
+        name="send_mail",
+        queue=MAIL_QUEUE,
+        pass_context=True,
+        # 2, 4, 8, ... 256 s: rides out an SMTP restart, gives up after ~8.5 minutes.
+        retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2),
+    )(send_mail)
+    tasks.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")(
+        tasks.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)(
+            retry_stalled_jobs
+        )
+    )
+    tasks.periodic(cron="17 * * * *", periodic_id="reap-event-history")(
+        tasks.task(name="reap_event_history", queue=MAINTENANCE_QUEUE, pass_context=True)(
+            reap_event_history
+        )
+    )
+    return tasks
+
+
 async def send_mail(
     context: procrastinate.JobContext, *, to: str, subject: str, text: str, html: str | None
 ) -> None:
@@ -44,23 +63,22 @@ def send_mail_job(mail: Mail) -> JobRequest:
     )
 
 
-@blueprint.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")
-@blueprint.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)
 async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
     """Requeue jobs whose worker stopped sending heartbeats (killed, frozen, lost)."""
-    return await requeue_stalled_jobs(context.app)
+    timeout = dependencies_of(context).settings.jobs.stalled_worker_timeout_s
+    return await requeue_stalled_jobs(context.app, seconds_since_heartbeat=timeout)
 
 
-async def requeue_stalled_jobs(app: procrastinate.App) -> int:
-    stalled = list(await app.job_manager.get_stalled_jobs())
+async def requeue_stalled_jobs(app: procrastinate.App, *, seconds_since_heartbeat: float) -> int:
+    stalled = list(
+        await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    )
     for job in stalled:
         await app.job_manager.retry_job(job)
         logger.warning("stalled_job_requeued", job_id=job.id, task=job.task_name)
     return len(stalled)
 
 
-@blueprint.periodic(cron="17 * * * *", periodic_id="reap-event-history")
-@blueprint.task(name="reap_event_history", queue=MAINTENANCE_QUEUE, pass_context=True)
 async def reap_event_history(context: procrastinate.JobContext, timestamp: int) -> int:
     """Delete published events and inbox entries past the retention period.
 
