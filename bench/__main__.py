@@ -1,13 +1,81 @@
-"""`make bench`: the benchmark scenarios. None exists yet; they arrive with the catalog
-(products list under load) and identity (login against the Argon2id ceiling)."""
+"""`make bench`: run the benchmark scenarios and print a Markdown table for
+docs/benchmarks.md. Uses DATABASE_URL (a scratch database is created on that server and
+dropped after) or an embedded PostgreSQL; NATS_URL enables the NATS rows."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import datetime as dt
+import os
+import subprocess
 import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from bench import events
+from mercato.platform.db import migrations
+from mercato.platform.db.embedded import EmbeddedPostgres
+
+
+async def _create(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
 
 
 def main() -> int:
-    print("bench: no benchmark scenarios yet; see docs/benchmarks.md")
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    embedded = None
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        admin_url = make_url(configured).set(drivername="postgresql", database="postgres")
+        admin = admin_url.render_as_string(hide_password=False)
+    else:
+        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mercato-bench-")) / "pg")
+        admin = embedded.start()
+    name = f"mercato_bench_{uuid.uuid4().hex[:8]}"
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_create(admin, name))
+    try:
+        migrations.upgrade(url)
+        results = asyncio.run(events.run(url, os.environ.get("NATS_URL"), sizes))
+    finally:
+        asyncio.run(_drop(admin, name))
+        if embedded is not None:
+            embedded.stop()
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    today = dt.datetime.now(dt.UTC).date()
+    print(f"\n{today} · commit {commit} · `python -m bench {' '.join(sys.argv[1:])}`\n")
+    print("| transport | events | Mercato events/s | bare publish/s | ratio | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for result in results:
+        print(
+            f"| {result.transport} | {result.events} | {result.mercato_per_s:,.0f} |"
+            f" {result.baseline_per_s:,.0f} | {result.ratio:.2f} | {result.p50_ms:.0f} |"
+            f" {result.p99_ms:.0f} |"
+        )
     return 0
 
 

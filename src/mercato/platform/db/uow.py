@@ -7,6 +7,8 @@ an exception half-way through a use case leaves no partial write behind.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self
 
@@ -62,6 +64,21 @@ class UnitOfWork:
         finally:
             await session.close()
             self._session = None
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A step that may fail alone: on an exception its writes, events and jobs are
+        undone (and the exception propagates); the rest of the unit of work stands."""
+        events, jobs = len(self._events), len(self._jobs)
+        nested = await self.session.begin_nested()
+        try:
+            yield
+        except BaseException:
+            await nested.rollback()
+            del self._events[events:]
+            del self._jobs[jobs:]
+            raise
+        await nested.commit()
 
     def publish(self, event: EventPayload, *, aggregate_id: object) -> Envelope:
         """Record an event; it is written to the outbox by `commit()`, in this transaction."""

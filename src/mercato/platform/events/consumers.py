@@ -100,10 +100,20 @@ class ConsumerRegistry:
 
 
 async def apply_once(group: ConsumerGroup, envelope: Envelope, database: Database) -> bool:
-    """Run the group's handler for `envelope` unless already applied; True if it ran.
+    """Apply `envelope` in a unit of work of its own; True if the handler ran.
 
     Raises whatever the handler raised (after rolling back its effects and the inbox row).
     """
+    async with UnitOfWork(database) as uow:
+        applied = await apply_in(uow, group, envelope)
+        if applied:
+            await uow.commit()
+    return applied
+
+
+async def apply_in(uow: UnitOfWork, group: ConsumerGroup, envelope: Envelope) -> bool:
+    """Claim `(group, event id)` in the inbox and run the handler, inside `uow` (not
+    committed here). False when the event was already applied or is not the group's."""
     entry = group.handlers.get((envelope.name, envelope.version))
     if entry is None:
         return False
@@ -115,18 +125,16 @@ async def apply_once(group: ConsumerGroup, envelope: Envelope, database: Databas
         event_name=envelope.name,
         consumer=group.name,
     ):
-        async with UnitOfWork(database) as uow:
-            claimed = await uow.session.scalar(
-                pg_insert(InboxEntry)
-                .values(consumer=group.name, event_id=envelope.id)
-                .on_conflict_do_nothing()
-                .returning(InboxEntry.event_id)
-            )
-            if claimed is None:
-                logger.info("event_duplicate_skipped", event_id=str(envelope.id))
-                return False
-            await handler(event, HandlerContext(uow=uow, envelope=envelope))
-            await uow.commit()
+        claimed = await uow.session.scalar(
+            pg_insert(InboxEntry)
+            .values(consumer=group.name, event_id=envelope.id)
+            .on_conflict_do_nothing()
+            .returning(InboxEntry.event_id)
+        )
+        if claimed is None:
+            logger.info("event_duplicate_skipped", event_id=str(envelope.id))
+            return False
+        await handler(event, HandlerContext(uow=uow, envelope=envelope))
     return True
 
 
@@ -139,18 +147,38 @@ async def dead_letter(
     attempts: int,
     error: str,
 ) -> None:
-    """Park an event the consumer gave up on (kept raw: it may not even parse)."""
+    """Park an event the consumer gave up on, in a transaction of its own."""
     async with UnitOfWork(database) as uow:
-        await uow.session.execute(
-            insert(DeadLetter).values(
-                consumer=consumer,
-                event_id=event_id,
-                envelope=envelope,
-                attempts=attempts,
-                error=error[:4000],
-            )
+        await stage_dead_letter(
+            uow,
+            consumer=consumer,
+            event_id=event_id,
+            envelope=envelope,
+            attempts=attempts,
+            error=error,
         )
         await uow.commit()
+
+
+async def stage_dead_letter(
+    uow: UnitOfWork,
+    *,
+    consumer: str,
+    event_id: uuid.UUID,
+    envelope: dict[str, Any],
+    attempts: int,
+    error: str,
+) -> None:
+    """Park an event the consumer gave up on (kept raw: it may not even parse)."""
+    await uow.session.execute(
+        insert(DeadLetter).values(
+            consumer=consumer,
+            event_id=event_id,
+            envelope=envelope,
+            attempts=attempts,
+            error=error[:4000],
+        )
+    )
     logger.error(
         "event_dead_lettered",
         consumer=consumer,

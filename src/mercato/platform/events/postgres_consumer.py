@@ -3,8 +3,9 @@
 An instance processes a batch while holding its group's position row (`FOR UPDATE SKIP
 LOCKED`): other instances of the group skip it and take over if it dies (the lock goes with
 its connection). Positions only move forward over committed, gap-free log positions (see
-`PostgresTransport`), and effects are deduplicated by the inbox, so a crash between an
-effect and the position update replays nothing twice.
+`PostgresTransport`). The effects of a batch commit in the same transaction as the new
+position, and the inbox deduplicates anything delivered again (a replay, a crash between
+an effect applied elsewhere and the position update).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from mercato.platform.aio import wait_first
 from mercato.platform.db.database import Database
 from mercato.platform.db.notify import close_quietly, listen
+from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.events.consumers import (
     ConsumerGroup,
-    apply_once,
-    dead_letter,
+    apply_in,
     describe,
+    stage_dead_letter,
     utcnow,
 )
 from mercato.platform.events.contracts import Envelope
@@ -52,9 +54,14 @@ class PostgresConsumer:
         return self._group
 
     async def process_batch(self) -> int:
-        """Apply the next events after the group's position; return how many were read."""
+        """Apply the next events after the group's position; return how many were read.
+
+        One transaction per batch: the effects (each in a savepoint, so a failing event is
+        undone alone), the dead letters and the new position commit together.
+        """
         name = self._group.name
-        async with self._database.session() as session, session.begin():
+        async with UnitOfWork(self._database) as uow:
+            session = uow.session
             await session.execute(
                 pg_insert(ConsumerPosition).values(consumer=name).on_conflict_do_nothing()
             )
@@ -80,9 +87,10 @@ class PostgresConsumer:
             last_error: str | None = state.last_error
             for event_id, log_position, raw in rows:
                 try:
-                    envelope = Envelope.model_validate(raw)
-                    if self._group.wants(envelope):
-                        await apply_once(self._group, envelope, self._database)
+                    async with uow.savepoint():
+                        envelope = Envelope.model_validate(raw)
+                        if self._group.wants(envelope):
+                            await apply_in(uow, self._group, envelope)
                 except Exception as error:  # noqa: BLE001 - a handler's failure is data here
                     attempts += 1
                     last_error = describe(error)
@@ -97,8 +105,8 @@ class PostgresConsumer:
                         delay = self._group.retry.delay(attempts)
                         retry_at = utcnow() + dt.timedelta(seconds=delay)
                         break
-                    await dead_letter(
-                        self._database,
+                    await stage_dead_letter(
+                        uow,
                         consumer=name,
                         event_id=event_id,
                         envelope=raw,
@@ -117,6 +125,7 @@ class PostgresConsumer:
                     updated_at=func.now(),
                 )
             )
+            await uow.commit()
         return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
