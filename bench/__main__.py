@@ -68,13 +68,17 @@ def main() -> int:
     ).stdout.strip()
     today = dt.datetime.now(dt.UTC).date()
     print(f"\n{today} · commit {commit} · `python -m bench {' '.join(sys.argv[1:])}`\n")
-    print("| transport | events | Mercato events/s | bare publish/s | ratio | p50 ms | p99 ms |")
+    print(
+        "| transport | events | Mercato events/s | bare publish/s | ratio |"
+        " backlog p50 / p99 ms | paced p50 / p99 ms |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for result in results:
         print(
             f"| {result.transport} | {result.events} | {result.mercato_per_s:,.0f} |"
-            f" {result.baseline_per_s:,.0f} | {result.ratio:.2f} | {result.p50_ms:.0f} |"
-            f" {result.p99_ms:.0f} |"
+            f" {result.baseline_per_s:,.0f} | {result.ratio:.3f} |"
+            f" {result.p50_ms:,.0f} / {result.p99_ms:,.0f} |"
+            f" {result.paced_p50_ms:.0f} / {result.paced_p99_ms:.0f} |"
         )
     return 0
 

@@ -51,6 +51,8 @@ class Result:
     baseline_per_s: float
     p50_ms: float
     p99_ms: float
+    paced_p50_ms: float
+    paced_p99_ms: float
 
     @property
     def ratio(self) -> float:
@@ -108,8 +110,22 @@ async def _latencies_ms(database: Database) -> list[float]:
         return sorted(float(value) for (value,) in rows)
 
 
+PACED_EVENTS = 300
+PACED_RATE_PER_S = 100
+
+
+async def _publish_paced(database: Database, events: int) -> None:
+    """One event per commit at a steady rate the pipeline can sustain: the latency then is
+    the pipeline's own (NOTIFY wake-ups, relay, consumer), not time spent in a queue."""
+    for n in range(events):
+        async with UnitOfWork(database) as uow:
+            uow.publish(BenchTick(n=n), aggregate_id=f"tick-{n % AGGREGATES}")
+            await uow.commit()
+        await asyncio.sleep(1 / PACED_RATE_PER_S)
+
+
 async def mercato_path(
-    database: Database, transport: Transport, consumer: Any, events: int
+    database: Database, transport: Transport, consumer: Any, events: int, *, paced: bool = False
 ) -> tuple[float, list[float]]:
     await _reset(database)
     stop = asyncio.Event()
@@ -117,7 +133,7 @@ async def mercato_path(
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
     started = time.perf_counter()
     try:
-        await _publish(database, events)
+        await (_publish_paced if paced else _publish)(database, events)
         deadline = started + 600
         while await _applied(database) < events:
             if time.perf_counter() > deadline:
@@ -186,12 +202,16 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
     results = []
     try:
         (group,) = _registry().groups()
+
+        def postgres_consumer() -> PostgresConsumer:
+            return PostgresConsumer(database, group, batch_size=500, poll_interval_s=0.05)
+
+        _, paced = await mercato_path(
+            database, PostgresTransport(), postgres_consumer(), PACED_EVENTS, paced=True
+        )
         for events in sizes:
             rate, latencies = await mercato_path(
-                database,
-                PostgresTransport(),
-                PostgresConsumer(database, group, batch_size=500, poll_interval_s=0.05),
-                events,
+                database, PostgresTransport(), postgres_consumer(), events
             )
             baseline = await postgres_baseline(plain_url, events)
             results.append(
@@ -202,6 +222,8 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
                     baseline,
                     statistics.median(latencies),
                     _percentile(latencies, 0.99),
+                    statistics.median(paced),
+                    _percentile(paced, 0.99),
                 )
             )
             if nats_url is None:
@@ -211,6 +233,14 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
                 jetstream = client.jetstream()
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await jetstream.delete_stream("MERCATO_BENCH")
+                _, nats_paced = await mercato_path(
+                    database,
+                    NatsTransport(jetstream, domains={"bench"}),
+                    NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2),
+                    PACED_EVENTS,
+                    paced=True,
+                )
+                await jetstream.delete_stream("MERCATO_BENCH")
                 rate, latencies = await mercato_path(
                     database,
                     NatsTransport(jetstream, domains={"bench"}),
@@ -229,6 +259,8 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
                     baseline,
                     statistics.median(latencies),
                     _percentile(latencies, 0.99),
+                    statistics.median(nats_paced),
+                    _percentile(nats_paced, 0.99),
                 )
             )
     finally:

@@ -73,7 +73,9 @@ def run() -> None:
         serve(
             settings,
             on_started=lambda: _announce(settings, embedded),
-            background=lambda stop: run_worker(settings, stop),
+            background=lambda stop, api: run_worker(
+                settings, stop, metrics=api.state.event_metrics
+            ),
         )
     except StartupError as error:
         _fail(str(error))

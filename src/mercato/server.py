@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
@@ -19,6 +20,7 @@ from mercato.app import create_app
 from mercato.platform.config import Settings, normalise_database_url, redact_url
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
+from mercato.platform.events.metrics import EventMetrics
 from mercato.platform.worker import Worker
 
 EMBEDDED_DATABASE = "mercato"
@@ -155,7 +157,9 @@ def _ignore_reraised_signals() -> None:
         signal.signal(signum, lambda *_: None)
 
 
-Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+# Work run beside the API in the same event loop (the worker, in `mercato run`); it gets
+# the stop signal and the application (for shared metrics).
+Background = Callable[[asyncio.Event, FastAPI], Coroutine[Any, Any, None]]
 
 
 def serve(
@@ -165,8 +169,9 @@ def serve(
     background: Background | None = None,
 ) -> None:
     """Run the API (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         lifespan="on",
@@ -179,12 +184,12 @@ def serve(
     server = _AnnouncingServer(config, on_started)
     _ignore_reraised_signals()
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(_serve_with(server, background))
+        runner.run(_serve_with(server, app, background))
 
 
-async def _serve_with(server: uvicorn.Server, background: Background | None) -> None:
+async def _serve_with(server: uvicorn.Server, app: FastAPI, background: Background | None) -> None:
     stop = asyncio.Event()
-    task = asyncio.create_task(background(stop)) if background is not None else None
+    task = asyncio.create_task(background(stop, app)) if background is not None else None
     if task is not None:
         # A worker that dies takes the API down with it, loudly, rather than silently
         # leaving events unpublished behind a healthy-looking API.
@@ -197,21 +202,25 @@ async def _serve_with(server: uvicorn.Server, background: Background | None) -> 
             await task
 
 
-def build_worker(settings: Settings, database: Database) -> Worker:
+def build_worker(
+    settings: Settings, database: Database, *, metrics: EventMetrics | None = None
+) -> Worker:
     return Worker(
         settings,
         database,
         catalog=composition.event_catalog(),
         consumers=composition.consumer_registry(),
         blueprints=composition.job_blueprints(),
-        metrics=None,
+        metrics=metrics,
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, *, metrics: EventMetrics | None = None
+) -> None:
     """The worker on its own database handles, until `stop` is set."""
     database = Database.from_settings(settings.database)
     try:
-        await build_worker(settings, database).run(stop)
+        await build_worker(settings, database, metrics=metrics).run(stop)
     finally:
         await database.dispose()

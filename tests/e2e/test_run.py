@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 import asyncpg
@@ -13,6 +14,7 @@ import pytest
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 from tests.e2e.conftest import free_port, mercato_env, start_mercato
+from tests.e2e.test_worker import defer_mail
 
 pytestmark = pytest.mark.e2e
 
@@ -25,12 +27,24 @@ async def execute(url: str, statement: str) -> object:
         await connection.close()
 
 
+def wait_for_mail(base_url: str, recipient: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{base_url}/dev/mailbox", params={"to": recipient})
+        if response.status_code == 200 and response.json():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_run_starts_embedded_postgres_and_keeps_data_across_restarts(tmp_path: Path) -> None:
     env = mercato_env(
         DATABASE_URL=None,
         DATABASE_READ_URL=None,
         MERCATO_DATA_DIR=str(tmp_path / "data"),
         MERCATO_PORT=str(free_port()),
+        MERCATO_ENV="development",
+        SMTP_URL=None,
     )
     embedded = EmbeddedPostgres(tmp_path / "data" / "postgres")
 
@@ -41,6 +55,10 @@ def test_run_starts_embedded_postgres_and_keeps_data_across_restarts(tmp_path: P
         url = embedded.url("mercato")
         asyncio.run(execute(url, "CREATE TABLE survivor (note text)"))
         asyncio.run(execute(url, "INSERT INTO survivor VALUES ('still here')"))
+        # The worker runs in the same process: a deferred mail reaches the dev mailbox.
+        asyncio.run(defer_mail(url, "run@example.com"))
+        assert wait_for_mail(first.base_url, "run@example.com")
+        assert "mercato_events_published_total" in httpx.get(f"{first.base_url}/metrics").text
     finally:
         assert first.stop(signal.SIGINT) == 0, first.output()
     assert "embedded PostgreSQL stopped" in first.output()

@@ -74,13 +74,16 @@ async def test_correlation_and_causation_are_carried_from_the_context(
 async def test_a_failed_savepoint_undoes_its_own_writes_and_events_only(
     live_database: Database,
 ) -> None:
+    async def failing_step(uow: UnitOfWork) -> None:
+        async with uow.savepoint():
+            uow.publish(ThingHappened(thing_id="undone", n=2), aggregate_id="undone")
+            uow.defer(send_mail_job(Mail(to="x@example.com", subject="s", text="t")))
+            raise LookupError("this step fails alone")
+
     async with UnitOfWork(live_database) as uow:
         uow.publish(ThingHappened(thing_id="kept", n=1), aggregate_id="kept")
         with pytest.raises(LookupError):
-            async with uow.savepoint():
-                uow.publish(ThingHappened(thing_id="undone", n=2), aggregate_id="undone")
-                uow.defer(send_mail_job(Mail(to="x@example.com", subject="s", text="t")))
-                raise LookupError("this step fails alone")
+            await failing_step(uow)
         await uow.commit()
     assert await scalar(live_database, "SELECT count(*) FROM platform_outbox") == 1
     assert await scalar(live_database, "SELECT count(*) FROM procrastinate_jobs") == 0
