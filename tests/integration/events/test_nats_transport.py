@@ -14,10 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
-from mercato.platform.events.consumers import ConsumerGroup
+from mercato.platform.events.consumers import apply_once
+from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.nats_consumer import NatsConsumer
 from mercato.platform.events.relay import Relay
-from mercato.platform.events.transports import NatsTransport, PendingMessage, nats_stream
+from mercato.platform.events.transports import (
+    NatsTransport,
+    PendingMessage,
+    ensure_stream,
+    nats_stream,
+)
 from tests.integration.events.conftest import (
     PrivateNatsServer,
     per_aggregate_order_holds,
@@ -216,3 +222,14 @@ async def test_writes_continue_while_the_broker_is_down_and_drain_after(
     assert await per_aggregate_order_holds(live_database, "counter")
     distinct = await scalar(live_database, "SELECT count(DISTINCT event_id) FROM test_effect")
     assert distinct == 30
+
+
+async def test_streams_can_be_ensured_by_many_processes_at_once(clean_nats: str) -> None:
+    clients = [await nats.connect(clean_nats) for _ in range(8)]
+    try:
+        await asyncio.gather(*(ensure_stream(client.jetstream(), "test") for client in clients))
+        info = await clients[0].jetstream().stream_info(nats_stream("test"))
+        assert info.config.subjects == ["mercato.test.>"]
+    finally:
+        for client in clients:
+            await client.close()

@@ -19,14 +19,14 @@ from typing import Any
 import orjson
 import structlog
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from mercato.platform.db.database import Database
 from mercato.platform.events.consumers import ConsumerGroup, apply_once, dead_letter, describe
 from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.transports import (
     NATS_DEAD_LETTER_PREFIX,
+    ensure_named_stream,
     ensure_stream,
     nats_stream,
     partition_filter,
@@ -60,12 +60,7 @@ def consumer_config(
 
 
 async def ensure_dead_letter_stream(jetstream: Any) -> None:
-    try:
-        await jetstream.stream_info(DEAD_LETTER_STREAM)
-    except NotFoundError:
-        await jetstream.add_stream(
-            StreamConfig(name=DEAD_LETTER_STREAM, subjects=[f"{NATS_DEAD_LETTER_PREFIX}.>"])
-        )
+    await ensure_named_stream(jetstream, DEAD_LETTER_STREAM, [f"{NATS_DEAD_LETTER_PREFIX}.>"])
 
 
 class NatsConsumer:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nats.js.api import StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,15 +151,28 @@ class NatsTransport:
 
 
 async def ensure_stream(jetstream: Any, domain: str) -> None:
-    """Create the domain's stream if missing (idempotent)."""
-    name = nats_stream(domain)
+    """Create the domain's stream if missing."""
+    await ensure_named_stream(
+        jetstream,
+        nats_stream(domain),
+        [f"{NATS_SUBJECT_PREFIX}.{domain}.>"],
+        duplicate_window=120.0,
+    )
+
+
+async def ensure_named_stream(
+    jetstream: Any, name: str, subjects: list[str], *, duplicate_window: float = 120.0
+) -> None:
+    """Idempotent, and safe when several relays and consumers start at once: a creation
+    refused because another process just created the stream counts as success."""
     try:
         await jetstream.stream_info(name)
+        return
     except NotFoundError:
+        pass
+    try:
         await jetstream.add_stream(
-            StreamConfig(
-                name=name,
-                subjects=[f"{NATS_SUBJECT_PREFIX}.{domain}.>"],
-                duplicate_window=120.0,
-            )
+            StreamConfig(name=name, subjects=subjects, duplicate_window=duplicate_window)
         )
+    except BadRequestError:
+        await jetstream.stream_info(name)  # raises NotFoundError if it really is missing
