@@ -115,13 +115,8 @@ class AckLostConsumer(NatsConsumer):
     async def handle(self, message: Any) -> None:
         if message.metadata.sequence.stream not in self.crashed:
             self.crashed.add(message.metadata.sequence.stream)
-            envelope_group: ConsumerGroup = self.group
-            from mercato.platform.events.consumers import apply_once
-            from mercato.platform.events.contracts import Envelope
-
-            await apply_once(
-                envelope_group, Envelope.model_validate_json(message.data), self._database
-            )
+            envelope = Envelope.model_validate_json(message.data)
+            await apply_once(self.group, envelope, self._database)
             await message.nak()  # redelivered at once, as after a crash
             return
         await super().handle(message)
