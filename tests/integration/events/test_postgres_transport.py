@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 from typing import Any
 
+import structlog
 from sqlalchemy import text
 
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
-from mercato.platform.events.consumers import apply_once
+from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.events.consumers import ConsumerRegistry, HandlerContext, apply_once
 from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
@@ -22,7 +24,7 @@ from tests.integration.events.conftest import (
     scalar,
     wait_until,
 )
-from tests.support.events import registry
+from tests.support.events import ThingHappened, ThingRenamed, registry
 
 EFFECTS = "SELECT count(*) FROM test_effect WHERE consumer = 'counter'"
 
@@ -153,3 +155,29 @@ async def test_two_relays_and_three_consumers_apply_10000_events_exactly_once_in
         )
         == 0
     )
+
+
+async def test_events_published_by_a_handler_carry_correlation_and_causation(
+    live_database: Database,
+) -> None:
+    consumers = ConsumerRegistry()
+
+    @consumers.consumer(ThingHappened, group="renamer")
+    async def rename(event: ThingHappened, context: HandlerContext) -> None:
+        context.uow.publish(
+            ThingRenamed(thing_id=event.thing_id, new_name="renamed"), aggregate_id=event.thing_id
+        )
+
+    with structlog.contextvars.bound_contextvars(correlation_id="checkout-7"):
+        async with UnitOfWork(live_database) as uow:
+            cause = uow.publish(ThingHappened(thing_id="t", n=1), aggregate_id="t")
+            await uow.commit()
+    await Relay(live_database, PostgresTransport()).publish_pending()
+    (group,) = consumers.groups()
+    await PostgresConsumer(live_database, group).process_batch()
+    async with live_database.session() as session:
+        follow_up = await session.scalar(
+            text("SELECT envelope FROM platform_outbox WHERE name = 'test.thing.renamed'")
+        )
+    assert follow_up["correlation_id"] == "checkout-7"
+    assert follow_up["causation_id"] == str(cause.id)

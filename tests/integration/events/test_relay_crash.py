@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import nats
@@ -25,6 +22,7 @@ from tests.integration.events.conftest import (
     wait_until,
 )
 from tests.support.events import registry
+from tests.support.processes import spawn_module
 
 TOTAL = 3_000
 PUBLISHED = "SELECT count(*) FROM platform_outbox WHERE published_at IS NOT NULL"
@@ -36,19 +34,8 @@ async def kill_relay_midway(
 ) -> int:
     """Start a relay process, SIGKILL it once it has published part of the backlog."""
     assert settings.database.url is not None
-    process = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once
-        [
-            sys.executable,
-            "-m",
-            "tests.support.relay_process",
-            settings.database.url.get_secret_value(),
-            *args,
-        ],
-        cwd=repo_root,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    url = settings.database.url.get_secret_value()
+    process = spawn_module("tests.support.relay_process", url, *args, cwd=repo_root)
     try:
         await wait_until(PUBLISHED, database, expected=TOTAL // 5, seconds=60)
     finally:

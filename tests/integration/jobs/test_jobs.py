@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -31,6 +28,7 @@ from tests.e2e.conftest import free_port
 from tests.integration.events.conftest import live_database, scalar  # noqa: F401
 from tests.support import jobs
 from tests.support.jobs import JOB_RUNS_DDL
+from tests.support.processes import spawn_module
 
 
 def blueprints() -> list[tuple[str, procrastinate.Blueprint]]:
@@ -123,18 +121,8 @@ async def test_a_job_whose_worker_is_killed_is_recovered(
 ) -> None:
     await defer(job_database, JobRequest(task_name="test:slow", queue="test", args={}))
     assert settings.database.url is not None
-    worker = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once
-        [
-            sys.executable,
-            "-m",
-            "tests.support.job_worker",
-            settings.database.url.get_secret_value(),
-        ],
-        cwd=repo_root,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    url = settings.database.url.get_secret_value()
+    worker = spawn_module("tests.support.job_worker", url, cwd=repo_root)
     try:
         assert await wait_for_status(job_database, "test:slow", "doing", seconds=30) == "doing"
     finally:
