@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from typing import Any
 
 import structlog
@@ -17,6 +18,7 @@ from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import PostgresTransport
+from mercato.platform.jobs.tasks import reap_event_history_before
 from tests.integration.events.conftest import (
     per_aggregate_order_holds,
     publish_bulk,
@@ -181,3 +183,27 @@ async def test_events_published_by_a_handler_carry_correlation_and_causation(
         )
     assert follow_up["correlation_id"] == "checkout-7"
     assert follow_up["causation_id"] == str(cause.id)
+
+
+async def test_reaping_keeps_unread_events_and_the_newest_position(
+    live_database: Database,
+) -> None:
+    await publish_things(live_database, aggregates=1, per_aggregate=5)
+    await Relay(live_database, PostgresTransport()).publish_pending()
+    async with live_database.session() as session, session.begin():
+        await session.execute(
+            text("UPDATE platform_outbox SET published_at = now() - interval '30 days'")
+        )
+        await session.execute(
+            text("INSERT INTO platform_consumer_position (consumer, position) VALUES ('slow', 3)")
+        )
+    future = dt.datetime.now(dt.UTC)
+    positions = "SELECT array_agg(log_position ORDER BY log_position) FROM platform_outbox"
+    assert await reap_event_history_before(live_database, future) == 3
+    async with live_database.session() as session:
+        assert await session.scalar(text(positions)) == [4, 5]
+    async with live_database.session() as session, session.begin():
+        await session.execute(text("UPDATE platform_consumer_position SET position = 5"))
+    assert await reap_event_history_before(live_database, future) == 1
+    async with live_database.session() as session:
+        assert await session.scalar(text(positions)) == [5]  # the next position counts from it

@@ -8,6 +8,7 @@ import procrastinate
 import structlog
 from sqlalchemy import delete, func, or_, select
 
+from mercato.platform.db.database import Database
 from mercato.platform.events.models import ConsumerPosition, InboxEntry, OutboxMessage
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
@@ -80,23 +81,33 @@ async def requeue_stalled_jobs(app: procrastinate.App, *, seconds_since_heartbea
 
 
 async def reap_event_history(context: procrastinate.JobContext, timestamp: int) -> int:
-    """Delete published events and inbox entries past the retention period.
-
-    An event is kept while any PostgreSQL consumer group has not read it yet.
-    """
+    """Hourly: forget events and inbox entries older than EVENTS_RETENTION_DAYS."""
     dependencies = dependencies_of(context)
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(
         days=dependencies.settings.events.retention_days
     )
-    async with dependencies.database.session() as session, session.begin():
+    removed = await reap_event_history_before(dependencies.database, cutoff)
+    logger.info("event_history_reaped", removed=removed)
+    return removed
+
+
+async def reap_event_history_before(database: Database, cutoff: dt.datetime) -> int:
+    """Delete published events and inbox entries older than `cutoff`.
+
+    An event is kept while any PostgreSQL consumer group has not read it yet, and the
+    newest positioned event is always kept: the next position is counted from it.
+    """
+    async with database.session() as session, session.begin():
         slowest = select(func.coalesce(func.min(ConsumerPosition.position), 0)).scalar_subquery()
+        newest = select(func.max(OutboxMessage.log_position)).scalar_subquery()
         events = await session.execute(
             delete(OutboxMessage).where(
                 OutboxMessage.published_at < cutoff,
-                or_(OutboxMessage.log_position.is_(None), OutboxMessage.log_position <= slowest),
+                or_(
+                    OutboxMessage.log_position.is_(None),
+                    (OutboxMessage.log_position <= slowest) & (OutboxMessage.log_position < newest),
+                ),
             )
         )
         inbox = await session.execute(delete(InboxEntry).where(InboxEntry.processed_at < cutoff))
-    removed = int(events.rowcount or 0) + int(inbox.rowcount or 0)  # type: ignore[attr-defined]
-    logger.info("event_history_reaped", removed=removed)
-    return removed
+    return int(events.rowcount or 0) + int(inbox.rowcount or 0)  # type: ignore[attr-defined]
