@@ -1,0 +1,1 @@
+"""Identity: users, credentials, sessions, roles (being built; see issue 4)."""

@@ -1,0 +1,1 @@
+"""Security primitives shared by the contexts: password hashing (keys and encryption later)."""
