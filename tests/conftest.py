@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -88,6 +89,7 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
+    overrides.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="mercato-test-data-")))
     return Settings(
         env=Environment.TEST,
         database=DatabaseSettings(url=database_url, statement_timeout_ms=2_000),

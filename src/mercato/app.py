@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from mercato import __version__, composition
+from mercato.identity import api as identity_api
 from mercato.platform import dev_api
 from mercato.platform.config import Environment, Settings
 from mercato.platform.db.database import Database
@@ -28,6 +30,8 @@ from mercato.platform.http.middleware import (
 from mercato.platform.http.problems import install_problem_handlers
 from mercato.platform.observability import health
 from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
+from mercato.platform.security.jwt import AccessTokens, KeyRing
+from mercato.platform.security.passwords import PasswordHasher
 
 logger = structlog.get_logger(__name__)
 
@@ -44,10 +48,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.database = Database.from_settings(settings.database) if owned else database
+        app.state.password_hasher = PasswordHasher(workers=settings.identity.password_hash_workers)
+        app.state.access_tokens = AccessTokens(
+            KeyRing.load_or_create(settings.jwt_keys_file),
+            issuer=settings.identity.jwt_issuer,
+            audience=settings.identity.jwt_audience,
+            ttl=dt.timedelta(seconds=settings.identity.access_ttl_s),
+        )
         logger.info("startup", env=settings.env.value, version=__version__)
         try:
             yield
         finally:
+            app.state.password_hasher.close()
             if owned:
                 await app.state.database.dispose()
             logger.info("shutdown")
@@ -99,6 +111,8 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(events_api.router)
+    app.include_router(identity_api.router)
+    app.include_router(identity_api.well_known)
     if settings.env is Environment.DEVELOPMENT:
         app.include_router(dev_api.router)
     return app

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import procrastinate
 
+from mercato.identity import events as identity_events
 from mercato.platform.events.consumers import ConsumerRegistry
 from mercato.platform.events.contracts import EventCatalog
 from mercato.platform.jobs import tasks as platform_tasks
 
 
 def event_catalog() -> EventCatalog:
-    """Every event contract published by a context (none yet: contexts add theirs here)."""
-    return EventCatalog()
+    """Every event contract published by a context."""
+    return EventCatalog([*identity_events.CONTRACTS])
 
 
 def consumer_registry() -> ConsumerRegistry:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ def mercato_env(**overrides: str | None) -> dict[str, str]:
     """The current environment with overrides; a None value removes the variable."""
     env = dict(os.environ)
     env.setdefault("LOG_LEVEL", "WARNING")
+    # Keys and other local state go to a throwaway directory, never the working tree.
+    env.setdefault("MERCATO_DATA_DIR", tempfile.mkdtemp(prefix="mercato-e2e-"))
     for name, value in overrides.items():
         if value is None:
             env.pop(name, None)

@@ -119,6 +119,25 @@ class JobSettings(BaseSettings):
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class IdentitySettings(BaseSettings):
+    """Tokens, sessions and the links put in identity mails."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IDENTITY_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    # Links in mails are built from this, never from the request's Host header.
+    public_url: str = "http://127.0.0.1:8000"
+    jwt_issuer: str = "mercato"
+    jwt_audience: str = "mercato-api"
+    access_ttl_s: int = Field(default=600, ge=300, le=900)
+    refresh_idle_days: int = Field(default=7, ge=1, le=30)
+    refresh_absolute_days: int = Field(default=30, ge=1, le=90)
+    verify_email_ttl_h: int = Field(default=24, ge=1, le=24)
+    keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/jwt-keys.json
+    password_hash_workers: int | None = Field(default=None, ge=1, le=64)
+
+
 class LogSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOG_", env_file=_ENV_FILE, extra="ignore", frozen=True
@@ -157,6 +176,7 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:
@@ -172,6 +192,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def jwt_keys_file(self) -> Path:
+        return self.identity.keys_file or Path(self.data_dir) / "keys" / "jwt-keys.json"
 
 
 def normalise_database_url(raw: str) -> URL:

@@ -17,8 +17,12 @@ class ApplicationError(Exception):
     code = "application-error"
     title = "Request failed"
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(
+        self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None
+    ) -> None:
         self.detail = detail or self.title
+        # Field errors, rendered as the problem's `errors` member (pointer, detail, code).
+        self.errors = errors or []
         super().__init__(self.detail)
 
 
@@ -61,3 +65,8 @@ class Unavailable(ApplicationError):
     def __init__(self, detail: str | None = None, *, retry_after_s: int = 5) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class BadRequest(ApplicationError):
+    code = "bad-request"
+    title = "Bad request"

@@ -23,6 +23,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "/problems/"
 
 _STATUS_BY_ERROR: dict[type[errors.ApplicationError], int] = {
+    errors.BadRequest: 400,
     errors.Invalid: 422,
     errors.Unauthenticated: 401,
     errors.PermissionDenied: 403,
@@ -115,6 +116,9 @@ async def _on_application_error(request: Request, error: Exception) -> Response:
     headers = None
     if isinstance(error, errors.Unavailable):
         headers = {"Retry-After": str(error.retry_after_s)}
+    if isinstance(error, errors.Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="mercato"'}
+    extensions = {"errors": error.errors} if error.errors else {}
     return problem_response(
         _status_for(error),
         slug=error.code,
@@ -122,6 +126,7 @@ async def _on_application_error(request: Request, error: Exception) -> Response:
         detail=error.detail,
         instance=request.url.path,
         headers=headers,
+        **extensions,
     )
 
 

@@ -1,0 +1,132 @@
+"""Identity routes: registration, email verification, login, refresh, logout, me, JWKS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from mercato.identity import service
+from mercato.identity.dependencies import AccessTokensDep, ClientDep, CurrentPrincipal, HasherDep
+from mercato.identity.repository import IdentityRepository
+from mercato.identity.schemas import (
+    AcceptedOut,
+    LoginIn,
+    LogoutIn,
+    RefreshIn,
+    RegisterIn,
+    TokenOut,
+    UserOut,
+    VerifyEmailIn,
+)
+from mercato.platform.deps import DatabaseDep, SettingsDep, UnitOfWorkDep
+from mercato.platform.errors import NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["identity"])
+well_known = APIRouter(tags=["identity"])
+
+REGISTERED = "If this address can receive mail, a message with the next step is on its way."
+
+
+@router.post("/auth/register", status_code=202, response_model=AcceptedOut)
+async def register(
+    *,
+    body: RegisterIn,
+    uow: UnitOfWorkDep,
+    hasher: HasherDep,
+    settings: SettingsDep,
+    client: ClientDep,
+) -> AcceptedOut:
+    """Create an account. The answer is the same whether or not the email is taken."""
+    await service.register(
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        uow=uow,
+        hasher=hasher,
+        settings=settings.identity,
+        client=client,
+    )
+    return AcceptedOut(detail=REGISTERED)
+
+
+@router.post("/auth/verify-email", status_code=204)
+async def verify_email(body: VerifyEmailIn, uow: UnitOfWorkDep, client: ClientDep) -> Response:
+    await service.verify_email(token=body.token, uow=uow, client=client)
+    return Response(status_code=204)
+
+
+@router.post("/auth/login", response_model=TokenOut)
+async def login(
+    *,
+    body: LoginIn,
+    uow: UnitOfWorkDep,
+    hasher: HasherDep,
+    tokens: AccessTokensDep,
+    settings: SettingsDep,
+    client: ClientDep,
+) -> TokenOut:
+    pair = await service.login(
+        email=body.email,
+        password=body.password,
+        uow=uow,
+        hasher=hasher,
+        tokens=tokens,
+        settings=settings.identity,
+        client=client,
+    )
+    return TokenOut(
+        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
+    )
+
+
+@router.post("/auth/refresh", response_model=TokenOut)
+async def refresh(
+    *,
+    body: RefreshIn,
+    uow: UnitOfWorkDep,
+    tokens: AccessTokensDep,
+    settings: SettingsDep,
+    client: ClientDep,
+) -> TokenOut:
+    pair = await service.refresh(
+        refresh_token=body.refresh_token,
+        uow=uow,
+        tokens=tokens,
+        settings=settings.identity,
+        client=client,
+    )
+    return TokenOut(
+        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
+    )
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(
+    principal: CurrentPrincipal, uow: UnitOfWorkDep, client: ClientDep, body: LogoutIn | None = None
+) -> Response:
+    scope = body.scope if body is not None else "local"
+    await service.logout(principal=principal, scope=scope, uow=uow, client=client)
+    return Response(status_code=204)
+
+
+@router.get("/users/me", response_model=UserOut)
+async def me(principal: CurrentPrincipal, database: DatabaseDep) -> UserOut:
+    async with database.read_session() as session:
+        user = await IdentityRepository(session).user(principal.user_id)
+    if user is None:
+        raise NotFound()
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        email_verified=user.email_verified_at is not None,
+        name=user.name,
+        roles=list(principal.roles),
+        created_at=user.created_at,
+    )
+
+
+@well_known.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+async def jwks(tokens: AccessTokensDep, response: Response) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return tokens.ring.jwks()

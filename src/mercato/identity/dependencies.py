@@ -1,0 +1,63 @@
+"""FastAPI dependencies of the identity context: who is calling, and may they."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from mercato.identity.audit import ClientInfo
+from mercato.identity.errors import InvalidSession
+from mercato.identity.service import Principal, authenticate
+from mercato.platform.deps import DatabaseDep
+from mercato.platform.errors import PermissionDenied
+from mercato.platform.security.jwt import AccessTokens
+from mercato.platform.security.passwords import PasswordHasher
+
+
+def get_hasher(request: Request) -> PasswordHasher:
+    hasher: PasswordHasher = request.app.state.password_hasher
+    return hasher
+
+
+def get_access_tokens(request: Request) -> AccessTokens:
+    tokens: AccessTokens = request.app.state.access_tokens
+    return tokens
+
+
+def get_client(request: Request) -> ClientInfo:
+    # The peer address; X-Forwarded-For is honoured only behind a configured trusted proxy
+    # (the rate-limiting work adds that configuration).
+    return ClientInfo(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
+AccessTokensDep = Annotated[AccessTokens, Depends(get_access_tokens)]
+ClientDep = Annotated[ClientInfo, Depends(get_client)]
+
+
+async def current_principal(
+    request: Request, tokens: AccessTokensDep, database: DatabaseDep
+) -> Principal:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        raise InvalidSession("Send an access token: Authorization: Bearer <token>.")
+    return await authenticate(access_token=credentials.strip(), tokens=tokens, database=database)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets through only callers whose roles grant `permission`."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if permission not in principal.permissions:
+            raise PermissionDenied(f"This needs the {permission!r} permission.")
+        return principal
+
+    return check

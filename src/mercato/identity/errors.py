@@ -1,0 +1,32 @@
+"""Identity's domain errors (each maps to one problem type)."""
+
+from __future__ import annotations
+
+from mercato.platform import errors
+
+
+class WeakPassword(errors.Invalid):
+    code = "weak-password"
+    title = "The password is not acceptable"
+
+
+class InvalidCredentials(errors.Unauthenticated):
+    """One answer for unknown account, wrong password and disabled account."""
+
+    code = "invalid-credentials"
+    title = "Invalid email or password"
+
+
+class InvalidSession(errors.Unauthenticated):
+    code = "invalid-session"
+    title = "The session is not valid; sign in again"
+
+
+class RefreshInProgress(errors.Conflict):
+    code = "refresh-in-progress"
+    title = "This session is being refreshed by another request; retry"
+
+
+class InvalidOneTimeToken(errors.BadRequest):
+    code = "invalid-token"
+    title = "The link is invalid or has expired"

@@ -1,0 +1,34 @@
+"""The mails identity sends (plain text; links built from IDENTITY_PUBLIC_URL)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from mercato.platform.mail import Mail
+
+
+def verification_mail(*, to: str, public_url: str, token: str, ttl_hours: int) -> Mail:
+    link = f"{public_url.rstrip('/')}/verify-email?{urlencode({'token': token})}"
+    return Mail(
+        to=to,
+        subject="Confirm your email address",
+        text=(
+            "Welcome to Mercato.\n\n"
+            f"Confirm your email address by opening this link within {ttl_hours} hours:\n"
+            f"{link}\n\n"
+            "If you did not create an account, ignore this message."
+        ),
+    )
+
+
+def already_registered_mail(*, to: str, public_url: str) -> Mail:
+    return Mail(
+        to=to,
+        subject="Someone tried to register with your email address",
+        text=(
+            "Someone (perhaps you) tried to create a Mercato account with this address, "
+            "which already has one.\n\n"
+            f"To sign in, go to {public_url.rstrip('/')}/login. If it was not you, "
+            "nothing changed and you can ignore this message."
+        ),
+    )

@@ -1,0 +1,161 @@
+"""Identity queries. Never commits: the use case's unit of work does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercato.identity.models import (
+    OneTimeToken,
+    RefreshToken,
+    RolePermission,
+    Session,
+    User,
+    UserRole,
+)
+
+
+class IdentityRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def live_user_by_email(self, email: str) -> User | None:
+        return await self._session.scalar(
+            select(User).where(User.email == email, User.deleted_at.is_(None))
+        )
+
+    async def user(self, user_id: uuid.UUID) -> User | None:
+        return await self._session.scalar(
+            select(User).where(User.id == user_id, User.deleted_at.is_(None))
+        )
+
+    def add_user(self, user: User, *, roles: tuple[str, ...]) -> None:
+        self._session.add(user)
+        for role in roles:
+            self._session.add(UserRole(user_id=user.id, role=role))
+
+    async def roles_of(self, user_id: uuid.UUID) -> tuple[str, ...]:
+        rows = await self._session.scalars(
+            select(UserRole.role).where(UserRole.user_id == user_id).order_by(UserRole.role)
+        )
+        return tuple(rows)
+
+    async def permissions_of(self, roles: tuple[str, ...]) -> frozenset[str]:
+        rows = await self._session.scalars(
+            select(RolePermission.permission).where(RolePermission.role.in_(roles))
+        )
+        return frozenset(rows)
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self._session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(password_hash=password_hash, updated_at=func.now())
+        )
+
+    # --- one-time tokens -------------------------------------------------------------
+
+    async def issue_one_time_token(
+        self,
+        *,
+        user_id: uuid.UUID,
+        purpose: str,
+        email: str,
+        token_hash: bytes,
+        expires_at: dt.datetime,
+    ) -> None:
+        """A new token voids the user's older unused tokens of the same purpose."""
+        await self._session.execute(
+            update(OneTimeToken)
+            .where(
+                OneTimeToken.user_id == user_id,
+                OneTimeToken.purpose == purpose,
+                OneTimeToken.used_at.is_(None),
+            )
+            .values(used_at=func.now())
+        )
+        await self._session.execute(
+            insert(OneTimeToken).values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                purpose=purpose,
+                email=email,
+                token_hash=token_hash,
+                expires_at=expires_at,
+            )
+        )
+
+    async def consume_one_time_token(
+        self, *, token_hash: bytes, purpose: str
+    ) -> tuple[uuid.UUID, str] | None:
+        """Atomically mark the token used; (user id, email) if it was valid, else None."""
+        row = (
+            await self._session.execute(
+                update(OneTimeToken)
+                .where(
+                    OneTimeToken.token_hash == token_hash,
+                    OneTimeToken.purpose == purpose,
+                    OneTimeToken.used_at.is_(None),
+                    OneTimeToken.expires_at > func.now(),
+                )
+                .values(used_at=func.now())
+                .returning(OneTimeToken.user_id, OneTimeToken.email)
+            )
+        ).first()
+        return (row.user_id, row.email) if row is not None else None
+
+    async def mark_email_verified(self, *, user_id: uuid.UUID, email: str) -> bool:
+        result = await self._session.execute(
+            update(User)
+            .where(User.id == user_id, User.email == email, User.deleted_at.is_(None))
+            .values(email_verified_at=func.coalesce(User.email_verified_at, func.now()))
+            .returning(User.id)
+        )
+        return result.first() is not None
+
+    # --- sessions and refresh tokens ---------------------------------------------------
+
+    async def add_session(self, session: Session) -> None:
+        self._session.add(session)
+        await self._session.flush()  # its refresh tokens reference it
+
+    def add_refresh_token(self, token: RefreshToken) -> None:
+        self._session.add(token)
+
+    async def refresh_token_by_hash(self, token_hash: bytes) -> RefreshToken | None:
+        return await self._session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        )
+
+    async def lock_session(self, session_id: uuid.UUID) -> Session | None:
+        """Row-lock the session without waiting (raises if another refresh holds it)."""
+        return await self._session.scalar(
+            select(Session)
+            .where(Session.id == session_id)
+            .with_for_update(nowait=True)
+            .execution_options(populate_existing=True)
+        )
+
+    async def session(self, session_id: uuid.UUID) -> Session | None:
+        return await self._session.scalar(select(Session).where(Session.id == session_id))
+
+    async def revoke_session(self, session_id: uuid.UUID, *, reason: str) -> None:
+        await self._session.execute(
+            update(Session)
+            .where(Session.id == session_id, Session.revoked_at.is_(None))
+            .values(revoked_at=func.now(), revoke_reason=reason)
+        )
+
+    async def revoke_sessions_of(
+        self, user_id: uuid.UUID, *, reason: str, keep: uuid.UUID | None = None
+    ) -> int:
+        query = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+        if keep is not None:
+            query = query.where(Session.id != keep)
+        result = await self._session.execute(
+            query.values(revoked_at=func.now(), revoke_reason=reason).returning(Session.id)
+        )
+        return len(result.all())

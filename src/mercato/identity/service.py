@@ -1,0 +1,329 @@
+"""Identity use cases. Each is one unit of work: one transaction, one commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from mercato.identity import opaque_tokens
+from mercato.identity.audit import AuditRecord, ClientInfo, record
+from mercato.identity.emails import InvalidEmail, normalise_email
+from mercato.identity.errors import (
+    InvalidCredentials,
+    InvalidOneTimeToken,
+    InvalidSession,
+    RefreshInProgress,
+    WeakPassword,
+)
+from mercato.identity.events import EmailVerified, UserRegistered
+from mercato.identity.messages import already_registered_mail, verification_mail
+from mercato.identity.models import RefreshToken, Session, User
+from mercato.identity.passwords import password_problems
+from mercato.identity.repository import IdentityRepository
+from mercato.platform.config import IdentitySettings
+from mercato.platform.db.database import Database
+from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.ids import uuid7
+from mercato.platform.jobs.tasks import send_mail_job
+from mercato.platform.security.jwt import AccessTokens, InvalidToken
+from mercato.platform.security.passwords import PasswordHasher
+
+logger = structlog.get_logger(__name__)
+
+DEFAULT_ROLE = "customer"
+VERIFY_EMAIL = "verify_email"
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    roles: tuple[str, ...]
+    permissions: frozenset[str]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def register(
+    *,
+    email: str,
+    password: str,
+    name: str | None,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    settings: IdentitySettings,
+    client: ClientInfo,
+) -> None:
+    """Create an account and mail a verification link; answer the same for a taken email.
+
+    The owner of an address that already has an account gets a "someone tried to
+    register" mail instead, and the caller cannot tell the difference (no enumeration):
+    the password is hashed either way, so the time taken is the same too.
+    """
+    problems = password_problems(password, email=email)
+    if problems:
+        raise WeakPassword(
+            "Choose another password.",
+            errors=[{"pointer": "/password", "detail": p.detail, "code": p.code} for p in problems],
+        )
+    password_hash = await hasher.hash(password)
+    try:
+        async with uow:
+            users = IdentityRepository(uow.session)
+            existing = await users.live_user_by_email(email)
+            if existing is not None:
+                uow.defer(
+                    send_mail_job(already_registered_mail(to=email, public_url=settings.public_url))
+                )
+                await record(
+                    uow,
+                    AuditRecord("register", "existing_email", target_user_id=existing.id),
+                    client,
+                )
+                await uow.commit()
+                return
+            user = User(id=uuid7(), email=email, password_hash=password_hash, name=name)
+            users.add_user(user, roles=(DEFAULT_ROLE,))
+            await uow.session.flush()
+            token = opaque_tokens.new_token()
+            await users.issue_one_time_token(
+                user_id=user.id,
+                purpose=VERIFY_EMAIL,
+                email=email,
+                token_hash=opaque_tokens.digest(token),
+                expires_at=_now() + dt.timedelta(hours=settings.verify_email_ttl_h),
+            )
+            uow.defer(
+                send_mail_job(
+                    verification_mail(
+                        to=email,
+                        public_url=settings.public_url,
+                        token=token,
+                        ttl_hours=settings.verify_email_ttl_h,
+                    )
+                )
+            )
+            uow.publish(UserRegistered(user_id=user.id), aggregate_id=user.id)
+            await record(uow, AuditRecord("register", "created", target_user_id=user.id), client)
+            await uow.commit()
+    except IntegrityError:
+        # Two registrations of one address raced; the other one won. Same answer.
+        logger.info("register_race_lost")
+
+
+async def verify_email(*, token: str, uow: UnitOfWork, client: ClientInfo) -> None:
+    async with uow:
+        users = IdentityRepository(uow.session)
+        consumed = await users.consume_one_time_token(
+            token_hash=opaque_tokens.digest(token), purpose=VERIFY_EMAIL
+        )
+        # The address must still be the account's: a changed email voids older links.
+        if consumed is None or not await users.mark_email_verified(
+            user_id=consumed[0], email=consumed[1]
+        ):
+            raise InvalidOneTimeToken()
+        uow.publish(EmailVerified(user_id=consumed[0]), aggregate_id=consumed[0])
+        await record(uow, AuditRecord("verify_email", "ok", target_user_id=consumed[0]), client)
+        await uow.commit()
+
+
+async def login(
+    *,
+    email: str,
+    password: str,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    tokens: AccessTokens,
+    settings: IdentitySettings,
+    client: ClientInfo,
+) -> TokenPair:
+    """One 401 for unknown account, wrong password and inactive account."""
+    try:
+        normalised = normalise_email(email)
+    except InvalidEmail:
+        await hasher.verify_nobody(password)
+        raise InvalidCredentials() from None
+    async with uow:
+        users = IdentityRepository(uow.session)
+        user = await users.live_user_by_email(normalised)
+        if user is None:
+            await hasher.verify_nobody(password)
+            await record(uow, AuditRecord("login", "unknown_account"), client)
+            await uow.commit()
+            raise InvalidCredentials()
+        verification = await hasher.verify(user.password_hash, password)
+        if not verification.valid or user.status != "active":
+            outcome = "wrong_password" if not verification.valid else f"account_{user.status}"
+            await record(uow, AuditRecord("login", outcome, target_user_id=user.id), client)
+            await uow.commit()
+            raise InvalidCredentials()
+        if verification.needs_rehash:
+            await users.set_password_hash(user.id, await hasher.hash(password))
+        pair = await _open_session(
+            users, user=user, tokens=tokens, settings=settings, client=client
+        )
+        await record(uow, AuditRecord("login", "ok", actor_user_id=user.id), client)
+        await uow.commit()
+    return pair
+
+
+async def _open_session(
+    users: IdentityRepository,
+    *,
+    user: User,
+    tokens: AccessTokens,
+    settings: IdentitySettings,
+    client: ClientInfo,
+) -> TokenPair:
+    now = _now()
+    session = Session(
+        id=uuid7(),
+        user_id=user.id,
+        absolute_expires_at=now + dt.timedelta(days=settings.refresh_absolute_days),
+        user_agent=(client.user_agent or "")[:500] or None,
+        ip=client.ip,
+    )
+    await users.add_session(session)
+    refresh_token = opaque_tokens.new_token()
+    users.add_refresh_token(
+        RefreshToken(
+            id=uuid7(),
+            session_id=session.id,
+            token_hash=opaque_tokens.digest(refresh_token),
+            expires_at=now + dt.timedelta(days=settings.refresh_idle_days),
+        )
+    )
+    roles = await users.roles_of(user.id)
+    access_token, _ = tokens.issue(subject=str(user.id), session_id=str(session.id), roles=roles)
+    return TokenPair(access_token, refresh_token, settings.access_ttl_s, session.id)
+
+
+async def refresh(
+    *,
+    refresh_token: str,
+    uow: UnitOfWork,
+    tokens: AccessTokens,
+    settings: IdentitySettings,
+    client: ClientInfo,
+) -> TokenPair:
+    """Rotate: the presented token is spent and a successor issued.
+
+    A spent token presented again means it was stolen (or the client is broken): the whole
+    session is revoked, in the database, before answering 401. Concurrent refreshes of one
+    session are serialised by a row lock on the session; the loser gets 409.
+    """
+    async with uow:
+        users = IdentityRepository(uow.session)
+        presented = await users.refresh_token_by_hash(opaque_tokens.digest(refresh_token))
+        if presented is None:
+            raise InvalidSession()
+        try:
+            session = await users.lock_session(presented.session_id)
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                raise RefreshInProgress() from None
+            raise
+        await uow.session.refresh(presented)
+        now = _now()
+        if session is None or session.revoked_at is not None or session.absolute_expires_at <= now:
+            raise InvalidSession()
+        if presented.used_at is not None:
+            await users.revoke_session(session.id, reason="refresh_token_reuse")
+            await record(
+                uow,
+                AuditRecord(
+                    "refresh_token_reuse",
+                    "session_revoked",
+                    target_user_id=session.user_id,
+                    details={"session_id": str(session.id)},
+                ),
+                client,
+            )
+            await uow.commit()
+            raise InvalidSession()
+        user = await users.user(session.user_id)
+        if presented.expires_at <= now or user is None or user.status != "active":
+            raise InvalidSession()
+        successor = opaque_tokens.new_token()
+        successor_id = uuid7()
+        presented.used_at = now
+        presented.replaced_by = successor_id
+        users.add_refresh_token(
+            RefreshToken(
+                id=successor_id,
+                session_id=session.id,
+                parent_id=presented.id,
+                token_hash=opaque_tokens.digest(successor),
+                expires_at=min(
+                    now + dt.timedelta(days=settings.refresh_idle_days), session.absolute_expires_at
+                ),
+            )
+        )
+        session.last_used_at = now
+        roles = await users.roles_of(user.id)
+        access_token, _ = tokens.issue(
+            subject=str(user.id), session_id=str(session.id), roles=roles
+        )
+        await record(uow, AuditRecord("refresh", "ok", actor_user_id=user.id), client)
+        await uow.commit()
+    return TokenPair(access_token, successor, settings.access_ttl_s, session.id)
+
+
+async def logout(*, principal: Principal, scope: str, uow: UnitOfWork, client: ClientInfo) -> int:
+    """`local`: this session; `others`: every other one; `global`: all. Returns how many."""
+    async with uow:
+        users = IdentityRepository(uow.session)
+        if scope == "local":
+            await users.revoke_session(principal.session_id, reason="logout")
+            count = 1
+        else:
+            keep = principal.session_id if scope == "others" else None
+            count = await users.revoke_sessions_of(principal.user_id, reason="logout", keep=keep)
+        await record(uow, AuditRecord("logout", scope, actor_user_id=principal.user_id), client)
+        await uow.commit()
+    return count
+
+
+async def authenticate(*, access_token: str, tokens: AccessTokens, database: Database) -> Principal:
+    """The caller of a request: a valid token whose session is live and user active.
+
+    The session is checked on every request, so logout and revocation end a token at once.
+    """
+    try:
+        claims = tokens.verify(access_token)
+        user_id, session_id = uuid.UUID(claims.subject), uuid.UUID(claims.session_id)
+    except (InvalidToken, ValueError):
+        raise InvalidSession() from None
+    async with database.read_session() as db:
+        users = IdentityRepository(db)
+        session = await users.session(session_id)
+        if (
+            session is None
+            or session.user_id != user_id
+            or session.revoked_at is not None
+            or session.absolute_expires_at <= _now()
+        ):
+            raise InvalidSession()
+        user = await users.user(user_id)
+        if user is None or user.status != "active":
+            raise InvalidSession()
+        roles = await users.roles_of(user_id)
+        permissions = await users.permissions_of(roles)
+    return Principal(user_id=user_id, session_id=session_id, roles=roles, permissions=permissions)
