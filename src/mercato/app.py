@@ -32,6 +32,7 @@ from mercato.platform.observability import health
 from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
 from mercato.platform.security.jwt import AccessTokens, KeyRing
 from mercato.platform.security.passwords import PasswordHasher
+from mercato.platform.security.sealing import Sealer
 
 logger = structlog.get_logger(__name__)
 
@@ -54,6 +55,9 @@ def create_app(
             issuer=settings.identity.jwt_issuer,
             audience=settings.identity.jwt_audience,
             ttl=dt.timedelta(seconds=settings.identity.access_ttl_s),
+        )
+        app.state.refresh_sealer = Sealer(
+            settings.secret_key.get_secret_value().encode(), purpose="refresh-successor"
         )
         logger.info("startup", env=settings.env.value, version=__version__)
         try:

@@ -7,7 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from mercato.identity import service
-from mercato.identity.dependencies import AccessTokensDep, ClientDep, CurrentPrincipal, HasherDep
+from mercato.identity.dependencies import (
+    AccessTokensDep,
+    ClientDep,
+    CurrentPrincipal,
+    HasherDep,
+    SealerDep,
+)
 from mercato.identity.repository import IdentityRepository
 from mercato.identity.schemas import (
     AcceptedOut,
@@ -86,6 +92,7 @@ async def refresh(
     body: RefreshIn,
     uow: UnitOfWorkDep,
     tokens: AccessTokensDep,
+    sealer: SealerDep,
     settings: SettingsDep,
     client: ClientDep,
 ) -> TokenOut:
@@ -93,6 +100,7 @@ async def refresh(
         refresh_token=body.refresh_token,
         uow=uow,
         tokens=tokens,
+        sealer=sealer,
         settings=settings.identity,
         client=client,
     )

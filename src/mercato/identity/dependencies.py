@@ -14,6 +14,7 @@ from mercato.platform.deps import DatabaseDep
 from mercato.platform.errors import PermissionDenied
 from mercato.platform.security.jwt import AccessTokens
 from mercato.platform.security.passwords import PasswordHasher
+from mercato.platform.security.sealing import Sealer
 
 
 def get_hasher(request: Request) -> PasswordHasher:
@@ -24,6 +25,11 @@ def get_hasher(request: Request) -> PasswordHasher:
 def get_access_tokens(request: Request) -> AccessTokens:
     tokens: AccessTokens = request.app.state.access_tokens
     return tokens
+
+
+def get_sealer(request: Request) -> Sealer:
+    sealer: Sealer = request.app.state.refresh_sealer
+    return sealer
 
 
 def get_client(request: Request) -> ClientInfo:
@@ -38,6 +44,7 @@ def get_client(request: Request) -> ClientInfo:
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 AccessTokensDep = Annotated[AccessTokens, Depends(get_access_tokens)]
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
+SealerDep = Annotated[Sealer, Depends(get_sealer)]
 
 
 async def current_principal(

@@ -141,6 +141,9 @@ class RefreshToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     replaced_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The successor, sealed (AES-GCM), so that a client retrying a refresh within the grace
+    # window gets the very token already issued instead of starting a second lineage.
+    successor_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class OneTimeToken(Base):

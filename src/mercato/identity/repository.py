@@ -130,6 +130,14 @@ class IdentityRepository:
             select(RefreshToken).where(RefreshToken.token_hash == token_hash)
         )
 
+    async def refresh_token(self, token_id: uuid.UUID) -> RefreshToken | None:
+        return await self._session.scalar(select(RefreshToken).where(RefreshToken.id == token_id))
+
+    async def forget_sealed_successor(self, token_id: uuid.UUID) -> None:
+        await self._session.execute(
+            update(RefreshToken).where(RefreshToken.id == token_id).values(successor_sealed=None)
+        )
+
     async def lock_session(self, session_id: uuid.UUID) -> Session | None:
         """Row-lock the session without waiting (raises if another refresh holds it)."""
         return await self._session.scalar(

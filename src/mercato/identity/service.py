@@ -31,6 +31,7 @@ from mercato.platform.ids import uuid7
 from mercato.platform.jobs.tasks import send_mail_job
 from mercato.platform.security.jwt import AccessTokens, InvalidToken
 from mercato.platform.security.passwords import PasswordHasher
+from mercato.platform.security.sealing import Sealer
 
 logger = structlog.get_logger(__name__)
 
@@ -220,14 +221,17 @@ async def refresh(
     refresh_token: str,
     uow: UnitOfWork,
     tokens: AccessTokens,
+    sealer: Sealer,
     settings: IdentitySettings,
     client: ClientInfo,
 ) -> TokenPair:
     """Rotate: the presented token is spent and a successor issued.
 
     A spent token presented again means it was stolen (or the client is broken): the whole
-    session is revoked, in the database, before answering 401. Concurrent refreshes of one
-    session are serialised by a row lock on the session; the loser gets 409.
+    session is revoked, in the database, before answering 401. The one exception is a retry
+    of the latest rotation within `refresh_grace_s` (a lost response, two tabs): it gets the
+    successor already issued, so there is never a second lineage. Concurrent refreshes of
+    one session are serialised by a row lock on the session; the loser gets 409.
     """
     async with uow:
         users = IdentityRepository(uow.session)
@@ -244,27 +248,33 @@ async def refresh(
         now = _now()
         if session is None or session.revoked_at is not None or session.absolute_expires_at <= now:
             raise InvalidSession()
-        if presented.used_at is not None:
-            await users.revoke_session(session.id, reason="refresh_token_reuse")
-            await record(
-                uow,
-                AuditRecord(
-                    "refresh_token_reuse",
-                    "session_revoked",
-                    target_user_id=session.user_id,
-                    details={"session_id": str(session.id)},
-                ),
-                client,
-            )
-            await uow.commit()
-            raise InvalidSession()
         user = await users.user(session.user_id)
-        if presented.expires_at <= now or user is None or user.status != "active":
+        if user is None or user.status != "active":
+            raise InvalidSession()
+        if presented.used_at is not None:
+            successor = await _successor_within_grace(
+                users, presented, sealer=sealer, grace_s=settings.refresh_grace_s, now=now
+            )
+            if successor is None:
+                await _revoke_for_reuse(uow, users, session=session, client=client)
+                raise InvalidSession()
+            access_token, _ = tokens.issue(
+                subject=str(user.id),
+                session_id=str(session.id),
+                roles=await users.roles_of(user.id),
+            )
+            await record(uow, AuditRecord("refresh", "grace_retry", actor_user_id=user.id), client)
+            await uow.commit()
+            return TokenPair(access_token, successor, settings.access_ttl_s, session.id)
+        if presented.expires_at <= now:
             raise InvalidSession()
         successor = opaque_tokens.new_token()
         successor_id = uuid7()
         presented.used_at = now
         presented.replaced_by = successor_id
+        presented.successor_sealed = sealer.seal(
+            successor.encode(), associated_data=presented.id.bytes
+        )
         users.add_refresh_token(
             RefreshToken(
                 id=successor_id,
@@ -276,6 +286,9 @@ async def refresh(
                 ),
             )
         )
+        if presented.parent_id is not None:
+            # A newer generation exists: the grandparent's grace is over for good.
+            await users.forget_sealed_successor(presented.parent_id)
         session.last_used_at = now
         roles = await users.roles_of(user.id)
         access_token, _ = tokens.issue(
@@ -284,6 +297,47 @@ async def refresh(
         await record(uow, AuditRecord("refresh", "ok", actor_user_id=user.id), client)
         await uow.commit()
     return TokenPair(access_token, successor, settings.access_ttl_s, session.id)
+
+
+async def _successor_within_grace(
+    users: IdentityRepository,
+    presented: RefreshToken,
+    *,
+    sealer: Sealer,
+    grace_s: int,
+    now: dt.datetime,
+) -> str | None:
+    """The already issued successor, if `presented` is the immediate predecessor of the
+    session's live token and was spent less than `grace_s` ago."""
+    if (
+        presented.used_at is None
+        or presented.replaced_by is None
+        or presented.successor_sealed is None
+        or (now - presented.used_at).total_seconds() > grace_s
+    ):
+        return None
+    successor = await users.refresh_token(presented.replaced_by)
+    if successor is None or successor.used_at is not None:
+        return None  # two generations old: that is reuse
+    opened = sealer.open(presented.successor_sealed, associated_data=presented.id.bytes)
+    return opened.decode() if opened is not None else None
+
+
+async def _revoke_for_reuse(
+    uow: UnitOfWork, users: IdentityRepository, *, session: Session, client: ClientInfo
+) -> None:
+    await users.revoke_session(session.id, reason="refresh_token_reuse")
+    await record(
+        uow,
+        AuditRecord(
+            "refresh_token_reuse",
+            "session_revoked",
+            target_user_id=session.user_id,
+            details={"session_id": str(session.id)},
+        ),
+        client,
+    )
+    await uow.commit()
 
 
 async def logout(*, principal: Principal, scope: str, uow: UnitOfWork, client: ClientInfo) -> int:

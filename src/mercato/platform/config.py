@@ -133,6 +133,8 @@ class IdentitySettings(BaseSettings):
     access_ttl_s: int = Field(default=600, ge=300, le=900)
     refresh_idle_days: int = Field(default=7, ge=1, le=30)
     refresh_absolute_days: int = Field(default=30, ge=1, le=90)
+    # A retried refresh within this window gets the successor already issued (not reuse).
+    refresh_grace_s: int = Field(default=10, ge=0, le=10)
     verify_email_ttl_h: int = Field(default=24, ge=1, le=24)
     keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/jwt-keys.json
     password_hash_workers: int | None = Field(default=None, ge=1, le=64)

@@ -180,9 +180,7 @@ async def test_login_me_refresh_and_logout(
     )
     assert "password" not in me.text
 
-    rotated = await client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
-    )
+    rotated = await refresh(client, tokens["refresh_token"])
     assert rotated.status_code == 200
     assert rotated.json()["refresh_token"] != tokens["refresh_token"]
     new_access = rotated.json()["access_token"]
@@ -196,35 +194,62 @@ async def test_login_me_refresh_and_logout(
     assert after.status_code == 401
 
 
-async def test_a_reused_refresh_token_revokes_the_whole_family(
+async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+
+
+async def test_a_token_two_generations_old_revokes_the_whole_family(
     client: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
     await register(client, "ada@example.com")
     first = (await login(client, "ada@example.com")).json()
-    second = (
-        await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
-    ).json()
+    second = (await refresh(client, first["refresh_token"])).json()
+    third = (await refresh(client, second["refresh_token"])).json()
 
-    reuse = await client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
-    )
+    reuse = await refresh(client, first["refresh_token"])
     assert reuse.status_code == 401
     (session,) = await rows(connection, "SELECT revoked_at, revoke_reason FROM identity_session")
     assert session.revoked_at is not None
     assert session.revoke_reason == "refresh_token_reuse"
-    # The thief's (or the victim's) newest token dies with the family.
-    successor = await client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
-    )
-    assert successor.status_code == 401
+    # The newest token and its access token die with the family.
+    assert (await refresh(client, third["refresh_token"])).status_code == 401
     me = await client.get(
-        "/api/v1/users/me", headers={"Authorization": f"Bearer {second['access_token']}"}
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {third['access_token']}"}
     )
     assert me.status_code == 401
     audit = await rows(
         connection, "SELECT action FROM identity_audit_log WHERE action = 'refresh_token_reuse'"
     )
     assert len(audit) == 1
+
+
+async def test_a_retry_within_the_grace_window_gets_the_same_successor(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    await register(client, "ada@example.com")
+    first = (await login(client, "ada@example.com")).json()
+    rotated = (await refresh(client, first["refresh_token"])).json()
+    retried = await refresh(client, first["refresh_token"])
+    assert retried.status_code == 200
+    assert retried.json()["refresh_token"] == rotated["refresh_token"]
+    lineage = await rows(connection, "SELECT id FROM identity_refresh_token")
+    assert len(lineage) == 2  # no second lineage
+    (session,) = await rows(connection, "SELECT revoked_at FROM identity_session")
+    assert session.revoked_at is None
+
+
+async def test_a_retry_after_the_grace_window_is_reuse(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    await register(client, "ada@example.com")
+    first = (await login(client, "ada@example.com")).json()
+    await refresh(client, first["refresh_token"])
+    await connection.execute(
+        text("UPDATE identity_refresh_token SET used_at = used_at - interval '11 seconds'")
+    )
+    assert (await refresh(client, first["refresh_token"])).status_code == 401
+    (session,) = await rows(connection, "SELECT revoke_reason FROM identity_session")
+    assert session.revoke_reason == "refresh_token_reuse"
 
 
 @pytest.mark.parametrize(

@@ -259,6 +259,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("replaced_by", sa.UUID(), nullable=True),
+        sa.Column("successor_sealed", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(
             ["session_id"],
             ["identity_session.id"],
