@@ -90,6 +90,9 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
     overrides.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="mercato-test-data-")))
+    # In-process rate-limit counters unless a test asks for Redis: shared counters would
+    # let one test's requests count against another's.
+    overrides.setdefault("redis_url", None)
     return Settings(
         env=Environment.TEST,
         database=DatabaseSettings(url=database_url, statement_timeout_ms=2_000),

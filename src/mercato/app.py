@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -28,6 +28,7 @@ from mercato.platform.http.middleware import (
     UnhandledErrorMiddleware,
 )
 from mercato.platform.http.problems import install_problem_handlers
+from mercato.platform.http.rate_limits import RateLimiter, enforce_ip_rate_limit
 from mercato.platform.observability import health
 from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
 from mercato.platform.security.jwt import AccessTokens, KeyRing
@@ -56,6 +57,9 @@ def create_app(
             audience=settings.identity.jwt_audience,
             ttl=dt.timedelta(seconds=settings.identity.access_ttl_s),
         )
+        app.state.rate_limiter = (
+            RateLimiter.for_url(settings.redis_url) if settings.http.rate_limits_enabled else None
+        )
         app.state.refresh_sealer = Sealer(
             settings.secret_key.get_secret_value().encode(), purpose="refresh-successor"
         )
@@ -64,6 +68,8 @@ def create_app(
             yield
         finally:
             app.state.password_hasher.close()
+            if app.state.rate_limiter is not None:
+                await app.state.rate_limiter.close()
             if owned:
                 await app.state.database.dispose()
             logger.info("shutdown")
@@ -75,6 +81,7 @@ def create_app(
         version=__version__,
         summary="Identity, catalog, orders and payments for a commerce backend.",
         lifespan=lifespan,
+        dependencies=[Depends(enforce_ip_rate_limit)],
         middleware=[
             Middleware(RequestContextMiddleware, metrics=http_metrics),
             Middleware(SecurityHeadersMiddleware, hsts=settings.http.hsts),

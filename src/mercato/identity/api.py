@@ -27,6 +27,7 @@ from mercato.identity.schemas import (
 )
 from mercato.platform.deps import DatabaseDep, SettingsDep, UnitOfWorkDep
 from mercato.platform.errors import NotFound
+from mercato.platform.http.policy import AUTHENTICATED, PUBLIC, route_policy
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])
@@ -34,7 +35,12 @@ well_known = APIRouter(tags=["identity"])
 REGISTERED = "If this address can receive mail, a message with the next step is on its way."
 
 
-@router.post("/auth/register", status_code=202, response_model=AcceptedOut)
+@router.post(
+    "/auth/register",
+    status_code=202,
+    response_model=AcceptedOut,
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="register"),
+)
 async def register(
     *,
     body: RegisterIn,
@@ -56,13 +62,21 @@ async def register(
     return AcceptedOut(detail=REGISTERED)
 
 
-@router.post("/auth/verify-email", status_code=204)
+@router.post(
+    "/auth/verify-email",
+    status_code=204,
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+)
 async def verify_email(body: VerifyEmailIn, uow: UnitOfWorkDep, client: ClientDep) -> Response:
     await service.verify_email(token=body.token, uow=uow, client=client)
     return Response(status_code=204)
 
 
-@router.post("/auth/login", response_model=TokenOut)
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="login"),
+)
 async def login(
     *,
     body: LoginIn,
@@ -86,7 +100,11 @@ async def login(
     )
 
 
-@router.post("/auth/refresh", response_model=TokenOut)
+@router.post(
+    "/auth/refresh",
+    response_model=TokenOut,
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="refresh"),
+)
 async def refresh(
     *,
     body: RefreshIn,
@@ -109,7 +127,7 @@ async def refresh(
     )
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))
 async def logout(
     principal: CurrentPrincipal, uow: UnitOfWorkDep, client: ClientDep, body: LogoutIn | None = None
 ) -> Response:
@@ -118,7 +136,7 @@ async def logout(
     return Response(status_code=204)
 
 
-@router.get("/users/me", response_model=UserOut)
+@router.get("/users/me", response_model=UserOut, openapi_extra=route_policy(auth=AUTHENTICATED))
 async def me(principal: CurrentPrincipal, database: DatabaseDep) -> UserOut:
     async with database.read_session() as session:
         user = await IdentityRepository(session).user(principal.user_id)
@@ -134,7 +152,11 @@ async def me(principal: CurrentPrincipal, database: DatabaseDep) -> UserOut:
     )
 
 
-@well_known.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+@well_known.get(
+    "/.well-known/jwks.json",
+    summary="Public keys that verify access tokens",
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="operations"),
+)
 async def jwks(tokens: AccessTokensDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=300"
     return tokens.ring.jwks()

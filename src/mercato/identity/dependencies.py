@@ -12,6 +12,9 @@ from mercato.identity.errors import InvalidSession
 from mercato.identity.service import Principal, authenticate
 from mercato.platform.deps import DatabaseDep
 from mercato.platform.errors import PermissionDenied
+from mercato.platform.http.middleware import add_response_headers
+from mercato.platform.http.policy import declared_policy
+from mercato.platform.http.rate_limits import RateLimiter
 from mercato.platform.security.jwt import AccessTokens
 from mercato.platform.security.passwords import PasswordHasher
 from mercato.platform.security.sealing import Sealer
@@ -53,7 +56,16 @@ async def current_principal(
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         raise InvalidSession("Send an access token: Authorization: Bearer <token>.")
-    return await authenticate(access_token=credentials.strip(), tokens=tokens, database=database)
+    principal = await authenticate(
+        access_token=credentials.strip(), tokens=tokens, database=database
+    )
+    # Per-user limits count only authenticated callers (a forged `sub` cannot drain them).
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    policy = declared_policy(request.scope)
+    if limiter is not None and policy is not None:
+        headers = await limiter.enforce(policy, scope="user", key=str(principal.user_id))
+        add_response_headers(request.scope, headers)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -6,6 +6,7 @@ everything else is `MERCATO_*` or grouped by prefix (`DATABASE_*`, `HTTP_*`, `LO
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -62,6 +63,23 @@ class HttpSettings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     hsts: bool = False
+    # Peers whose X-Forwarded-For is believed (addresses or CIDR ranges of your proxies).
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    rate_limits_enabled: bool = True
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in proxies:
+            ipaddress.ip_network(proxy, strict=False)  # ValueError names the bad entry
+        return proxies
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -169,6 +187,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path(".data")
+    # Shared state across API processes (rate limits now; caches later). Unset: in-process.
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     embedded_db_port: int = Field(default=0, ge=0, le=65535)
     readiness_timeout_s: float = Field(default=2.0, gt=0)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from mercato.platform.deps import DatabaseDep
+from mercato.platform.http.policy import PUBLIC, route_policy
 from mercato.platform.mail import DevMail
 
 router = APIRouter(prefix="/dev", tags=["development"])
@@ -24,7 +25,12 @@ class DevMailOut(BaseModel):
     created_at: dt.datetime
 
 
-@router.get("/mailbox", response_model=list[DevMailOut], summary="Mail sent without SMTP")
+@router.get(
+    "/mailbox",
+    response_model=list[DevMailOut],
+    summary="Mail sent without SMTP",
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="default"),
+)
 async def mailbox(
     database: DatabaseDep,
     to: Annotated[str | None, Query(max_length=320)] = None,

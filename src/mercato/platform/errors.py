@@ -67,6 +67,16 @@ class Unavailable(ApplicationError):
         self.retry_after_s = retry_after_s
 
 
+class RateLimited(ApplicationError):
+    code = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, *, retry_after_s: int, headers: dict[str, str]) -> None:
+        super().__init__(f"Too many requests; retry in {retry_after_s} s.")
+        self.retry_after_s = retry_after_s
+        self.headers = headers
+
+
 class BadRequest(ApplicationError):
     code = "bad-request"
     title = "Bad request"

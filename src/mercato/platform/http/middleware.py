@@ -43,6 +43,13 @@ access_log = structlog.get_logger("mercato.access")
 error_log = structlog.get_logger("mercato.errors")
 
 
+def add_response_headers(scope: Scope, headers: dict[str, str]) -> None:
+    """Headers for whatever response this request ends with, errors included (added by
+    `RequestContextMiddleware` unless the response sets them itself)."""
+    if headers:
+        scope.setdefault("state", {}).setdefault("response_headers", {}).update(headers)
+
+
 def request_id_of(scope: Scope) -> str | None:
     state: dict[str, Any] = scope.get("state", {})
     request_id = state.get("request_id")
@@ -79,7 +86,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                for name, value in scope["state"].get("response_headers", {}).items():
+                    headers.setdefault(name, value)
             await send(message)
 
         started = time.perf_counter()

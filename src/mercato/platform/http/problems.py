@@ -31,6 +31,7 @@ _STATUS_BY_ERROR: dict[type[errors.ApplicationError], int] = {
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
     errors.Unavailable: 503,
+    errors.RateLimited: 429,
 }
 # PostgreSQL SQLSTATEs that mean "try again later", not "you sent something wrong".
 _TRANSIENT_SQLSTATES = {"57014", "55P03", "40001", "40P01", "53300", "57P01", "57P03"}
@@ -118,6 +119,8 @@ async def _on_application_error(request: Request, error: Exception) -> Response:
         headers = {"Retry-After": str(error.retry_after_s)}
     if isinstance(error, errors.Unauthenticated):
         headers = {"WWW-Authenticate": 'Bearer realm="mercato"'}
+    if isinstance(error, errors.RateLimited):
+        headers = error.headers
     extensions = {"errors": error.errors} if error.errors else {}
     return problem_response(
         _status_for(error),

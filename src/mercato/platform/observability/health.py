@@ -11,9 +11,13 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from mercato.platform.deps import DatabaseDep, SettingsDep
+from mercato.platform.http.policy import PUBLIC, route_policy
 from mercato.platform.http.problems import problem_response
 
 router = APIRouter(tags=["operations"])
+# Probes and scrapes come from the platform (load balancer, Prometheus) on the private
+# network; they are not rate limited.
+OPERATIONS = route_policy(auth=PUBLIC, rate_limit="operations")
 logger = structlog.get_logger(__name__)
 
 
@@ -22,7 +26,12 @@ class HealthOut(BaseModel):
     checks: dict[str, str] = {}
 
 
-@router.get("/health/live", response_model=HealthOut, summary="The process is up")
+@router.get(
+    "/health/live",
+    response_model=HealthOut,
+    summary="The process is up",
+    openapi_extra=OPERATIONS,
+)
 async def live() -> HealthOut:
     return HealthOut(status="ok")
 
@@ -31,6 +40,7 @@ async def live() -> HealthOut:
     "/health/ready",
     response_model=HealthOut,
     summary="Dependencies answer within the readiness timeout",
+    openapi_extra=OPERATIONS,
     responses={503: {"description": "A dependency is down (problem+json)"}},
 )
 async def ready(database: DatabaseDep, settings: SettingsDep) -> HealthOut | Response:
@@ -50,7 +60,9 @@ async def ready(database: DatabaseDep, settings: SettingsDep) -> HealthOut | Res
     return HealthOut(status="ok", checks={"database": "ok"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics", summary="Prometheus metrics", response_class=Response, openapi_extra=OPERATIONS
+)
 async def metrics(request: Request, database: DatabaseDep) -> Response:
     await request.app.state.event_metrics.refresh(database)
     registry: CollectorRegistry = request.app.state.metrics_registry
