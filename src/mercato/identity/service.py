@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from mercato.identity import opaque_tokens
+from mercato.identity import opaque_tokens, throttle
 from mercato.identity.audit import AuditRecord, ClientInfo, record
 from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.errors import (
@@ -155,28 +155,39 @@ async def login(
     settings: IdentitySettings,
     client: ClientInfo,
 ) -> TokenPair:
-    """One 401 for unknown account, wrong password and inactive account."""
+    """One 401 for unknown account, wrong password, inactive account and a held-back
+    (throttled) attempt; all of them cost one Argon2 verification."""
     try:
         normalised = normalise_email(email)
     except InvalidEmail:
         await hasher.verify_nobody(password)
         raise InvalidCredentials() from None
+    keys = throttle.keys_for(normalised, client.ip)
     async with uow:
         users = IdentityRepository(uow.session)
+        if await throttle.held_back(uow.session, keys):
+            await hasher.verify_nobody(password)
+            await throttle.record_failure(uow.session, keys)
+            await record(uow, AuditRecord("login", "throttled"), client)
+            await uow.commit()
+            raise InvalidCredentials()
         user = await users.live_user_by_email(normalised)
         if user is None:
             await hasher.verify_nobody(password)
+            await throttle.record_failure(uow.session, keys)
             await record(uow, AuditRecord("login", "unknown_account"), client)
             await uow.commit()
             raise InvalidCredentials()
         verification = await hasher.verify(user.password_hash, password)
         if not verification.valid or user.status != "active":
             outcome = "wrong_password" if not verification.valid else f"account_{user.status}"
+            await throttle.record_failure(uow.session, keys)
             await record(uow, AuditRecord("login", outcome, target_user_id=user.id), client)
             await uow.commit()
             raise InvalidCredentials()
         if verification.needs_rehash:
             await users.set_password_hash(user.id, await hasher.hash(password))
+        await throttle.record_success(uow.session, keys)
         pair = await _open_session(
             users, user=user, tokens=tokens, settings=settings, client=client
         )

@@ -4,6 +4,7 @@ tests; the identity tables are emptied before each such test."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -25,10 +26,25 @@ IDENTITY_TABLES = (
 
 @pytest.fixture
 async def live_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_over_real_engine(settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def unlimited_live_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Without per-IP rate limits: for tests that must reach the login throttle itself."""
+    http = settings.http.model_copy(update={"rate_limits_enabled": False})
+    async with client_over_real_engine(settings.model_copy(update={"http": http})) as client:
+        yield client
+
+
+@asynccontextmanager
+async def client_over_real_engine(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     database = Database.from_settings(settings.database)
     try:
         async with database.session() as session, session.begin():
             await session.execute(text(f"TRUNCATE {', '.join(IDENTITY_TABLES)} CASCADE"))
+            await session.execute(text("TRUNCATE identity_login_throttle"))
     finally:
         await database.dispose()
     app = create_app(settings)
