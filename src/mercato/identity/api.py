@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -21,6 +22,7 @@ from mercato.identity.schemas import (
     LogoutIn,
     RefreshIn,
     RegisterIn,
+    SessionOut,
     TokenOut,
     UserOut,
     VerifyEmailIn,
@@ -133,6 +135,41 @@ async def logout(
 ) -> Response:
     scope = body.scope if body is not None else "local"
     await service.logout(principal=principal, scope=scope, uow=uow, client=client)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/auth/sessions",
+    response_model=list[SessionOut],
+    openapi_extra=route_policy(auth=AUTHENTICATED),
+)
+async def sessions(principal: CurrentPrincipal, database: DatabaseDep) -> list[SessionOut]:
+    """The caller's live sessions, most recently used first."""
+    async with database.read_session() as session:
+        live = await IdentityRepository(session).live_sessions_of(principal.user_id)
+    return [
+        SessionOut(
+            id=item.id,
+            created_at=item.created_at,
+            last_used_at=item.last_used_at,
+            user_agent=item.user_agent,
+            ip=str(item.ip) if item.ip is not None else None,
+            current=item.id == principal.session_id,
+        )
+        for item in live
+    ]
+
+
+@router.delete(
+    "/auth/sessions/{session_id}",
+    status_code=204,
+    openapi_extra=route_policy(auth=AUTHENTICATED),
+)
+async def revoke_session(
+    session_id: uuid.UUID, principal: CurrentPrincipal, uow: UnitOfWorkDep, client: ClientDep
+) -> Response:
+    """Sign out one of your sessions (another user's answers 404)."""
+    await service.revoke_session(principal=principal, session_id=session_id, uow=uow, client=client)
     return Response(status_code=204)
 
 

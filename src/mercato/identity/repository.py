@@ -157,6 +157,32 @@ class IdentityRepository:
             .values(revoked_at=func.now(), revoke_reason=reason)
         )
 
+    async def live_sessions_of(self, user_id: uuid.UUID) -> list[Session]:
+        rows = await self._session.scalars(
+            select(Session)
+            .where(
+                Session.user_id == user_id,
+                Session.revoked_at.is_(None),
+                Session.absolute_expires_at > func.now(),
+            )
+            .order_by(Session.last_used_at.desc())
+        )
+        return list(rows)
+
+    async def revoke_own_session(
+        self, *, session_id: uuid.UUID, user_id: uuid.UUID, reason: str
+    ) -> bool:
+        """Revoke a session only if it belongs to `user_id` (scoped in SQL: no IDOR)."""
+        result = await self._session.execute(
+            update(Session)
+            .where(
+                Session.id == session_id, Session.user_id == user_id, Session.revoked_at.is_(None)
+            )
+            .values(revoked_at=func.now(), revoke_reason=reason)
+            .returning(Session.id)
+        )
+        return result.first() is not None
+
     async def revoke_sessions_of(
         self, user_id: uuid.UUID, *, reason: str, keep: uuid.UUID | None = None
     ) -> int:

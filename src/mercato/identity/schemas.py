@@ -69,3 +69,12 @@ class UserOut(BaseModel):
     name: str | None
     roles: list[str]
     created_at: dt.datetime
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool

@@ -27,6 +27,7 @@ from mercato.identity.repository import IdentityRepository
 from mercato.platform.config import IdentitySettings
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.errors import NotFound
 from mercato.platform.ids import uuid7
 from mercato.platform.jobs.tasks import send_mail_job
 from mercato.platform.security.jwt import AccessTokens, InvalidToken
@@ -364,6 +365,29 @@ async def logout(*, principal: Principal, scope: str, uow: UnitOfWork, client: C
         await record(uow, AuditRecord("logout", scope, actor_user_id=principal.user_id), client)
         await uow.commit()
     return count
+
+
+async def revoke_session(
+    *, principal: Principal, session_id: uuid.UUID, uow: UnitOfWork, client: ClientInfo
+) -> None:
+    """Sign out one of the caller's sessions; someone else's answers 404, like a missing one."""
+    async with uow:
+        revoked = await IdentityRepository(uow.session).revoke_own_session(
+            session_id=session_id, user_id=principal.user_id, reason="revoked_by_user"
+        )
+        if not revoked:
+            raise NotFound("There is no such session among yours.")
+        await record(
+            uow,
+            AuditRecord(
+                "session_revoke",
+                "ok",
+                actor_user_id=principal.user_id,
+                details={"session_id": str(session_id)},
+            ),
+            client,
+        )
+        await uow.commit()
 
 
 async def authenticate(*, access_token: str, tokens: AccessTokens, database: Database) -> Principal:
