@@ -97,9 +97,7 @@ async def login(
         settings=settings.identity,
         client=client,
     )
-    return TokenOut(
-        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
-    )
+    return TokenOut.from_pair(pair)
 
 
 @router.post(
@@ -124,9 +122,7 @@ async def refresh(
         settings=settings.identity,
         client=client,
     )
-    return TokenOut(
-        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
-    )
+    return TokenOut.from_pair(pair)
 
 
 @router.post("/auth/logout", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mercato.identity.emails import InvalidEmail, normalise_email
+from mercato.identity.service import TokenPair
 
 # Hashing cost grows with input: anything longer than this is refused before hashing.
 MAX_PASSWORD_INPUT = 1024
@@ -52,6 +53,14 @@ class TokenOut(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
     refresh_token: str
+
+    @classmethod
+    def from_pair(cls, pair: TokenPair) -> TokenOut:
+        return cls(
+            access_token=pair.access_token,
+            expires_in=pair.expires_in,
+            refresh_token=pair.refresh_token,
+        )
 
 
 class RefreshIn(_Input):
