@@ -38,6 +38,8 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_s,
         pool_pre_ping=False,
+        # Bound values (emails, hashes) stay out of exception messages and therefore logs.
+        hide_parameters=True,
         connect_args={"server_settings": server_settings, "timeout": settings.connect_timeout_s},
     )
 

@@ -91,8 +91,9 @@ def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) ->
     root.setLevel(settings.level)
     # Our own middleware writes one access line per request; uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
-    # httpx logs every outbound URL at INFO, query string (and any token in it) included.
-    for name in ("httpx", "httpcore"):
+    # httpx logs every outbound URL at INFO, query string (and any token in it) included;
+    # SQLAlchemy logs every statement when its logger allows INFO, even without echo.
+    for name in ("httpx", "httpcore", "sqlalchemy.engine"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
