@@ -18,10 +18,13 @@ from mercato.identity.dependencies import (
 from mercato.identity.repository import IdentityRepository
 from mercato.identity.schemas import (
     AcceptedOut,
+    ChangePasswordIn,
+    ForgotPasswordIn,
     LoginIn,
     LogoutIn,
     RefreshIn,
     RegisterIn,
+    ResetPasswordIn,
     SessionOut,
     TokenOut,
     UserOut,
@@ -166,6 +169,70 @@ async def revoke_session(
 ) -> Response:
     """Sign out one of your sessions (another user's answers 404)."""
     await service.revoke_session(principal=principal, session_id=session_id, uow=uow, client=client)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/password/forgot",
+    status_code=202,
+    response_model=AcceptedOut,
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+)
+async def forgot_password(
+    body: ForgotPasswordIn, uow: UnitOfWorkDep, settings: SettingsDep, client: ClientDep
+) -> AcceptedOut:
+    """Mail a reset link; the answer is the same whether or not the account exists."""
+    await service.forgot_password(
+        email=body.email, uow=uow, settings=settings.identity, client=client
+    )
+    return AcceptedOut(detail=REGISTERED)
+
+
+@router.post(
+    "/auth/password/reset",
+    status_code=204,
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+)
+async def reset_password(
+    *,
+    body: ResetPasswordIn,
+    uow: UnitOfWorkDep,
+    hasher: HasherDep,
+    settings: SettingsDep,
+    client: ClientDep,
+) -> Response:
+    """Set a new password from a reset link; every session is signed out."""
+    await service.reset_password(
+        token=body.token,
+        new_password=body.new_password,
+        uow=uow,
+        hasher=hasher,
+        settings=settings.identity,
+        client=client,
+    )
+    return Response(status_code=204)
+
+
+@router.post("/users/me/password", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))
+async def change_password(
+    *,
+    body: ChangePasswordIn,
+    principal: CurrentPrincipal,
+    uow: UnitOfWorkDep,
+    hasher: HasherDep,
+    settings: SettingsDep,
+    client: ClientDep,
+) -> Response:
+    """Change the password (the current one is required); other sessions are signed out."""
+    await service.change_password(
+        principal=principal,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        uow=uow,
+        hasher=hasher,
+        settings=settings.identity,
+        client=client,
+    )
     return Response(status_code=204)
 
 

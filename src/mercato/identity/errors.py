@@ -30,3 +30,8 @@ class RefreshInProgress(errors.Conflict):
 class InvalidOneTimeToken(errors.BadRequest):
     code = "invalid-token"
     title = "The link is invalid or has expired"
+
+
+class WrongCurrentPassword(errors.Invalid):
+    code = "wrong-current-password"
+    title = "The current password is not right"

@@ -32,3 +32,29 @@ def already_registered_mail(*, to: str, public_url: str) -> Mail:
             "nothing changed and you can ignore this message."
         ),
     )
+
+
+def reset_password_mail(*, to: str, public_url: str, token: str, ttl_minutes: int) -> Mail:
+    link = f"{public_url.rstrip('/')}/reset-password?{urlencode({'token': token})}"
+    return Mail(
+        to=to,
+        subject="Reset your password",
+        text=(
+            f"Choose a new password by opening this link within {ttl_minutes} minutes:\n"
+            f"{link}\n\n"
+            "If you did not ask for this, ignore this message: your password is unchanged."
+        ),
+    )
+
+
+def password_changed_mail(*, to: str, public_url: str) -> Mail:
+    return Mail(
+        to=to,
+        subject="Your password was changed",
+        text=(
+            "The password of your Mercato account was just changed, and your other sessions "
+            "were signed out.\n\n"
+            "If this was not you, reset your password now at "
+            f"{public_url.rstrip('/')}/forgot-password."
+        ),
+    )

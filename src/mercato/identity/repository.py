@@ -88,6 +88,13 @@ class IdentityRepository:
             )
         )
 
+    async def void_one_time_tokens(self, user_id: uuid.UUID) -> None:
+        await self._session.execute(
+            update(OneTimeToken)
+            .where(OneTimeToken.user_id == user_id, OneTimeToken.used_at.is_(None))
+            .values(used_at=func.now())
+        )
+
     async def consume_one_time_token(
         self, *, token_hash: bytes, purpose: str
     ) -> tuple[uuid.UUID, str] | None:

@@ -43,6 +43,20 @@ class VerifyEmailIn(_Input):
     token: str = Field(min_length=1, max_length=200)
 
 
+class ForgotPasswordIn(_Input):
+    email: str = Field(max_length=320)
+
+
+class ResetPasswordIn(_Input):
+    token: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+
+
+class ChangePasswordIn(_Input):
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+
+
 class LoginIn(_Input):
     email: str = Field(max_length=320)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)

@@ -18,9 +18,15 @@ from mercato.identity.errors import (
     InvalidSession,
     RefreshInProgress,
     WeakPassword,
+    WrongCurrentPassword,
 )
 from mercato.identity.events import EmailVerified, UserRegistered
-from mercato.identity.messages import already_registered_mail, verification_mail
+from mercato.identity.messages import (
+    already_registered_mail,
+    password_changed_mail,
+    reset_password_mail,
+    verification_mail,
+)
 from mercato.identity.models import RefreshToken, Session, User
 from mercato.identity.passwords import password_problems
 from mercato.identity.repository import IdentityRepository
@@ -38,6 +44,7 @@ logger = structlog.get_logger(__name__)
 
 DEFAULT_ROLE = "customer"
 VERIFY_EMAIL = "verify_email"
+RESET_PASSWORD = "reset_password"  # noqa: S105 - a token purpose, not a password
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -388,6 +395,140 @@ async def revoke_session(
             client,
         )
         await uow.commit()
+
+
+async def forgot_password(
+    *, email: str, uow: UnitOfWork, settings: IdentitySettings, client: ClientInfo
+) -> None:
+    """Mail a reset link if the address has an active account; the answer never says."""
+    try:
+        normalised = normalise_email(email)
+    except InvalidEmail:
+        return
+    async with uow:
+        users = IdentityRepository(uow.session)
+        user = await users.live_user_by_email(normalised)
+        if user is None or user.status != "active":
+            await record(uow, AuditRecord("password_forgot", "no_account"), client)
+            await uow.commit()
+            return
+        token = opaque_tokens.new_token()
+        await users.issue_one_time_token(
+            user_id=user.id,
+            purpose=RESET_PASSWORD,
+            email=user.email,
+            token_hash=opaque_tokens.digest(token),
+            expires_at=_now() + dt.timedelta(minutes=settings.reset_password_ttl_min),
+        )
+        uow.defer(
+            send_mail_job(
+                reset_password_mail(
+                    to=user.email,
+                    public_url=settings.public_url,
+                    token=token,
+                    ttl_minutes=settings.reset_password_ttl_min,
+                )
+            )
+        )
+        await record(uow, AuditRecord("password_forgot", "mailed", target_user_id=user.id), client)
+        await uow.commit()
+
+
+async def reset_password(
+    *,
+    token: str,
+    new_password: str,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    settings: IdentitySettings,
+    client: ClientInfo,
+) -> None:
+    """Set a new password from a reset link: every session ends, no automatic sign-in."""
+    password_hash = await hasher.hash(new_password)
+    async with uow:
+        users = IdentityRepository(uow.session)
+        consumed = await users.consume_one_time_token(
+            token_hash=opaque_tokens.digest(token), purpose=RESET_PASSWORD
+        )
+        user = await users.user(consumed[0]) if consumed is not None else None
+        if user is None or consumed is None or user.email != consumed[1]:
+            raise InvalidOneTimeToken()
+        _check_password(new_password, email=user.email)
+        await _replace_password(
+            uow, users, user=user, password_hash=password_hash, keep_session=None, settings=settings
+        )
+        await record(uow, AuditRecord("password_reset", "ok", target_user_id=user.id), client)
+        await uow.commit()
+
+
+async def change_password(
+    *,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    settings: IdentitySettings,
+    client: ClientInfo,
+) -> None:
+    """Needs the current password; signs out every other session and mails the owner."""
+    async with uow:
+        users = IdentityRepository(uow.session)
+        user = await users.user(principal.user_id)
+        if user is None:
+            raise InvalidSession()
+        if not (await hasher.verify(user.password_hash, current_password)).valid:
+            await record(
+                uow, AuditRecord("password_change", "wrong_current", actor_user_id=user.id), client
+            )
+            await uow.commit()
+            raise WrongCurrentPassword(
+                "The current password is not right.",
+                errors=[
+                    {
+                        "pointer": "/current_password",
+                        "detail": "Not your current password.",
+                        "code": "wrong",
+                    }
+                ],
+            )
+        _check_password(new_password, email=user.email)
+        await _replace_password(
+            uow,
+            users,
+            user=user,
+            password_hash=await hasher.hash(new_password),
+            keep_session=principal.session_id,
+            settings=settings,
+        )
+        await record(uow, AuditRecord("password_change", "ok", actor_user_id=user.id), client)
+        await uow.commit()
+
+
+def _check_password(password: str, *, email: str) -> None:
+    problems = password_problems(password, email=email)
+    if problems:
+        raise WeakPassword(
+            "Choose another password.",
+            errors=[
+                {"pointer": "/new_password", "detail": p.detail, "code": p.code} for p in problems
+            ],
+        )
+
+
+async def _replace_password(
+    uow: UnitOfWork,
+    users: IdentityRepository,
+    *,
+    user: User,
+    password_hash: str,
+    keep_session: uuid.UUID | None,
+    settings: IdentitySettings,
+) -> None:
+    await users.set_password_hash(user.id, password_hash)
+    await users.revoke_sessions_of(user.id, reason="password_changed", keep=keep_session)
+    await users.void_one_time_tokens(user.id)
+    uow.defer(send_mail_job(password_changed_mail(to=user.email, public_url=settings.public_url)))
 
 
 async def authenticate(*, access_token: str, tokens: AccessTokens, database: Database) -> Principal:

@@ -154,6 +154,7 @@ class IdentitySettings(BaseSettings):
     # A retried refresh within this window gets the successor already issued (not reuse).
     refresh_grace_s: int = Field(default=10, ge=0, le=10)
     verify_email_ttl_h: int = Field(default=24, ge=1, le=24)
+    reset_password_ttl_min: int = Field(default=30, ge=5, le=30)
     keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/jwt-keys.json
     password_hash_workers: int | None = Field(default=None, ge=1, le=64)
 

@@ -38,8 +38,7 @@ async def unlimited_live_client(settings: Settings) -> AsyncIterator[httpx.Async
         yield client
 
 
-@asynccontextmanager
-async def client_over_real_engine(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def empty_identity_tables(settings: Settings) -> None:
     database = Database.from_settings(settings.database)
     try:
         async with database.session() as session, session.begin():
@@ -47,8 +46,20 @@ async def client_over_real_engine(settings: Settings) -> AsyncIterator[httpx.Asy
             await session.execute(text("TRUNCATE identity_login_throttle"))
     finally:
         await database.dispose()
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+
+
+@asynccontextmanager
+async def client_over_real_engine(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Its commits are real: the tables are emptied before and after, so that neither
+    earlier tests nor this one leave users or login counters behind for the others."""
+    await empty_identity_tables(settings)
+    try:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver"
+            ) as client:
+                yield client
+    finally:
+        await empty_identity_tables(settings)

@@ -29,7 +29,10 @@ async def test_passwords_and_tokens_never_reach_the_logs(
         )
         mail = (
             await connection.execute(
-                text("SELECT args->>'text' FROM procrastinate_jobs ORDER BY id DESC LIMIT 1")
+                text(
+                    "SELECT args->>'text' FROM procrastinate_jobs"
+                    " WHERE args->>'to' = 'ada@example.com' ORDER BY id DESC LIMIT 1"
+                )
             )
         ).scalar_one()
         verify_token = re.search(r"token=([\w-]+)", mail).group(1)  # type: ignore[union-attr]
