@@ -90,6 +90,15 @@ async def wait_for_status(database: Database, task: str, status: str, *, seconds
     return current
 
 
+async def wait_for_count(database: Database, table: str, expected: int, *, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    count = await scalar(database, f"SELECT count(*) FROM {table}")
+    while count < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        count = await scalar(database, f"SELECT count(*) FROM {table}")
+    return count
+
+
 async def test_a_failing_job_is_retried_with_backoff_until_it_succeeds(
     job_database: Database, settings: Settings
 ) -> None:
@@ -125,9 +134,11 @@ async def test_a_job_whose_worker_is_killed_is_recovered(
     worker = spawn_module("tests.support.job_worker", url, cwd=repo_root)
     try:
         assert await wait_for_status(job_database, "test:slow", "doing", seconds=30) == "doing"
+        # Kill it mid-task, not between "fetched" and "started": wait for the task's mark.
+        assert await wait_for_count(job_database, "test_job_run", 1, seconds=30) == 1
     finally:
         worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        await asyncio.to_thread(worker.wait, 10)
     await asyncio.sleep(1.5)  # its heartbeat is now older than the 1 s stall threshold
 
     assert settings.database.url is not None
