@@ -19,7 +19,7 @@ from mercato.identity.repository import IdentityRepository
 from mercato.identity.schemas import (
     AcceptedOut,
     ChangePasswordIn,
-    ForgotPasswordIn,
+    EmailIn,
     LoginIn,
     LogoutIn,
     RefreshIn,
@@ -173,13 +173,29 @@ async def revoke_session(
 
 
 @router.post(
+    "/auth/resend-verification",
+    status_code=202,
+    response_model=AcceptedOut,
+    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+)
+async def resend_verification(
+    body: EmailIn, uow: UnitOfWorkDep, settings: SettingsDep, client: ClientDep
+) -> AcceptedOut:
+    """Send a new verification link; the answer is the same whatever the address."""
+    await service.resend_verification(
+        email=body.email, uow=uow, settings=settings.identity, client=client
+    )
+    return AcceptedOut(detail=REGISTERED)
+
+
+@router.post(
     "/auth/password/forgot",
     status_code=202,
     response_model=AcceptedOut,
     openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
 )
 async def forgot_password(
-    body: ForgotPasswordIn, uow: UnitOfWorkDep, settings: SettingsDep, client: ClientDep
+    body: EmailIn, uow: UnitOfWorkDep, settings: SettingsDep, client: ClientDep
 ) -> AcceptedOut:
     """Mail a reset link; the answer is the same whether or not the account exists."""
     await service.forgot_password(

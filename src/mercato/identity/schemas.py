@@ -43,7 +43,9 @@ class VerifyEmailIn(_Input):
     token: str = Field(min_length=1, max_length=200)
 
 
-class ForgotPasswordIn(_Input):
+class EmailIn(_Input):
+    """An address to mail something to (resend verification, forgot password)."""
+
     email: str = Field(max_length=320)
 
 

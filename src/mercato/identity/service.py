@@ -137,6 +137,45 @@ async def register(
         logger.info("register_race_lost")
 
 
+async def resend_verification(
+    *, email: str, uow: UnitOfWork, settings: IdentitySettings, client: ClientInfo
+) -> None:
+    """A fresh verification link (voiding older ones) for an unverified account; the
+    answer never says whether there was one."""
+    try:
+        normalised = normalise_email(email)
+    except InvalidEmail:
+        return
+    async with uow:
+        users = IdentityRepository(uow.session)
+        user = await users.live_user_by_email(normalised)
+        if user is None or user.email_verified_at is not None or user.status != "active":
+            await uow.commit()
+            return
+        token = opaque_tokens.new_token()
+        await users.issue_one_time_token(
+            user_id=user.id,
+            purpose=VERIFY_EMAIL,
+            email=user.email,
+            token_hash=opaque_tokens.digest(token),
+            expires_at=_now() + dt.timedelta(hours=settings.verify_email_ttl_h),
+        )
+        uow.defer(
+            send_mail_job(
+                verification_mail(
+                    to=user.email,
+                    public_url=settings.public_url,
+                    token=token,
+                    ttl_hours=settings.verify_email_ttl_h,
+                )
+            )
+        )
+        await record(
+            uow, AuditRecord("resend_verification", "mailed", target_user_id=user.id), client
+        )
+        await uow.commit()
+
+
 async def verify_email(*, token: str, uow: UnitOfWork, client: ClientInfo) -> None:
     async with uow:
         users = IdentityRepository(uow.session)

@@ -271,3 +271,71 @@ async def test_jwks_publishes_the_current_and_next_keys(client: httpx.AsyncClien
     assert len(keys) == 2
     assert all(key["kty"] == "OKP" and key["alg"] == "EdDSA" for key in keys)
     assert response.headers["cache-control"] == "public, max-age=300"
+
+
+async def test_resend_verification_voids_the_older_link_and_never_tells(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    await register(client, "ada@example.com")
+    known = await client.post("/api/v1/auth/resend-verification", json={"email": "ada@example.com"})
+    unknown = await client.post("/api/v1/auth/resend-verification", json={"email": "x@example.com"})
+    assert (known.status_code, known.json()) == (unknown.status_code, unknown.json())
+    first, second = [link_token(mail) for mail in await mails_to(connection, "ada@example.com")]
+    assert (
+        await client.post("/api/v1/auth/verify-email", json={"token": first})
+    ).status_code == 400
+    assert (
+        await client.post("/api/v1/auth/verify-email", json={"token": second})
+    ).status_code == 204
+
+
+async def test_refresh_picks_up_role_changes_and_refuses_disabled_users(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    await register(client, "ada@example.com")
+    tokens = (await login(client, "ada@example.com")).json()
+    await connection.execute(
+        text(
+            "INSERT INTO identity_user_role (user_id, role)"
+            " SELECT id, 'staff' FROM identity_user WHERE email = 'ada@example.com'"
+        )
+    )
+    rotated = (await refresh(client, tokens["refresh_token"])).json()
+    me = await client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}
+    )
+    assert me.json()["roles"] == ["customer", "staff"]
+
+    await connection.execute(text("UPDATE identity_user SET status = 'disabled'"))
+    assert (await refresh(client, rotated["refresh_token"])).status_code == 401
+    assert (
+        await client.get(
+            "/api/v1/users/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}
+        )
+    ).status_code == 401
+
+
+async def test_an_idle_refresh_token_expires(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    await register(client, "ada@example.com")
+    tokens = (await login(client, "ada@example.com")).json()
+    await connection.execute(
+        text("UPDATE identity_refresh_token SET expires_at = now() - interval '1 second'")
+    )
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 401
+
+
+async def test_a_session_past_its_absolute_lifetime_ends(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    await register(client, "ada@example.com")
+    tokens = (await login(client, "ada@example.com")).json()
+    await connection.execute(
+        text("UPDATE identity_session SET absolute_expires_at = now() - interval '1 second'")
+    )
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 401
+    me = await client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert me.status_code == 401
