@@ -6,6 +6,8 @@ import asyncio
 import datetime
 import json
 import signal
+import sys
+import uuid
 from typing import Annotated, NoReturn
 
 import nats
@@ -13,13 +15,18 @@ import typer
 from alembic.util import CommandError
 
 from mercato import composition
+from mercato.identity import service as identity_service
+from mercato.identity.emails import InvalidEmail, normalise_email
+from mercato.identity.errors import WeakPassword
 from mercato.platform.config import Settings, redact_url
 from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.events import admin
 from mercato.platform.events.asyncapi import asyncapi_document
 from mercato.platform.observability.logging import configure_logging
+from mercato.platform.security.passwords import PasswordHasher
 from mercato.server import (
     StartupError,
     check_database,
@@ -141,6 +148,40 @@ def worker() -> None:
         await run_worker(settings, stop)
 
     asyncio.run(until_signalled())
+
+
+@app.command()
+def createadmin(
+    email: Annotated[str, typer.Option(help="The administrator's email address")],
+) -> None:
+    """Create an administrator; the password is read from stdin (or prompted for)."""
+    settings = _settings()
+    settings = with_database_url(settings, _reachable_database_url(settings))
+    try:
+        address = normalise_email(email)
+    except InvalidEmail as error:
+        _fail(f"--email: {error}")
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        user_id = asyncio.run(_create_admin(settings, email=address, password=password))
+    except WeakPassword as error:
+        _fail("password: " + "; ".join(item["detail"] for item in error.errors))
+    typer.echo(f"administrator {address} ready (id {user_id})")
+
+
+async def _create_admin(settings: Settings, *, email: str, password: str) -> uuid.UUID:
+    database = Database.from_settings(settings.database)
+    hasher = PasswordHasher(workers=1)
+    try:
+        return await identity_service.create_admin(
+            email=email, password=password, uow=UnitOfWork(database), hasher=hasher
+        )
+    finally:
+        hasher.close()
+        await database.dispose()
 
 
 @app.command()

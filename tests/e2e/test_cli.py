@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import uuid
 
 import pytest
 
@@ -72,3 +75,31 @@ def test_migrate_down_and_up_on_the_command_line(postgres_server: str) -> None:
         assert "Traceback" not in unknown.stderr
     finally:
         asyncio.run(drop_database(postgres_server, url))
+
+
+def test_createadmin_reads_the_password_from_stdin(database_url: str) -> None:
+    env = mercato_env(DATABASE_URL=database_url)
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    created = subprocess.run(
+        [sys.executable, "-m", "mercato", "createadmin", "--email", email.upper()],
+        input="a long and private admin passphrase\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    assert f"administrator {email} ready" in created.stdout
+    assert "passphrase" not in created.stdout + created.stderr
+    weak = subprocess.run(
+        [sys.executable, "-m", "mercato", "createadmin", "--email", "x" + email],
+        input="password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert weak.returncode == 2
+    assert weak.stderr.startswith("mercato: password: ")

@@ -37,6 +37,9 @@ class IdentityRepository:
         for role in roles:
             self._session.add(UserRole(user_id=user.id, role=role))
 
+    def grant_role(self, user_id: uuid.UUID, role: str) -> None:
+        self._session.add(UserRole(user_id=user_id, role=role))
+
     async def roles_of(self, user_id: uuid.UUID) -> tuple[str, ...]:
         rows = await self._session.scalars(
             select(UserRole.role).where(UserRole.user_id == user_id).order_by(UserRole.role)

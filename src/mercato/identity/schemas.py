@@ -103,3 +103,13 @@ class SessionOut(BaseModel):
     user_agent: str | None
     ip: str | None
     current: bool
+
+
+class AdminUserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    email_verified: bool
+    name: str | None
+    status: str
+    roles: list[str]
+    created_at: dt.datetime

@@ -176,6 +176,31 @@ async def resend_verification(
         await uow.commit()
 
 
+async def create_admin(
+    *, email: str, password: str, uow: UnitOfWork, hasher: PasswordHasher
+) -> uuid.UUID:
+    """An administrator account (verified), or the admin role added to an existing one."""
+    _check_password(password, email=email)
+    password_hash = await hasher.hash(password)
+    async with uow:
+        users = IdentityRepository(uow.session)
+        user = await users.live_user_by_email(email)
+        if user is None:
+            user = User(
+                id=uuid7(), email=email, password_hash=password_hash, email_verified_at=_now()
+            )
+            users.add_user(user, roles=("admin",))
+            await uow.session.flush()
+            uow.publish(UserRegistered(user_id=user.id), aggregate_id=user.id)
+        elif "admin" not in await users.roles_of(user.id):
+            users.grant_role(user.id, "admin")
+            # A role change ends the sessions that carry the old roles.
+            await users.revoke_sessions_of(user.id, reason="roles_changed")
+        await record(uow, AuditRecord("create_admin", "ok", target_user_id=user.id), ClientInfo())
+        await uow.commit()
+    return user.id
+
+
 async def verify_email(*, token: str, uow: UnitOfWork, client: ClientInfo) -> None:
     async with uow:
         users = IdentityRepository(uow.session)
