@@ -6,9 +6,11 @@ import asyncio
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
+from mercato.platform.db import migrations
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_port, mercato_env, run_mercato
 
@@ -77,8 +79,19 @@ def test_migrate_down_and_up_on_the_command_line(postgres_server: str) -> None:
         asyncio.run(drop_database(postgres_server, url))
 
 
-def test_createadmin_reads_the_password_from_stdin(database_url: str) -> None:
-    env = mercato_env(DATABASE_URL=database_url)
+@pytest.fixture
+def scratch_database(postgres_server: str) -> Iterator[str]:
+    """A migrated database of this test's own (what it commits stays out of the others')."""
+    url = asyncio.run(create_database(postgres_server, prefix="mercato_cli"))
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(drop_database(postgres_server, url))
+
+
+def test_createadmin_reads_the_password_from_stdin(scratch_database: str) -> None:
+    env = mercato_env(DATABASE_URL=scratch_database)
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
     created = subprocess.run(
         [sys.executable, "-m", "mercato", "createadmin", "--email", email.upper()],
