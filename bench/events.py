@@ -190,6 +190,27 @@ async def nats_baseline(nats_url: str, events: int) -> float:
         await client.close()
 
 
+def _result(
+    transport: str,
+    events: int,
+    *,
+    rate: float,
+    baseline: float,
+    latencies: Sequence[float],
+    paced: Sequence[float],
+) -> Result:
+    return Result(
+        transport,
+        events,
+        rate,
+        baseline,
+        statistics.median(latencies),
+        _percentile(latencies, 0.99),
+        statistics.median(paced),
+        _percentile(paced, 0.99),
+    )
+
+
 def _percentile(values: Sequence[float], fraction: float) -> float:
     if not values:
         return float("nan")
@@ -203,64 +224,53 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
     try:
         (group,) = _registry().groups()
 
-        def postgres_consumer() -> PostgresConsumer:
-            return PostgresConsumer(database, group, batch_size=500, poll_interval_s=0.05)
+        async def on_postgres(events: int, *, paced: bool = False) -> tuple[float, list[float]]:
+            consumer = PostgresConsumer(database, group, batch_size=500, poll_interval_s=0.05)
+            return await mercato_path(database, PostgresTransport(), consumer, events, paced=paced)
 
-        _, paced = await mercato_path(
-            database, PostgresTransport(), postgres_consumer(), PACED_EVENTS, paced=True
-        )
-        for events in sizes:
-            rate, latencies = await mercato_path(
-                database, PostgresTransport(), postgres_consumer(), events
-            )
-            baseline = await postgres_baseline(plain_url, events)
-            results.append(
-                Result(
-                    "postgres",
-                    events,
-                    rate,
-                    baseline,
-                    statistics.median(latencies),
-                    _percentile(latencies, 0.99),
-                    statistics.median(paced),
-                    _percentile(paced, 0.99),
-                )
-            )
-            if nats_url is None:
-                continue
-            client = await nats.connect(nats_url)
+        async def on_nats(
+            url: str, events: int, *, paced: bool = False
+        ) -> tuple[float, list[float]]:
+            client = await nats.connect(url)
             try:
                 jetstream = client.jetstream()
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await jetstream.delete_stream("MERCATO_BENCH")
-                _, nats_paced = await mercato_path(
-                    database,
-                    NatsTransport(jetstream, domains={"bench"}),
-                    NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2),
-                    PACED_EVENTS,
-                    paced=True,
-                )
+                consumer = NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2)
+                transport = NatsTransport(jetstream, domains={"bench"})
+                measured = await mercato_path(database, transport, consumer, events, paced=paced)
                 await jetstream.delete_stream("MERCATO_BENCH")
-                rate, latencies = await mercato_path(
-                    database,
-                    NatsTransport(jetstream, domains={"bench"}),
-                    NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2),
-                    events,
-                )
-                await jetstream.delete_stream("MERCATO_BENCH")
+                return measured
             finally:
                 await client.close()
+
+        _, postgres_paced = await on_postgres(PACED_EVENTS, paced=True)
+        nats_paced = (await on_nats(nats_url, PACED_EVENTS, paced=True))[1] if nats_url else []
+        for events in sizes:
+            rate, latencies = await on_postgres(events)
+            baseline = await postgres_baseline(plain_url, events)
+            results.append(
+                _result(
+                    "postgres",
+                    events,
+                    rate=rate,
+                    baseline=baseline,
+                    latencies=latencies,
+                    paced=postgres_paced,
+                )
+            )
+            if nats_url is None:
+                continue
+            rate, latencies = await on_nats(nats_url, events)
             baseline = await nats_baseline(nats_url, events)
             results.append(
-                Result(
+                _result(
                     "nats",
                     events,
-                    rate,
-                    baseline,
-                    statistics.median(latencies),
-                    _percentile(latencies, 0.99),
-                    statistics.median(nats_paced),
-                    _percentile(nats_paced, 0.99),
+                    rate=rate,
+                    baseline=baseline,
+                    latencies=latencies,
+                    paced=nats_paced,
                 )
             )
     finally:

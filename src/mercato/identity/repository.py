@@ -46,11 +46,17 @@ class IdentityRepository:
         )
         return tuple(rows)
 
-    async def permissions_of(self, roles: tuple[str, ...]) -> frozenset[str]:
-        rows = await self._session.scalars(
-            select(RolePermission.permission).where(RolePermission.role.in_(roles))
-        )
-        return frozenset(rows)
+    async def grants_of(self, user_id: uuid.UUID) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The user's roles and the permissions they grant, in one query."""
+        rows = (
+            await self._session.execute(
+                select(UserRole.role, RolePermission.permission)
+                .outerjoin(RolePermission, RolePermission.role == UserRole.role)
+                .where(UserRole.user_id == user_id)
+            )
+        ).all()
+        roles = tuple(sorted({row.role for row in rows}))
+        return roles, frozenset(row.permission for row in rows if row.permission is not None)
 
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self._session.execute(

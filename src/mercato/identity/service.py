@@ -111,24 +111,7 @@ async def register(
             user = User(id=uuid7(), email=email, password_hash=password_hash, name=name)
             users.add_user(user, roles=(DEFAULT_ROLE,))
             await uow.session.flush()
-            token = opaque_tokens.new_token()
-            await users.issue_one_time_token(
-                user_id=user.id,
-                purpose=VERIFY_EMAIL,
-                email=email,
-                token_hash=opaque_tokens.digest(token),
-                expires_at=_now() + dt.timedelta(hours=settings.verify_email_ttl_h),
-            )
-            uow.defer(
-                send_mail_job(
-                    verification_mail(
-                        to=email,
-                        public_url=settings.public_url,
-                        token=token,
-                        ttl_hours=settings.verify_email_ttl_h,
-                    )
-                )
-            )
+            await _mail_verification_link(uow, users, user=user, settings=settings)
             uow.publish(UserRegistered(user_id=user.id), aggregate_id=user.id)
             await record(uow, AuditRecord("register", "created", target_user_id=user.id), client)
             await uow.commit()
@@ -152,24 +135,7 @@ async def resend_verification(
         if user is None or user.email_verified_at is not None or user.status != "active":
             await uow.commit()
             return
-        token = opaque_tokens.new_token()
-        await users.issue_one_time_token(
-            user_id=user.id,
-            purpose=VERIFY_EMAIL,
-            email=user.email,
-            token_hash=opaque_tokens.digest(token),
-            expires_at=_now() + dt.timedelta(hours=settings.verify_email_ttl_h),
-        )
-        uow.defer(
-            send_mail_job(
-                verification_mail(
-                    to=user.email,
-                    public_url=settings.public_url,
-                    token=token,
-                    ttl_hours=settings.verify_email_ttl_h,
-                )
-            )
-        )
+        await _mail_verification_link(uow, users, user=user, settings=settings)
         await record(
             uow, AuditRecord("resend_verification", "mailed", target_user_id=user.id), client
         )
@@ -199,6 +165,39 @@ async def create_admin(
         await record(uow, AuditRecord("create_admin", "ok", target_user_id=user.id), ClientInfo())
         await uow.commit()
     return user.id
+
+
+async def _issue_one_time_token(
+    users: IdentityRepository, *, user: User, purpose: str, ttl: dt.timedelta
+) -> str:
+    """A fresh single-use token for `user`'s current address (older ones are voided)."""
+    token = opaque_tokens.new_token()
+    await users.issue_one_time_token(
+        user_id=user.id,
+        purpose=purpose,
+        email=user.email,
+        token_hash=opaque_tokens.digest(token),
+        expires_at=_now() + ttl,
+    )
+    return token
+
+
+async def _mail_verification_link(
+    uow: UnitOfWork, users: IdentityRepository, *, user: User, settings: IdentitySettings
+) -> None:
+    token = await _issue_one_time_token(
+        users, user=user, purpose=VERIFY_EMAIL, ttl=dt.timedelta(hours=settings.verify_email_ttl_h)
+    )
+    uow.defer(
+        send_mail_job(
+            verification_mail(
+                to=user.email,
+                public_url=settings.public_url,
+                token=token,
+                ttl_hours=settings.verify_email_ttl_h,
+            )
+        )
+    )
 
 
 async def verify_email(*, token: str, uow: UnitOfWork, client: ClientInfo) -> None:
@@ -476,13 +475,11 @@ async def forgot_password(
             await record(uow, AuditRecord("password_forgot", "no_account"), client)
             await uow.commit()
             return
-        token = opaque_tokens.new_token()
-        await users.issue_one_time_token(
-            user_id=user.id,
+        token = await _issue_one_time_token(
+            users,
+            user=user,
             purpose=RESET_PASSWORD,
-            email=user.email,
-            token_hash=opaque_tokens.digest(token),
-            expires_at=_now() + dt.timedelta(minutes=settings.reset_password_ttl_min),
+            ttl=dt.timedelta(minutes=settings.reset_password_ttl_min),
         )
         uow.defer(
             send_mail_job(
@@ -618,6 +615,5 @@ async def authenticate(*, access_token: str, tokens: AccessTokens, database: Dat
         user = await users.user(user_id)
         if user is None or user.status != "active":
             raise InvalidSession()
-        roles = await users.roles_of(user_id)
-        permissions = await users.permissions_of(roles)
+        roles, permissions = await users.grants_of(user_id)
     return Principal(user_id=user_id, session_id=session_id, roles=roles, permissions=permissions)
