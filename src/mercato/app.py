@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from mercato import __version__, composition
+from mercato.identity import admin_api as identity_admin_api
 from mercato.identity import api as identity_api
 from mercato.platform import dev_api
 from mercato.platform.config import Environment, Settings
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(events_api.router)
     app.include_router(identity_api.router)
     app.include_router(identity_api.well_known)
+    app.include_router(identity_admin_api.router)
     if settings.env is Environment.DEVELOPMENT:
         app.include_router(dev_api.router)
     return app

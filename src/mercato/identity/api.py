@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from mercato.identity import service
 from mercato.identity.dependencies import (
@@ -14,12 +14,10 @@ from mercato.identity.dependencies import (
     CurrentPrincipal,
     HasherDep,
     SealerDep,
-    require,
 )
 from mercato.identity.repository import IdentityRepository
 from mercato.identity.schemas import (
     AcceptedOut,
-    AdminUserOut,
     ChangePasswordIn,
     EmailIn,
     LoginIn,
@@ -252,31 +250,6 @@ async def change_password(
         client=client,
     )
     return Response(status_code=204)
-
-
-@router.get(
-    "/admin/users/{user_id}",
-    response_model=AdminUserOut,
-    openapi_extra=route_policy(auth="permission:users:read"),
-    dependencies=[Depends(require("users:read"))],
-)
-async def admin_user(user_id: uuid.UUID, database: DatabaseDep) -> AdminUserOut:
-    """Any account, for staff and administrators."""
-    async with database.read_session() as session:
-        users = IdentityRepository(session)
-        user = await users.user(user_id)
-        if user is None:
-            raise NotFound("There is no such user.")
-        roles = await users.roles_of(user.id)
-    return AdminUserOut(
-        id=user.id,
-        email=user.email,
-        email_verified=user.email_verified_at is not None,
-        name=user.name,
-        status=user.status,
-        roles=list(roles),
-        created_at=user.created_at,
-    )
 
 
 @router.get("/users/me", response_model=UserOut, openapi_extra=route_policy(auth=AUTHENTICATED))

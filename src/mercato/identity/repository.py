@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.identity.models import (
@@ -16,6 +18,7 @@ from mercato.identity.models import (
     User,
     UserRole,
 )
+from mercato.platform.listing import SortField, parse_datetime, parse_str, parse_uuid
 
 
 class IdentityRepository:
@@ -45,6 +48,18 @@ class IdentityRepository:
             select(UserRole.role).where(UserRole.user_id == user_id).order_by(UserRole.role)
         )
         return tuple(rows)
+
+    async def roles_of_users(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        """The roles of many users in one query (a page of search results)."""
+        roles: dict[uuid.UUID, list[str]] = {}
+        rows = await self._session.execute(
+            select(UserRole.user_id, UserRole.role)
+            .where(UserRole.user_id.in_(list(user_ids)))
+            .order_by(UserRole.user_id, UserRole.role)
+        )
+        for user_id, role in rows:
+            roles.setdefault(user_id, []).append(role)
+        return roles
 
     async def grants_of(self, user_id: uuid.UUID) -> tuple[tuple[str, ...], frozenset[str]]:
         """The user's roles and the permissions they grant, in one query."""
@@ -209,3 +224,59 @@ class IdentityRepository:
             query.values(revoked_at=func.now(), revoke_reason=reason).returning(Session.id)
         )
         return len(result.all())
+
+
+# --- admin search --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserCriteria:
+    """Admin search filters; `q` is a substring of the email or the name."""
+
+    q: str | None = None
+    role: str | None = None
+    status: str | None = None
+    verified: bool | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+
+
+USER_SORT_FIELDS = {
+    "created_at": SortField(User.created_at, parse_datetime),
+    "email": SortField(User.email, parse_str),
+    "name": SortField(func.coalesce(User.name, ""), parse_str),
+}
+USER_TIEBREAKER = SortField(User.id, parse_uuid)
+
+
+def _like_pattern(fragment: str) -> str:
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def user_search(criteria: UserCriteria) -> Select[User]:
+    """The filtered users (any order); the trigram indexes serve `q`."""
+    query = select(User)
+    if criteria.status == "deleted":
+        query = query.where(User.deleted_at.is_not(None))
+    else:
+        query = query.where(User.deleted_at.is_(None))
+        if criteria.status is not None:
+            query = query.where(User.status == criteria.status)
+    if criteria.q is not None:
+        pattern = _like_pattern(criteria.q)
+        query = query.where(
+            or_(User.email.ilike(pattern, escape="\\"), User.name.ilike(pattern, escape="\\"))
+        )
+    if criteria.role is not None:
+        query = query.where(
+            exists().where(UserRole.user_id == User.id, UserRole.role == criteria.role)
+        )
+    if criteria.verified is not None:
+        verified = User.email_verified_at.is_not(None)
+        query = query.where(verified if criteria.verified else ~verified)
+    if criteria.created_after is not None:
+        query = query.where(User.created_at >= criteria.created_after)
+    if criteria.created_before is not None:
+        query = query.where(User.created_at < criteria.created_before)
+    return query

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from mercato.identity.emails import InvalidEmail, normalise_email
+from mercato.identity.models import User
+from mercato.identity.repository import UserCriteria
 from mercato.identity.service import TokenPair
 
 # Hashing cost grows with input: anything longer than this is refused before hashing.
@@ -113,3 +116,49 @@ class AdminUserOut(BaseModel):
     status: str
     roles: list[str]
     created_at: dt.datetime
+
+    @classmethod
+    def of(cls, user: User, roles: Sequence[str]) -> AdminUserOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            email_verified=user.email_verified_at is not None,
+            name=user.name,
+            status=user.status,
+            roles=list(roles),
+            created_at=user.created_at,
+        )
+
+
+class UserSearchParams(_Input):
+    """Query parameters of the admin user search; any other parameter is a 422."""
+
+    q: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=100,
+        description="Substring of the email or the name (3 characters at least: shorter"
+        " fragments cannot use the trigram index).",
+    )
+    role: str | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")
+    status: Literal["active", "disabled", "deleted"] | None = None
+    verified: bool | None = None
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
+    sort: str = Field(
+        default="-created_at",
+        max_length=100,
+        description="Comma-separated among created_at, email, name; '-' for descending.",
+    )
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=1024)
+
+    def criteria(self) -> UserCriteria:
+        return UserCriteria(
+            q=self.q,
+            role=self.role,
+            status=self.status,
+            verified=self.verified,
+            created_after=self.created_after,
+            created_before=self.created_before,
+        )

@@ -1,0 +1,217 @@
+"""Lists: sort allow-lists, keyset pagination with opaque cursors, `next` links.
+
+A list endpoint declares the fields it may be sorted by; `Sort.parse("-created_at,name")`
+refuses anything else (so `sort=pg_sleep(5)` is a 422 before any SQL runs). Pages are cut
+by keyset (`WHERE (sort keys) > (last row's keys)`), never by OFFSET, so page 1,000 costs
+what page 1 costs and rows inserted meanwhile neither repeat nor vanish. The cursor is the
+last row's sort values, base64url-encoded together with the sort it belongs to.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Row, Select, and_, false, or_, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
+from starlette.datastructures import URL
+
+from mercato.platform.errors import Invalid
+
+MAX_CURSOR_LENGTH = 1024
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SortField:
+    """A column a list may be sorted by, and how to read its value back from a cursor."""
+
+    column: ColumnElement[Any] | QueryableAttribute[Any]
+    parse: Callable[[Any], Any]
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(value))
+
+
+def parse_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+def parse_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("not an integer")
+    return value
+
+
+def parse_uuid(value: Any) -> uuid.UUID:
+    return uuid.UUID(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    name: str
+    field: SortField
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """A validated sort: the requested keys, then the unique tiebreaker (the id)."""
+
+    keys: tuple[SortKey, ...]
+
+    @classmethod
+    def parse(cls, value: str, *, allowed: Mapping[str, SortField], tiebreaker: SortField) -> Sort:
+        keys: list[SortKey] = []
+        for raw in value.split(","):
+            name = raw.strip()
+            descending = name.startswith("-")
+            name = name.removeprefix("-").removeprefix("+")
+            if name not in allowed:
+                choices = ", ".join(sorted(allowed))
+                raise Invalid(
+                    f"Cannot sort by {raw.strip()!r}; choose among {choices}, with a leading"
+                    " '-' for descending order.",
+                    errors=[_query_error("sort", "not an allowed sort field", "sort")],
+                )
+            if any(key.name == name for key in keys):
+                raise Invalid(
+                    f"{name!r} appears twice in sort.",
+                    errors=[_query_error("sort", "a field appears twice", "sort")],
+                )
+            keys.append(SortKey(name, allowed[name], descending))
+        # The id makes the order total, so a keyset never skips or repeats a row.
+        keys.append(SortKey("id", tiebreaker, keys[-1].descending))
+        return cls(tuple(keys))
+
+    @property
+    def canonical(self) -> str:
+        return ",".join(("-" if key.descending else "") + key.name for key in self.keys[:-1])
+
+    @property
+    def columns(self) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:
+        return [key.field.column for key in self.keys]
+
+    def order_by(self) -> list[ColumnElement[Any]]:
+        return [
+            key.field.column.desc() if key.descending else key.field.column.asc()
+            for key in self.keys
+        ]
+
+    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        """Rows strictly after the row whose sort values are `values`."""
+        if all(key.descending == self.keys[0].descending for key in self.keys):
+            # One direction: a row comparison, which a matching b-tree index can serve.
+            row, last = tuple_(*self.columns), tuple_(*values)
+            return row < last if self.keys[0].descending else row > last
+        clauses: list[ColumnElement[bool]] = []
+        for position, key in enumerate(self.keys):
+            equal = [
+                k.field.column == v for k, v in zip(self.keys[:position], values, strict=False)
+            ]
+            beyond = (
+                key.field.column < values[position]
+                if key.descending
+                else (key.field.column > values[position])
+            )
+            clauses.append(and_(*equal, beyond))
+        return or_(false(), *clauses)
+
+    def encode_cursor(self, values: Sequence[Any]) -> str:
+        payload = {"s": self.canonical, "v": [_jsonable(value) for value in values]}
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def decode_cursor(self, cursor: str) -> list[Any]:
+        """The sort values a cursor carries; 422 if it is malformed or of another sort."""
+        try:
+            if len(cursor) > MAX_CURSOR_LENGTH:
+                raise ValueError("too long")
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            payload = json.loads(raw)
+            if payload["s"] != self.canonical or len(payload["v"]) != len(self.keys):
+                raise ValueError("cursor of another sort")
+            return [
+                key.field.parse(value) for key, value in zip(self.keys, payload["v"], strict=True)
+            ]
+        except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError):
+            raise Invalid(
+                "The cursor is not one this list handed out (or the sort changed since).",
+                errors=[_query_error("cursor", "not a valid cursor", "cursor")],
+            ) from None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _query_error(name: str, detail: str, code: str) -> dict[str, str]:
+    # The shape of the request-validation errors (platform.http.problems).
+    return {"in": "query", "pointer": f"/{name}", "detail": detail, "code": code}
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; `next` is the URL of the following page (None on the last)."""
+
+    items: list[T]
+    next: str | None
+
+
+def next_page_url(url: URL, cursor: str | None) -> str | None:
+    return str(url.include_query_params(cursor=cursor)) if cursor is not None else None
+
+
+def link_header(next_url: str | None) -> dict[str, str]:
+    """RFC 8288 `Link` header for the next page, when there is one."""
+    return {"Link": f'<{next_url}>; rel="next"'} if next_url is not None else {}
+
+
+def page_statement(
+    query: Select[Any], *, sort: Sort, cursor: str | None, limit: int
+) -> Select[Any]:
+    """`query` cut to the page after `cursor`: `limit + 1` rows, to learn whether another
+    page follows without a COUNT. The sort values come back as `_sort_<n>` columns."""
+    if cursor is not None:
+        query = query.where(sort.after(sort.decode_cursor(cursor)))
+    return (
+        query.add_columns(*(column.label(_sort_label(n)) for n, column in enumerate(sort.columns)))
+        .order_by(*sort.order_by())
+        .limit(limit + 1)
+    )
+
+
+def _sort_label(position: int) -> str:
+    return f"_sort_{position}"
+
+
+async def fetch_page(
+    session: AsyncSession,
+    query: Select[Any],
+    *,
+    sort: Sort,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row[Any]], str | None]:
+    """At most `limit` rows of `query` after `cursor`, and the cursor of the next page."""
+    statement = page_statement(query, sort=sort, cursor=cursor, limit=limit)
+    rows = list((await session.execute(statement)).all())
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]._mapping
+    values = [last[_sort_label(n)] for n in range(len(sort.keys))]
+    return rows[:limit], sort.encode_cursor(values)
