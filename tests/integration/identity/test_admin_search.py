@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 import uuid
 from typing import Any
@@ -63,6 +64,10 @@ async def walk(
     raise AssertionError("the pages never ended")
 
 
+def sort_value(name: str, item: dict[str, Any]) -> str:
+    return str(item[name] or "")
+
+
 @pytest.mark.parametrize(
     ("sort", "limit"),
     [
@@ -87,9 +92,8 @@ async def test_pages_concatenate_to_the_whole_ordered_result(
     # Ties (same time, same name) are broken by id, in the direction of the last key.
     tie_descending = sort.rsplit(",", maxsplit=1)[-1].startswith("-")
     ordered = sorted(items, key=lambda item: uuid.UUID(item["id"]), reverse=tie_descending)
-    for field in reversed(sort.split(",")):
-        name = field.lstrip("-")
-        ordered.sort(key=lambda item, n=name: item[n] or "", reverse=field.startswith("-"))
+    for field in reversed(sort.split(",")):  # stable sorts, least significant key first
+        ordered.sort(key=functools.partial(sort_value, field.lstrip("-")), reverse=field[0] == "-")
     assert ids == [item["id"] for item in ordered]
 
 
@@ -241,7 +245,10 @@ async def test_the_q_search_plan_uses_the_trigram_indexes(connection: AsyncConne
     statement = page_statement(
         user_search(UserCriteria(q="4f2a9")), sort=sort, cursor=None, limit=50
     )
-    sql = statement.compile(dialect=PGDialect_asyncpg(), compile_kwargs={"literal_binds": True})
+    sql = statement.compile(
+        dialect=PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"literal_binds": True},
+    )
     plan = "\n".join((await connection.execute(text(f"EXPLAIN {sql}"))).scalars())
     assert "ix_identity_user_email_trgm" in plan, plan
     assert "ix_identity_user_name_trgm" in plan, plan
