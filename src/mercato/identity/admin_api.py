@@ -5,17 +5,28 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from mercato.identity.dependencies import require
+from mercato.identity.administration import change_account
+from mercato.identity.dependencies import ClientDep, require
 from mercato.identity.repository import (
+    AUDIT_SORT,
     USER_SORT_FIELDS,
     USER_TIEBREAKER,
     IdentityRepository,
+    audit_search,
     user_search,
 )
-from mercato.identity.schemas import AdminUserOut, UserSearchParams
-from mercato.platform.deps import DatabaseDep
+from mercato.identity.schemas import (
+    AdminUserOut,
+    AdminUserPatchIn,
+    AuditEntryOut,
+    AuditSearchParams,
+    UserSearchParams,
+)
+from mercato.identity.service import Principal
+from mercato.platform.concurrency import ExpectedVersion, version_etag
+from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
 from mercato.platform.errors import NotFound
 from mercato.platform.http.policy import route_policy
 from mercato.platform.listing import Page, Sort, fetch_page, link_header, next_page_url
@@ -23,6 +34,8 @@ from mercato.platform.listing import Page, Sort, fetch_page, link_header, next_p
 router = APIRouter(prefix="/api/v1/admin", tags=["identity administration"])
 
 READ_USERS = "users:read"
+WRITE_USERS = "users:write"
+READ_AUDIT = "audit:read"
 
 
 @router.get(
@@ -64,12 +77,71 @@ async def search_users(
     openapi_extra=route_policy(auth=f"permission:{READ_USERS}"),
     dependencies=[Depends(require(READ_USERS))],
 )
-async def admin_user(user_id: uuid.UUID, database: DatabaseDep) -> AdminUserOut:
-    """Any account, for staff and administrators."""
+async def admin_user(user_id: uuid.UUID, database: DatabaseDep, response: Response) -> AdminUserOut:
+    """Any account, for staff and administrators; the ETag is what PATCH's If-Match wants."""
     async with database.read_session() as session:
         users = IdentityRepository(session)
         user = await users.user(user_id)
         if user is None:
             raise NotFound("There is no such user.")
         roles = await users.roles_of(user.id)
+    response.headers["ETag"] = version_etag(user.version)
     return AdminUserOut.of(user, roles)
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=AdminUserOut,
+    openapi_extra=route_policy(auth=f"permission:{WRITE_USERS}"),
+)
+async def change_user(
+    *,
+    user_id: uuid.UUID,
+    body: AdminUserPatchIn,
+    actor: Annotated[Principal, Depends(require(WRITE_USERS))],
+    if_match: Annotated[str | None, Header(max_length=200)] = None,
+    uow: UnitOfWorkDep,
+    client: ClientDep,
+    response: Response,
+) -> AdminUserOut:
+    """Disable or enable an account, or set its roles (its sessions end).
+
+    Needs `If-Match` (412 when stale) or `version` (409 when stale); 428 without either.
+    """
+    user, roles = await change_account(
+        actor=actor,
+        user_id=user_id,
+        change=body.change(),
+        expected=ExpectedVersion.from_request(if_match=if_match, body_version=body.version),
+        uow=uow,
+        client=client,
+    )
+    response.headers["ETag"] = version_etag(user.version)
+    return AdminUserOut.of(user, roles)
+
+
+@router.get(
+    "/audit",
+    response_model=Page[AuditEntryOut],
+    openapi_extra=route_policy(auth=f"permission:{READ_AUDIT}"),
+    dependencies=[Depends(require(READ_AUDIT))],
+)
+async def audit_log(
+    *,
+    params: Annotated[AuditSearchParams, Query()],
+    request: Request,
+    response: Response,
+    database: DatabaseDep,
+) -> Page[AuditEntryOut]:
+    """Security events, newest first, by actor, target, action and time."""
+    async with database.read_session() as session:
+        rows, cursor = await fetch_page(
+            session,
+            audit_search(params.criteria()),
+            sort=AUDIT_SORT,
+            cursor=params.cursor,
+            limit=params.limit,
+        )
+    next_url = next_page_url(request.url, cursor)
+    response.headers.update(link_header(next_url))
+    return Page[AuditEntryOut](items=[AuditEntryOut.of(row[0]) for row in rows], next=next_url)

@@ -35,3 +35,18 @@ class InvalidOneTimeToken(errors.BadRequest):
 class WrongCurrentPassword(errors.Invalid):
     code = "wrong-current-password"
     title = "The current password is not right"
+
+
+class LastAdministrator(errors.Conflict):
+    code = "last-administrator"
+    title = "The last administrator cannot lose that role"
+
+
+class RoleAboveYours(errors.PermissionDenied):
+    code = "role-above-yours"
+    title = "That role is above your own"
+
+
+class UnknownRole(errors.Invalid):
+    code = "unknown-role"
+    title = "No such role"

@@ -27,4 +27,32 @@ class EmailVerified(EventPayload):
     user_id: uuid.UUID
 
 
-CONTRACTS: tuple[type[EventPayload], ...] = (UserRegistered, EmailVerified)
+class AccountChanged(EventPayload):
+    """An administrator changed an account's status or roles (its sessions were ended)."""
+
+    name = "identity.user.account_changed"
+    version = 1
+    aggregate_type = "identity.user"
+
+    user_id: uuid.UUID
+    status: str
+    roles: list[str]
+
+
+class AccountDeleted(EventPayload):
+    """The owner deleted their account (soft delete: personal data is kept only as the
+    retention policy allows; the email address is free again)."""
+
+    name = "identity.user.deleted"
+    version = 1
+    aggregate_type = "identity.user"
+
+    user_id: uuid.UUID
+
+
+CONTRACTS: tuple[type[EventPayload], ...] = (
+    UserRegistered,
+    EmailVerified,
+    AccountChanged,
+    AccountDeleted,
+)

@@ -7,18 +7,31 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, exists, func, insert, or_, select, update
+from sqlalchemy import Select, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.identity.models import (
+    AuditEntry,
     OneTimeToken,
     RefreshToken,
+    Role,
     RolePermission,
     Session,
     User,
     UserRole,
 )
-from mercato.platform.listing import SortField, parse_datetime, parse_str, parse_uuid
+from mercato.platform.listing import (
+    Sort,
+    SortField,
+    parse_datetime,
+    parse_int,
+    parse_str,
+    parse_uuid,
+)
+
+ADMIN_ROLE = "admin"
+# pg_advisory_xact_lock key of "the set of administrators" (an arbitrary, fixed number).
+ADMIN_SET_LOCK = 7_301_001
 
 
 class IdentityRepository:
@@ -72,6 +85,50 @@ class IdentityRepository:
         ).all()
         roles = tuple(sorted({row.role for row in rows}))
         return roles, frozenset(row.permission for row in rows if row.permission is not None)
+
+    # --- administration ------------------------------------------------------------------
+
+    async def lock_admin_set(self) -> None:
+        """Serialise changes that could leave no administrator (held until commit)."""
+        await self._session.execute(select(func.pg_advisory_xact_lock(ADMIN_SET_LOCK)))
+
+    async def user_for_update(self, user_id: uuid.UUID) -> User | None:
+        return await self._session.scalar(
+            select(User)
+            .where(User.id == user_id, User.deleted_at.is_(None))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def role_ranks(self) -> dict[str, int]:
+        rows = await self._session.execute(select(Role.name, Role.rank))
+        return {row.name: row.rank for row in rows}
+
+    async def count_active_admins(self, *, excluding: uuid.UUID) -> int:
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(UserRole)
+            .join(User, User.id == UserRole.user_id)
+            .where(
+                UserRole.role == ADMIN_ROLE,
+                User.id != excluding,
+                User.status == "active",
+                User.deleted_at.is_(None),
+            )
+        )
+        return count or 0
+
+    async def replace_roles(
+        self, user_id: uuid.UUID, *, add: Iterable[str], remove: Iterable[str]
+    ) -> None:
+        removed = list(remove)
+        if removed:
+            await self._session.execute(
+                delete(UserRole).where(UserRole.user_id == user_id, UserRole.role.in_(removed))
+            )
+        for role in add:
+            self._session.add(UserRole(user_id=user_id, role=role))
+        await self._session.flush()
 
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self._session.execute(
@@ -279,4 +336,36 @@ def user_search(criteria: UserCriteria) -> Select[User]:
         query = query.where(User.created_at >= criteria.created_after)
     if criteria.created_before is not None:
         query = query.where(User.created_at < criteria.created_before)
+    return query
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCriteria:
+    actor: uuid.UUID | None = None
+    target: uuid.UUID | None = None
+    action: str | None = None
+    occurred_after: dt.datetime | None = None
+    occurred_before: dt.datetime | None = None
+
+
+# The log is read newest first; its identity column orders it like time does.
+AUDIT_SORT = Sort.parse(
+    "-id",
+    allowed={"id": SortField(AuditEntry.id, parse_int)},
+    tiebreaker=SortField(AuditEntry.id, parse_int),
+)
+
+
+def audit_search(criteria: AuditCriteria) -> Select[AuditEntry]:
+    query = select(AuditEntry)
+    if criteria.actor is not None:
+        query = query.where(AuditEntry.actor_user_id == criteria.actor)
+    if criteria.target is not None:
+        query = query.where(AuditEntry.target_user_id == criteria.target)
+    if criteria.action is not None:
+        query = query.where(AuditEntry.action == criteria.action)
+    if criteria.occurred_after is not None:
+        query = query.where(AuditEntry.occurred_at >= criteria.occurred_after)
+    if criteria.occurred_before is not None:
+        query = query.where(AuditEntry.occurred_at < criteria.occurred_before)
     return query

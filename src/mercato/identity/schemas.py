@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from mercato.identity.administration import AccountChange
 from mercato.identity.emails import InvalidEmail, normalise_email
-from mercato.identity.models import User
-from mercato.identity.repository import UserCriteria
+from mercato.identity.models import AuditEntry, User
+from mercato.identity.repository import AuditCriteria, UserCriteria
 from mercato.identity.service import TokenPair
 
 # Hashing cost grows with input: anything longer than this is refused before hashing.
@@ -116,6 +117,7 @@ class AdminUserOut(BaseModel):
     status: str
     roles: list[str]
     created_at: dt.datetime
+    version: int
 
     @classmethod
     def of(cls, user: User, roles: Sequence[str]) -> AdminUserOut:
@@ -127,6 +129,69 @@ class AdminUserOut(BaseModel):
             status=user.status,
             roles=list(roles),
             created_at=user.created_at,
+            version=user.version,
+        )
+
+
+class AdminUserPatchIn(_Input):
+    """Only status and roles; send the version you read (or If-Match with its ETag)."""
+
+    status: Literal["active", "disabled"] | None = None
+    roles: list[Annotated[str, Field(max_length=50)]] | None = Field(default=None, max_length=10)
+    version: int | None = Field(default=None, ge=1)
+
+    def change(self) -> AccountChange:
+        return AccountChange(
+            status=self.status, roles=frozenset(self.roles) if self.roles is not None else None
+        )
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    occurred_at: dt.datetime
+    action: str
+    outcome: str
+    actor_user_id: uuid.UUID | None
+    target_user_id: uuid.UUID | None
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(
+            id=entry.id,
+            occurred_at=entry.occurred_at,
+            action=entry.action,
+            outcome=entry.outcome,
+            actor_user_id=entry.actor_user_id,
+            target_user_id=entry.target_user_id,
+            ip=str(entry.ip) if entry.ip is not None else None,
+            user_agent=entry.user_agent,
+            request_id=entry.request_id,
+            details=entry.details,
+        )
+
+
+class AuditSearchParams(_Input):
+    """Query parameters of the audit log listing (newest first); others are a 422."""
+
+    actor: uuid.UUID | None = None
+    target: uuid.UUID | None = None
+    action: str | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")
+    occurred_after: AwareDatetime | None = None
+    occurred_before: AwareDatetime | None = None
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=1024)
+
+    def criteria(self) -> AuditCriteria:
+        return AuditCriteria(
+            actor=self.actor,
+            target=self.target,
+            action=self.action,
+            occurred_after=self.occurred_after,
+            occurred_before=self.occurred_before,
         )
 
 

@@ -56,6 +56,13 @@ class PreconditionFailed(ApplicationError):
     title = "Precondition failed"
 
 
+class PreconditionRequired(ApplicationError):
+    """An update came without `If-Match` or `version`: it could overwrite someone's change."""
+
+    code = "precondition-required"
+    title = "Precondition required"
+
+
 class Unavailable(ApplicationError):
     """A dependency (database, broker, provider) cannot serve the request right now."""
 

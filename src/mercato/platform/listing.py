@@ -92,12 +92,13 @@ class Sort:
                 )
             keys.append(SortKey(name, allowed[name], descending))
         # The id makes the order total, so a keyset never skips or repeats a row.
-        keys.append(SortKey("id", tiebreaker, keys[-1].descending))
+        if all(key.name != "id" for key in keys):
+            keys.append(SortKey("id", tiebreaker, keys[-1].descending))
         return cls(tuple(keys))
 
     @property
     def canonical(self) -> str:
-        return ",".join(("-" if key.descending else "") + key.name for key in self.keys[:-1])
+        return ",".join(("-" if key.descending else "") + key.name for key in self.keys)
 
     @property
     def columns(self) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:

@@ -30,6 +30,7 @@ _STATUS_BY_ERROR: dict[type[errors.ApplicationError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.PreconditionRequired: 428,
     errors.Unavailable: 503,
     errors.RateLimited: 429,
 }
