@@ -32,6 +32,7 @@ from mercato.platform.http.problems import install_problem_handlers
 from mercato.platform.http.rate_limits import RateLimiter, enforce_ip_rate_limit
 from mercato.platform.observability import health
 from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
+from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.jwt import AccessTokens, KeyRing
 from mercato.platform.security.passwords import PasswordHasher
 from mercato.platform.security.sealing import Sealer
@@ -58,6 +59,7 @@ def create_app(
             audience=settings.identity.jwt_audience,
             ttl=dt.timedelta(seconds=settings.identity.access_ttl_s),
         )
+        app.state.field_keys = FieldKeyRing.load_or_create(settings.field_keys_file)
         app.state.rate_limiter = (
             RateLimiter.for_url(settings.redis_url) if settings.http.rate_limits_enabled else None
         )

@@ -18,6 +18,7 @@ from mercato import composition
 from mercato.identity import service as identity_service
 from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.errors import WeakPassword
+from mercato.identity.keys import rotate_keys
 from mercato.platform.config import Settings, redact_url
 from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
@@ -48,7 +49,9 @@ db_app = typer.Typer(help="The embedded PostgreSQL server (used when DATABASE_UR
 events_app = typer.Typer(help="The event machinery: contracts, replay, dead letters.")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(db_app, name="db", no_args_is_help=True)
+keys_app = typer.Typer(help="Access-token signing keys and field-encryption keys.")
 app.add_typer(events_app, name="events", no_args_is_help=True)
+app.add_typer(keys_app, name="keys", no_args_is_help=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -181,6 +184,33 @@ async def _create_admin(settings: Settings, *, email: str, password: str) -> uui
         )
     finally:
         hasher.close()
+        await database.dispose()
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    signing: Annotated[bool, typer.Option(help="Rotate the access-token signing keys")] = True,
+    fields: Annotated[bool, typer.Option(help="Rotate the field-encryption keys")] = True,
+) -> None:
+    """Rotate key rings (then restart the API processes); queues field re-encryption."""
+    if not signing and not fields:
+        _fail("nothing to rotate: leave --signing or --fields on")
+    settings = _settings()
+    settings = with_database_url(settings, _reachable_database_url(settings))
+    rotated = asyncio.run(_rotate_keys(settings, signing=signing, fields=fields))
+    for ring, kid in rotated.items():
+        typer.echo(f"{ring} keys rotated: current key id {kid}")
+    if fields:
+        typer.echo("re-encryption of personal fields queued (runs in `mercato worker`)")
+
+
+async def _rotate_keys(settings: Settings, *, signing: bool, fields: bool) -> dict[str, str]:
+    database = Database.from_settings(settings.database)
+    try:
+        return await rotate_keys(
+            settings=settings, uow=UnitOfWork(database), signing=signing, fields=fields
+        )
+    finally:
         await database.dispose()
 
 

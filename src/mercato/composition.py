@@ -9,6 +9,7 @@ from __future__ import annotations
 import procrastinate
 
 from mercato.identity import events as identity_events
+from mercato.identity import tasks as identity_tasks
 from mercato.platform.events.consumers import ConsumerRegistry
 from mercato.platform.events.contracts import EventCatalog
 from mercato.platform.jobs import tasks as platform_tasks
@@ -26,4 +27,7 @@ def consumer_registry() -> ConsumerRegistry:
 
 def job_blueprints() -> list[tuple[str, procrastinate.Blueprint]]:
     """(namespace, blueprint) of every context's background tasks, built afresh."""
-    return [(platform_tasks.NAMESPACE, platform_tasks.blueprint())]
+    return [
+        (platform_tasks.NAMESPACE, platform_tasks.blueprint()),
+        (identity_tasks.NAMESPACE, identity_tasks.blueprint()),
+    ]

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 
-from mercato.identity import service
+from mercato.identity import profile, service
 from mercato.identity.dependencies import (
     AccessTokensDep,
     ClientDep,
     CurrentPrincipal,
+    FieldKeysDep,
     HasherDep,
     SealerDep,
 )
+from mercato.identity.models import User
 from mercato.identity.repository import IdentityRepository
 from mercato.identity.schemas import (
     AcceptedOut,
     ChangePasswordIn,
+    DeleteAccountIn,
     EmailIn,
     LoginIn,
     LogoutIn,
+    ProfilePatchIn,
     RefreshIn,
     RegisterIn,
     ResetPasswordIn,
@@ -30,9 +34,12 @@ from mercato.identity.schemas import (
     UserOut,
     VerifyEmailIn,
 )
+from mercato.identity.service import Principal
+from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.deps import DatabaseDep, SettingsDep, UnitOfWorkDep
 from mercato.platform.errors import NotFound
 from mercato.platform.http.policy import AUTHENTICATED, PUBLIC, route_policy
+from mercato.platform.security.fields import FieldKeyRing
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])
@@ -253,18 +260,67 @@ async def change_password(
 
 
 @router.get("/users/me", response_model=UserOut, openapi_extra=route_policy(auth=AUTHENTICATED))
-async def me(principal: CurrentPrincipal, database: DatabaseDep) -> UserOut:
+async def me(
+    principal: CurrentPrincipal, database: DatabaseDep, field_keys: FieldKeysDep, response: Response
+) -> UserOut:
+    """Your account; the ETag is what PATCH's If-Match wants."""
     async with database.read_session() as session:
         user = await IdentityRepository(session).user(principal.user_id)
     if user is None:
         raise NotFound()
+    response.headers["ETag"] = version_etag(user.version)
+    return _user_out(user, principal, field_keys)
+
+
+@router.patch("/users/me", response_model=UserOut, openapi_extra=route_policy(auth=AUTHENTICATED))
+async def update_me(
+    *,
+    body: ProfilePatchIn,
+    principal: CurrentPrincipal,
+    if_match: Annotated[str | None, Header(max_length=200)] = None,
+    uow: UnitOfWorkDep,
+    field_keys: FieldKeysDep,
+    response: Response,
+) -> UserOut:
+    """Change your name or phone (encrypted at rest). Needs If-Match or `version`."""
+    user = await profile.update_profile(
+        principal=principal,
+        change=body.change(),
+        expected=ExpectedVersion.from_request(if_match=if_match, body_version=body.version),
+        uow=uow,
+        field_keys=field_keys,
+    )
+    response.headers["ETag"] = version_etag(user.version)
+    return _user_out(user, principal, field_keys)
+
+
+@router.delete("/users/me", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))
+async def delete_me(
+    *,
+    body: DeleteAccountIn,
+    principal: CurrentPrincipal,
+    uow: UnitOfWorkDep,
+    hasher: HasherDep,
+    client: ClientDep,
+) -> Response:
+    """Delete your account (your password is required): every session ends, the email
+    address can be registered again."""
+    await profile.delete_account(
+        principal=principal, password=body.password, uow=uow, hasher=hasher, client=client
+    )
+    return Response(status_code=204)
+
+
+def _user_out(user: User, principal: Principal, field_keys: FieldKeyRing) -> UserOut:
     return UserOut(
         id=user.id,
         email=user.email,
         email_verified=user.email_verified_at is not None,
         name=user.name,
+        phone=profile.phone_of(user, field_keys),
         roles=list(principal.roles),
         created_at=user.created_at,
+        version=user.version,
     )
 
 

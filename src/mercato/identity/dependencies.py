@@ -15,6 +15,7 @@ from mercato.platform.errors import PermissionDenied
 from mercato.platform.http.middleware import add_response_headers
 from mercato.platform.http.policy import declared_policy
 from mercato.platform.http.rate_limits import RateLimiter
+from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.jwt import AccessTokens
 from mercato.platform.security.passwords import PasswordHasher
 from mercato.platform.security.sealing import Sealer
@@ -35,6 +36,11 @@ def get_sealer(request: Request) -> Sealer:
     return sealer
 
 
+def get_field_keys(request: Request) -> FieldKeyRing:
+    keys: FieldKeyRing = request.app.state.field_keys
+    return keys
+
+
 def get_client(request: Request) -> ClientInfo:
     # The peer address; X-Forwarded-For is honoured only behind a configured trusted proxy
     # (the rate-limiting work adds that configuration).
@@ -48,6 +54,7 @@ HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 AccessTokensDep = Annotated[AccessTokens, Depends(get_access_tokens)]
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
 SealerDep = Annotated[Sealer, Depends(get_sealer)]
+FieldKeysDep = Annotated[FieldKeyRing, Depends(get_field_keys)]
 
 
 async def current_principal(

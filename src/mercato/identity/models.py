@@ -37,6 +37,8 @@ class User(Base):
     email_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     password_hash: Mapped[str] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(String(200))
+    # Personal data, encrypted at rest: {v, kid, nonce, ct} (platform.security.fields).
+    phone_encrypted: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from mercato.identity.administration import AccountChange
 from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.models import AuditEntry, User
+from mercato.identity.profile import ProfileChange
 from mercato.identity.repository import AuditCriteria, UserCriteria
 from mercato.identity.service import TokenPair
 
@@ -96,8 +97,49 @@ class UserOut(BaseModel):
     email: str
     email_verified: bool
     name: str | None
+    phone: str | None
     roles: list[str]
     created_at: dt.datetime
+    version: int
+
+
+_PHONE_PUNCTUATION = str.maketrans("", "", " -.()")
+
+
+class ProfilePatchIn(_Input):
+    """Only the fields sent change; null clears one. Send `version` or If-Match."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        description="E.164 (+ country code, up to 15 digits); spaces, dots, dashes and"
+        " parentheses are ignored. Stored encrypted.",
+        examples=["+44 20 7946 0958"],
+    )
+    version: int | None = Field(default=None, ge=1)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        compact = value.translate(_PHONE_PUNCTUATION)
+        digits = compact.removeprefix("+")
+        if not compact.startswith("+") or not digits.isascii() or not digits.isdigit():
+            raise ValueError("a phone number starts with + and the country code")
+        if not 7 <= len(digits) <= 15 or digits.startswith("0"):
+            raise ValueError("not a valid international (E.164) phone number")
+        return compact
+
+    def change(self) -> ProfileChange:
+        return ProfileChange(
+            sent=frozenset(self.model_fields_set - {"version"}), name=self.name, phone=self.phone
+        )
+
+
+class DeleteAccountIn(_Input):
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
 
 
 class SessionOut(BaseModel):

@@ -538,21 +538,15 @@ async def change_password(
         user = await users.user(principal.user_id)
         if user is None:
             raise InvalidSession()
-        if not (await hasher.verify(user.password_hash, current_password)).valid:
-            await record(
-                uow, AuditRecord("password_change", "wrong_current", actor_user_id=user.id), client
-            )
-            await uow.commit()
-            raise WrongCurrentPassword(
-                "The current password is not right.",
-                errors=[
-                    {
-                        "pointer": "/current_password",
-                        "detail": "Not your current password.",
-                        "code": "wrong",
-                    }
-                ],
-            )
+        await require_current_password(
+            uow,
+            hasher,
+            user=user,
+            password=current_password,
+            action="password_change",
+            pointer="/current_password",
+            client=client,
+        )
         _check_password(new_password, email=user.email)
         await _replace_password(
             uow,
@@ -564,6 +558,28 @@ async def change_password(
         )
         await record(uow, AuditRecord("password_change", "ok", actor_user_id=user.id), client)
         await uow.commit()
+
+
+async def require_current_password(
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    *,
+    user: User,
+    password: str,
+    action: str,
+    pointer: str,
+    client: ClientInfo,
+) -> None:
+    """Sensitive changes re-check the password: a stolen access token alone is not enough.
+    A wrong one is audited (committed) and answered 422 on the field."""
+    if (await hasher.verify(user.password_hash, password)).valid:
+        return
+    await record(uow, AuditRecord(action, "wrong_current", actor_user_id=user.id), client)
+    await uow.commit()
+    raise WrongCurrentPassword(
+        "The current password is not right.",
+        errors=[{"pointer": pointer, "detail": "Not your current password.", "code": "wrong"}],
+    )
 
 
 def _check_password(password: str, *, email: str) -> None:

@@ -156,6 +156,7 @@ class IdentitySettings(BaseSettings):
     verify_email_ttl_h: int = Field(default=24, ge=1, le=24)
     reset_password_ttl_min: int = Field(default=30, ge=5, le=30)
     keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/jwt-keys.json
+    field_keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/field-keys.json
     password_hash_workers: int | None = Field(default=None, ge=1, le=64)
 
 
@@ -219,6 +220,10 @@ class Settings(BaseSettings):
     @property
     def jwt_keys_file(self) -> Path:
         return self.identity.keys_file or Path(self.data_dir) / "keys" / "jwt-keys.json"
+
+    @property
+    def field_keys_file(self) -> Path:
+        return self.identity.field_keys_file or Path(self.data_dir) / "keys" / "field-keys.json"
 
 
 def normalise_database_url(raw: str) -> URL:
