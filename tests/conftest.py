@@ -150,3 +150,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis of this machine (CI must have it; elsewhere the test is skipped)."""
+    url = os.environ.get("REDIS_URL")
+    if url is None:
+        if IN_CI:
+            pytest.fail("CI=true but REDIS_URL is not set")
+        pytest.skip("REDIS_URL is not set: this test needs Redis")
+    return url

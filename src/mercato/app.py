@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from mercato import __version__, composition
 from mercato.identity import admin_api as identity_admin_api
 from mercato.identity import api as identity_api
+from mercato.identity.principal_cache import NoPrincipalCache, RedisPrincipalCache
 from mercato.platform import dev_api
 from mercato.platform.config import Environment, Settings
 from mercato.platform.db.database import Database
@@ -32,6 +33,7 @@ from mercato.platform.http.problems import install_problem_handlers
 from mercato.platform.http.rate_limits import RateLimiter, enforce_ip_rate_limit
 from mercato.platform.observability import health
 from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
+from mercato.platform.redis import connect_redis
 from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.jwt import AccessTokens, KeyRing
 from mercato.platform.security.passwords import PasswordHasher
@@ -60,6 +62,14 @@ def create_app(
             ttl=dt.timedelta(seconds=settings.identity.access_ttl_s),
         )
         app.state.field_keys = FieldKeyRing.load_or_create(settings.field_keys_file)
+        redis = connect_redis(settings.redis_url) if settings.redis_url is not None else None
+        if redis is not None:
+            principal_cache = RedisPrincipalCache(redis, registry=registry)
+            app.state.principal_cache = principal_cache
+            app.state.commit_listeners = (principal_cache.on_commit,)
+        else:
+            app.state.principal_cache = NoPrincipalCache()
+            app.state.commit_listeners = ()
         app.state.rate_limiter = (
             RateLimiter.for_url(settings.redis_url) if settings.http.rate_limits_enabled else None
         )
@@ -71,6 +81,8 @@ def create_app(
             yield
         finally:
             app.state.password_hasher.close()
+            if redis is not None:
+                await redis.aclose()
             if app.state.rate_limiter is not None:
                 await app.state.rate_limiter.close()
             if owned:

@@ -19,6 +19,7 @@ from mercato.identity import service as identity_service
 from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.errors import WeakPassword
 from mercato.identity.keys import rotate_keys
+from mercato.identity.principal_cache import RedisPrincipalCache
 from mercato.platform.config import Settings, redact_url
 from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
@@ -27,6 +28,7 @@ from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.events import admin
 from mercato.platform.events.asyncapi import asyncapi_document
 from mercato.platform.observability.logging import configure_logging
+from mercato.platform.redis import connect_redis
 from mercato.platform.security.passwords import PasswordHasher
 from mercato.server import (
     StartupError,
@@ -178,13 +180,21 @@ def createadmin(
 async def _create_admin(settings: Settings, *, email: str, password: str) -> uuid.UUID:
     database = Database.from_settings(settings.database)
     hasher = PasswordHasher(workers=1)
+    # An existing account promoted loses its sessions: API processes must drop their cache.
+    redis = connect_redis(settings.redis_url) if settings.redis_url is not None else None
+    listeners = (RedisPrincipalCache(redis).on_commit,) if redis is not None else ()
     try:
         return await identity_service.create_admin(
-            email=email, password=password, uow=UnitOfWork(database), hasher=hasher
+            email=email,
+            password=password,
+            uow=UnitOfWork(database, commit_listeners=listeners),
+            hasher=hasher,
         )
     finally:
         hasher.close()
         await database.dispose()
+        if redis is not None:
+            await redis.aclose()
 
 
 @keys_app.command("rotate")

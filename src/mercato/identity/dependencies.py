@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from mercato.identity.audit import ClientInfo
 from mercato.identity.errors import InvalidSession
+from mercato.identity.principal_cache import PrincipalCache
 from mercato.identity.service import Principal, authenticate
 from mercato.platform.deps import DatabaseDep
 from mercato.platform.errors import PermissionDenied
@@ -63,8 +64,9 @@ async def current_principal(
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         raise InvalidSession("Send an access token: Authorization: Bearer <token>.")
+    principals: PrincipalCache = request.app.state.principal_cache
     principal = await authenticate(
-        access_token=credentials.strip(), tokens=tokens, database=database
+        access_token=credentials.strip(), tokens=tokens, database=database, principals=principals
     )
     # Per-user limits count only authenticated callers (a forged `sub` cannot drain them).
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)

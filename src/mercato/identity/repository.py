@@ -30,6 +30,8 @@ from mercato.platform.listing import (
 )
 
 ADMIN_ROLE = "admin"
+# Key in the session's `info` of the users whose sessions or rights a transaction changed.
+PRINCIPALS_CHANGED = "identity.principals_changed"
 # pg_advisory_xact_lock key of "the set of administrators" (an arbitrary, fixed number).
 ADMIN_SET_LOCK = 7_301_001
 
@@ -55,6 +57,7 @@ class IdentityRepository:
 
     def grant_role(self, user_id: uuid.UUID, role: str) -> None:
         self._session.add(UserRole(user_id=user_id, role=role))
+        self._principal_changed(user_id)
 
     async def roles_of(self, user_id: uuid.UUID) -> tuple[str, ...]:
         rows = await self._session.scalars(
@@ -129,6 +132,7 @@ class IdentityRepository:
         for role in add:
             self._session.add(UserRole(user_id=user_id, role=role))
         await self._session.flush()
+        self._principal_changed(user_id)
 
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self._session.execute(
@@ -239,11 +243,14 @@ class IdentityRepository:
         return await self._session.scalar(select(Session).where(Session.id == session_id))
 
     async def revoke_session(self, session_id: uuid.UUID, *, reason: str) -> None:
-        await self._session.execute(
+        revoked = await self._session.scalar(
             update(Session)
             .where(Session.id == session_id, Session.revoked_at.is_(None))
             .values(revoked_at=func.now(), revoke_reason=reason)
+            .returning(Session.user_id)
         )
+        if revoked is not None:
+            self._principal_changed(revoked)
 
     async def live_sessions_of(self, user_id: uuid.UUID) -> list[Session]:
         rows = await self._session.scalars(
@@ -269,7 +276,10 @@ class IdentityRepository:
             .values(revoked_at=func.now(), revoke_reason=reason)
             .returning(Session.id)
         )
-        return result.first() is not None
+        if result.first() is None:
+            return False
+        self._principal_changed(user_id)
+        return True
 
     async def revoke_sessions_of(
         self, user_id: uuid.UUID, *, reason: str, keep: uuid.UUID | None = None
@@ -280,7 +290,12 @@ class IdentityRepository:
         result = await self._session.execute(
             query.values(revoked_at=func.now(), revoke_reason=reason).returning(Session.id)
         )
+        self._principal_changed(user_id)
         return len(result.all())
+
+    def _principal_changed(self, user_id: uuid.UUID) -> None:
+        """Note (for commit listeners) that cached authentications of the user are stale."""
+        self._session.info.setdefault(PRINCIPALS_CHANGED, set()).add(user_id)
 
 
 # --- admin search --------------------------------------------------------------------

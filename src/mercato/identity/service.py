@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -39,6 +40,9 @@ from mercato.platform.jobs.tasks import send_mail_job
 from mercato.platform.security.jwt import AccessTokens, InvalidToken
 from mercato.platform.security.passwords import PasswordHasher
 from mercato.platform.security.sealing import Sealer
+
+if TYPE_CHECKING:
+    from mercato.identity.principal_cache import PrincipalCache
 
 logger = structlog.get_logger(__name__)
 
@@ -608,17 +612,25 @@ async def _replace_password(
     uow.defer(send_mail_job(password_changed_mail(to=user.email, public_url=settings.public_url)))
 
 
-async def authenticate(*, access_token: str, tokens: AccessTokens, database: Database) -> Principal:
+async def authenticate(
+    *, access_token: str, tokens: AccessTokens, database: Database, principals: PrincipalCache
+) -> Principal:
     """The caller of a request: a valid token whose session is live and user active.
 
-    The session is checked on every request, so logout and revocation end a token at once.
+    The session is checked on every request (in PostgreSQL, or in the Redis cache that
+    revocations invalidate), so logout and revocation end a token at once.
     """
     try:
         claims = tokens.verify(access_token)
         user_id, session_id = uuid.UUID(claims.subject), uuid.UUID(claims.session_id)
     except (InvalidToken, ValueError):
         raise InvalidSession() from None
-    async with database.read_session() as db:
+    cached, generation = await principals.lookup(session_id=session_id, user_id=user_id)
+    if cached is not None:
+        return cached
+    # The primary, not a replica: a replica a few hundred ms behind would let a revoked
+    # session through.
+    async with database.session() as db:
         users = IdentityRepository(db)
         session = await users.session(session_id)
         if (
@@ -632,4 +644,11 @@ async def authenticate(*, access_token: str, tokens: AccessTokens, database: Dat
         if user is None or user.status != "active":
             raise InvalidSession()
         roles, permissions = await users.grants_of(user_id)
-    return Principal(user_id=user_id, session_id=session_id, roles=roles, permissions=permissions)
+    principal = Principal(
+        user_id=user_id, session_id=session_id, roles=roles, permissions=permissions
+    )
+    if generation is not None:
+        await principals.store(
+            principal, generation=generation, expires_at=session.absolute_expires_at
+        )
+    return principal

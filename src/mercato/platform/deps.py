@@ -24,7 +24,8 @@ def get_database(request: Request) -> Database:
 
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """A fresh unit of work per request; the use case enters it and commits."""
-    yield UnitOfWork(get_database(request))
+    listeners = getattr(request.app.state, "commit_listeners", ())
+    yield UnitOfWork(get_database(request), commit_listeners=listeners)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

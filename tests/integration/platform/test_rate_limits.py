@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -16,22 +14,12 @@ from mercato.platform.db.database import ConnectionBoundDatabase
 from mercato.platform.errors import RateLimited
 from mercato.platform.http.policy import RateLimitPolicy
 from mercato.platform.http.rate_limits import RateLimiter
-from tests.conftest import IN_CI, TEST_ORIGIN
+from tests.conftest import TEST_ORIGIN
 from tests.e2e.conftest import free_port
+from tests.support.apps import app_client
 
 VERIFY = "/api/v1/auth/verify-email"  # policy "email-token": 10 per minute per IP
 GARBAGE = {"token": "not-a-real-token"}
-
-
-@asynccontextmanager
-async def client_for(
-    settings: Settings, database: ConnectionBoundDatabase, *, ip: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, database=database)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(ip, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 def random_ip() -> str:
@@ -42,7 +30,7 @@ def random_ip() -> str:
 async def test_the_eleventh_request_in_a_minute_is_429_with_headers(
     settings: Settings, database: ConnectionBoundDatabase
 ) -> None:
-    async with client_for(settings, database, ip="10.0.0.1") as client:
+    async with app_client(settings, database, ip="10.0.0.1") as client:
         answers = [await client.post(VERIFY, json=GARBAGE) for _ in range(11)]
     assert [answer.status_code for answer in answers] == [400] * 10 + [429]
     first, limited = answers[0], answers[-1]
@@ -75,7 +63,7 @@ async def test_limits_are_per_client_ip(
 async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     settings: Settings, database: ConnectionBoundDatabase
 ) -> None:
-    async with client_for(settings, database, ip="10.0.0.3") as client:
+    async with app_client(settings, database, ip="10.0.0.3") as client:
         answers = [
             await client.post(VERIFY, json=GARBAGE, headers={"X-Forwarded-For": f"203.0.113.{n}"})
             for n in range(11)
@@ -89,7 +77,7 @@ async def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
     proxied = settings.model_copy(
         update={"http": HttpSettings(trusted_proxies=("10.1.0.0/16",), cors_origins=(TEST_ORIGIN,))}
     )
-    async with client_for(proxied, database, ip="10.1.2.3") as proxy:
+    async with app_client(proxied, database, ip="10.1.2.3") as proxy:
         distinct = [
             await proxy.post(VERIFY, json=GARBAGE, headers={"X-Forwarded-For": f"203.0.113.{n}"})
             for n in range(15)
@@ -107,7 +95,7 @@ async def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
 async def test_operations_routes_are_never_limited(
     settings: Settings, database: ConnectionBoundDatabase
 ) -> None:
-    async with client_for(settings, database, ip="10.0.0.4") as client:
+    async with app_client(settings, database, ip="10.0.0.4") as client:
         statuses = {(await client.get("/health/live")).status_code for _ in range(320)}
     assert statuses == {200}
 
@@ -122,25 +110,15 @@ async def test_a_user_limit_counts_only_that_user() -> None:
     assert await limiter.enforce(policy, scope="user", key="grace")
 
 
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("REDIS_URL")
-    if url is None:
-        if IN_CI:
-            pytest.fail("CI=true but REDIS_URL is not set")
-        pytest.skip("REDIS_URL is not set: the shared-counter test needs Redis")
-    return url
-
-
 async def test_api_processes_share_counters_through_redis(
     settings: Settings, database: ConnectionBoundDatabase, redis_url: str
 ) -> None:
     shared = settings.model_copy(update={"redis_url": redis_url})
     ip = random_ip()  # a fresh key: counters in the shared Redis outlive this test
-    async with client_for(shared, database, ip=ip) as first_process:
+    async with app_client(shared, database, ip=ip) as first_process:
         for _ in range(6):
             assert (await first_process.post(VERIFY, json=GARBAGE)).status_code == 400
-    async with client_for(shared, database, ip=ip) as second_process:
+    async with app_client(shared, database, ip=ip) as second_process:
         answers = [await second_process.post(VERIFY, json=GARBAGE) for _ in range(5)]
     assert [answer.status_code for answer in answers] == [400] * 4 + [429]
 
@@ -149,7 +127,7 @@ async def test_an_unreachable_redis_lets_requests_through(
     settings: Settings, database: ConnectionBoundDatabase, unused_port: Callable[[], int]
 ) -> None:
     broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{unused_port()}/0"})
-    async with client_for(broken, database, ip="10.0.0.5") as client:
+    async with app_client(broken, database, ip="10.0.0.5") as client:
         statuses = {(await client.post(VERIFY, json=GARBAGE)).status_code for _ in range(12)}
     assert statuses == {400}
 

@@ -7,11 +7,12 @@ an exception half-way through a use case leaves no partial write behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.platform.db.database import Database
@@ -20,16 +21,27 @@ from mercato.platform.events.contracts import Envelope, EventPayload
 from mercato.platform.jobs import queue
 from mercato.platform.jobs.queue import JobRequest
 
+logger = structlog.get_logger(__name__)
+
 
 class UnitOfWorkError(RuntimeError):
     """The unit of work was used out of order (a programming error, not a user error)."""
 
 
+# Called after a successful commit with the session's `info` dict, where repositories note
+# what changed (identity notes users whose sessions or rights changed, to drop caches).
+# Effects on other systems do not go here: those are events, written by the outbox.
+CommitListener = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
 class UnitOfWork:
     """A transaction boundary over one `AsyncSession` of the primary database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, commit_listeners: Sequence[CommitListener] = ()
+    ) -> None:
         self._database = database
+        self._commit_listeners = tuple(commit_listeners)
         self._session: AsyncSession | None = None
         self._committed = False
         self._events: list[Envelope] = []
@@ -100,6 +112,11 @@ class UnitOfWork:
         self._committed = True
         self._events = []
         self._jobs = []
+        for listener in self._commit_listeners:
+            try:
+                await listener(self.session.info)
+            except Exception:  # committed already: a failing listener cannot undo it
+                logger.exception("commit_listener_failed")
 
     async def rollback(self) -> None:
         await self.session.rollback()
