@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Cookie, Header, Response
 
 from mercato.identity import profile, service
 from mercato.identity.dependencies import (
@@ -16,6 +16,7 @@ from mercato.identity.dependencies import (
     HasherDep,
     SealerDep,
 )
+from mercato.identity.errors import InvalidSession
 from mercato.identity.models import User
 from mercato.identity.repository import IdentityRepository
 from mercato.identity.schemas import (
@@ -36,6 +37,7 @@ from mercato.identity.schemas import (
 )
 from mercato.identity.service import Principal
 from mercato.platform.concurrency import ExpectedVersion, version_etag
+from mercato.platform.config import Settings
 from mercato.platform.deps import DatabaseDep, SettingsDep, UnitOfWorkDep
 from mercato.platform.errors import NotFound
 from mercato.platform.http.policy import AUTHENTICATED, PUBLIC, route_policy
@@ -44,6 +46,7 @@ from mercato.platform.security.fields import FieldKeyRing
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])
 
+REFRESH_COOKIE = "__Host-mercato_refresh"
 REGISTERED = "If this address can receive mail, a message with the next step is on its way."
 
 
@@ -97,6 +100,7 @@ async def login(
     tokens: AccessTokensDep,
     settings: SettingsDep,
     client: ClientDep,
+    response: Response,
 ) -> TokenOut:
     pair = await service.login(
         email=body.email,
@@ -107,6 +111,8 @@ async def login(
         settings=settings.identity,
         client=client,
     )
+    if body.cookie:
+        _set_refresh_cookie(response, pair.refresh_token, settings=settings)
     return TokenOut.from_pair(pair)
 
 
@@ -117,22 +123,43 @@ async def login(
 )
 async def refresh(
     *,
-    body: RefreshIn,
     uow: UnitOfWorkDep,
     tokens: AccessTokensDep,
     sealer: SealerDep,
     settings: SettingsDep,
     client: ClientDep,
+    response: Response,
+    refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE, max_length=200)] = None,
+    body: RefreshIn | None = None,
 ) -> TokenOut:
+    """Rotate the refresh token sent in the body, or else the one in the cookie."""
+    presented = body.refresh_token if body is not None else refresh_cookie
+    if presented is None:
+        raise InvalidSession("Send the refresh token in the body, or sign in with cookie=true.")
     pair = await service.refresh(
-        refresh_token=body.refresh_token,
+        refresh_token=presented,
         uow=uow,
         tokens=tokens,
         sealer=sealer,
         settings=settings.identity,
         client=client,
     )
+    if body is None:
+        _set_refresh_cookie(response, pair.refresh_token, settings=settings)
     return TokenOut.from_pair(pair)
+
+
+def _set_refresh_cookie(response: Response, token: str, *, settings: Settings) -> None:
+    # `__Host-`: the browser accepts it only Secure, for this exact host, on Path=/.
+    response.set_cookie(
+        REFRESH_COOKIE,
+        token,
+        max_age=settings.identity.refresh_idle_days * 86_400,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
 
 
 @router.post("/auth/logout", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))
@@ -141,7 +168,11 @@ async def logout(
 ) -> Response:
     scope = body.scope if body is not None else "local"
     await service.logout(principal=principal, scope=scope, uow=uow, client=client)
-    return Response(status_code=204)
+    signed_out = Response(status_code=204)
+    signed_out.delete_cookie(
+        REFRESH_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
+    )
+    return signed_out
 
 
 @router.get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -11,11 +12,11 @@ from mercato.identity.audit import ClientInfo
 from mercato.identity.errors import InvalidSession
 from mercato.identity.principal_cache import PrincipalCache
 from mercato.identity.service import Principal, authenticate
-from mercato.platform.deps import DatabaseDep
+from mercato.platform.deps import DatabaseDep, SettingsDep
 from mercato.platform.errors import PermissionDenied
 from mercato.platform.http.middleware import add_response_headers
 from mercato.platform.http.policy import declared_policy
-from mercato.platform.http.rate_limits import RateLimiter
+from mercato.platform.http.rate_limits import RateLimiter, client_ip
 from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.jwt import AccessTokens
 from mercato.platform.security.passwords import PasswordHasher
@@ -42,13 +43,20 @@ def get_field_keys(request: Request) -> FieldKeyRing:
     return keys
 
 
-def get_client(request: Request) -> ClientInfo:
-    # The peer address; X-Forwarded-For is honoured only behind a configured trusted proxy
-    # (the rate-limiting work adds that configuration).
+def get_client(request: Request, settings: SettingsDep) -> ClientInfo:
+    # The peer address; X-Forwarded-For only when the peer is a configured trusted proxy.
+    ip = client_ip(request, settings.http)
     return ClientInfo(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
+        ip=ip if _is_ip_address(ip) else None, user_agent=request.headers.get("user-agent")
     )
+
+
+def _is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]

@@ -58,3 +58,17 @@ def password_changed_mail(*, to: str, public_url: str) -> Mail:
             f"{public_url.rstrip('/')}/forgot-password."
         ),
     )
+
+
+def session_ended_for_reuse_mail(*, to: str, public_url: str, user_agent: str | None) -> Mail:
+    device = f" (on {user_agent[:100]})" if user_agent else ""
+    return Mail(
+        to=to,
+        subject="We signed you out of a session to protect your account",
+        text=(
+            f"A sign-in token of one of your sessions{device} was used twice, which happens "
+            "when it was copied. We signed that session out; your password still works.\n\n"
+            "If you did not expect this, change your password at "
+            f"{public_url.rstrip('/')}/forgot-password and sign out everywhere."
+        ),
+    )

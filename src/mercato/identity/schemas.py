@@ -67,6 +67,11 @@ class ChangePasswordIn(_Input):
 class LoginIn(_Input):
     email: str = Field(max_length=320)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    cookie: bool = Field(
+        default=False,
+        description="Also set the refresh token as a `__Host-` HttpOnly, Secure,"
+        " SameSite=Strict cookie (for browsers); /auth/refresh then reads it.",
+    )
 
 
 class TokenOut(BaseModel):

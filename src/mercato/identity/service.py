@@ -26,6 +26,7 @@ from mercato.identity.messages import (
     already_registered_mail,
     password_changed_mail,
     reset_password_mail,
+    session_ended_for_reuse_mail,
     verification_mail,
 )
 from mercato.identity.models import RefreshToken, Session, User
@@ -342,7 +343,9 @@ async def refresh(
                 users, presented, sealer=sealer, grace_s=settings.refresh_grace_s, now=now
             )
             if successor is None:
-                await _revoke_for_reuse(uow, users, session=session, client=client)
+                await _revoke_for_reuse(
+                    uow, users, session=session, user=user, settings=settings, client=client
+                )
                 raise InvalidSession()
             access_token, _ = tokens.issue(
                 subject=str(user.id),
@@ -410,9 +413,22 @@ async def _successor_within_grace(
 
 
 async def _revoke_for_reuse(
-    uow: UnitOfWork, users: IdentityRepository, *, session: Session, client: ClientInfo
+    uow: UnitOfWork,
+    users: IdentityRepository,
+    *,
+    session: Session,
+    user: User,
+    settings: IdentitySettings,
+    client: ClientInfo,
 ) -> None:
     await users.revoke_session(session.id, reason="refresh_token_reuse")
+    uow.defer(
+        send_mail_job(
+            session_ended_for_reuse_mail(
+                to=user.email, public_url=settings.public_url, user_agent=session.user_agent
+            )
+        )
+    )
     await record(
         uow,
         AuditRecord(

@@ -221,6 +221,15 @@ async def test_a_token_two_generations_old_revokes_the_whole_family(
         connection, "SELECT action FROM identity_audit_log WHERE action = 'refresh_token_reuse'"
     )
     assert len(audit) == 1
+    # The owner is told, by a mail job written in the same transaction as the revocation.
+    mails = await rows(
+        connection,
+        "SELECT args->>'to' AS to, args->>'subject' AS subject FROM procrastinate_jobs"
+        " WHERE task_name = 'platform:send_mail' AND args->>'subject' LIKE 'We signed you out%'",
+    )
+    assert [(mail.to, mail.subject) for mail in mails] == [
+        ("ada@example.com", "We signed you out of a session to protect your account")
+    ]
 
 
 async def test_a_retry_within_the_grace_window_gets_the_same_successor(

@@ -16,6 +16,7 @@ from mercato.platform.observability.logging import configure_logging
 
 PASSWORD = "Sentinel-Passw0rd-7f3a9c"
 WRONG = "Wrong-Sentinel-Passw0rd-b81e"
+PHONE = "+447700900123"
 
 
 async def test_passwords_and_tokens_never_reach_the_logs(
@@ -55,6 +56,25 @@ async def test_passwords_and_tokens_never_reach_the_logs(
         await client.post(
             "/api/v1/auth/refresh", json={"refresh_token": "bogus-" + tokens["refresh_token"]}
         )
+        # Personal data and the refresh cookie.
+        me = (await client.get("/api/v1/users/me", headers=bearer)).json()
+        await client.patch(
+            "/api/v1/users/me",
+            json={"phone": PHONE, "version": me["version"]},
+            headers=bearer,
+        )
+        await client.get("/api/v1/users/me", headers=bearer)
+        browser = (
+            await client.post(
+                "/api/v1/auth/login",
+                json={"email": "ada@example.com", "password": PASSWORD, "cookie": True},
+            )
+        ).json()
+        await client.post(
+            "/api/v1/auth/refresh",
+            headers={"Cookie": f"__Host-mercato_refresh={browser['refresh_token']}"},
+        )
+        await client.request("DELETE", "/api/v1/users/me", json={"password": WRONG}, headers=bearer)
         await client.post("/api/v1/auth/logout", headers=bearer)
         # A validation error must not echo the password it refused either.
         await client.post(
@@ -73,6 +93,9 @@ async def test_passwords_and_tokens_never_reach_the_logs(
         tokens["refresh_token"],
         rotated["refresh_token"],
         rotated["access_token"],
+        browser["refresh_token"],
+        PHONE,
+        PHONE.removeprefix("+"),
     ):
         assert secret not in logs
 
