@@ -1,6 +1,9 @@
-"""`make bench`: run the benchmark scenarios and print a Markdown table for
-docs/benchmarks.md. Uses DATABASE_URL (a scratch database is created on that server and
-dropped after) or an embedded PostgreSQL; NATS_URL enables the NATS rows."""
+"""`make bench`: run the benchmark suites and print Markdown tables for docs/benchmarks.md.
+
+Suites: `events` (NATS_URL enables the NATS rows) and `identity` (needs wrk and pgbench).
+Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
+embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import events
+from bench import events, identity
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -40,9 +43,12 @@ async def _drop(admin_url: str, name: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--suites", default="events,identity", help="comma-separated")
     parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
+    parser.add_argument("--users", type=int, default=1_000_000, help="seeded accounts")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    suites = set(args.suites.split(","))
 
     embedded = None
     configured = os.environ.get("DATABASE_URL")
@@ -57,7 +63,14 @@ def main() -> int:
     asyncio.run(_create(admin, name))
     try:
         migrations.upgrade(url)
-        results = asyncio.run(events.run(url, os.environ.get("NATS_URL"), sizes))
+        event_results = (
+            asyncio.run(events.run(url, os.environ.get("NATS_URL"), sizes))
+            if "events" in suites
+            else []
+        )
+        identity_results = (
+            asyncio.run(identity.run(url, users=args.users)) if "identity" in suites else None
+        )
     finally:
         asyncio.run(_drop(admin, name))
         if embedded is not None:
@@ -68,18 +81,10 @@ def main() -> int:
     ).stdout.strip()
     today = dt.datetime.now(dt.UTC).date()
     print(f"\n{today} · commit {commit} · `python -m bench {' '.join(sys.argv[1:])}`\n")
-    print(
-        "| transport | events | Mercato events/s | bare publish/s | ratio |"
-        " backlog p50 / p99 ms | paced p50 / p99 ms |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for result in results:
-        print(
-            f"| {result.transport} | {result.events} | {result.mercato_per_s:,.0f} |"
-            f" {result.baseline_per_s:,.0f} | {result.ratio:.3f} |"
-            f" {result.p50_ms:,.0f} / {result.p99_ms:,.0f} |"
-            f" {result.paced_p50_ms:.0f} / {result.paced_p99_ms:.0f} |"
-        )
+    if event_results:
+        print(events.report(event_results))
+    if identity_results is not None:
+        print("\n" + identity.report(identity_results))
     return 0
 
 

@@ -276,3 +276,19 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
     finally:
         await database.dispose()
     return results
+
+
+def report(results: Sequence[Result]) -> str:
+    lines = [
+        "| transport | events | Mercato events/s | bare publish/s | ratio |"
+        " backlog p50 / p99 ms | paced p50 / p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        lines.append(
+            f"| {result.transport} | {result.events} | {result.mercato_per_s:,.0f} |"
+            f" {result.baseline_per_s:,.0f} | {result.ratio:.3f} |"
+            f" {result.p50_ms:,.0f} / {result.p99_ms:,.0f} |"
+            f" {result.paced_p50_ms:.0f} / {result.paced_p99_ms:.0f} |"
+        )
+    return "\n".join(lines)

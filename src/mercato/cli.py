@@ -7,12 +7,15 @@ import datetime
 import json
 import signal
 import sys
+import time
 import uuid
 from typing import Annotated, NoReturn
 
+import asyncpg
 import nats
 import typer
 from alembic.util import CommandError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mercato import composition
 from mercato.identity import service as identity_service
@@ -20,6 +23,7 @@ from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.errors import WeakPassword
 from mercato.identity.keys import rotate_keys
 from mercato.identity.principal_cache import RedisPrincipalCache
+from mercato.identity.seed import SEEDED_PASSWORD, SeedPlan, seed_users
 from mercato.platform.config import Settings, redact_url
 from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
@@ -27,6 +31,7 @@ from mercato.platform.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.events import admin
 from mercato.platform.events.asyncapi import asyncapi_document
+from mercato.platform.jobs.runtime import libpq_url
 from mercato.platform.observability.logging import configure_logging
 from mercato.platform.redis import connect_redis
 from mercato.platform.security.passwords import PasswordHasher
@@ -51,6 +56,8 @@ db_app = typer.Typer(help="The embedded PostgreSQL server (used when DATABASE_UR
 events_app = typer.Typer(help="The event machinery: contracts, replay, dead letters.")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(db_app, name="db", no_args_is_help=True)
+seed_app = typer.Typer(help="Generated data for development and benchmarks.")
+app.add_typer(seed_app, name="seed", no_args_is_help=True)
 keys_app = typer.Typer(help="Access-token signing keys and field-encryption keys.")
 app.add_typer(events_app, name="events", no_args_is_help=True)
 app.add_typer(keys_app, name="keys", no_args_is_help=True)
@@ -222,6 +229,51 @@ async def _rotate_keys(settings: Settings, *, signing: bool, fields: bool) -> di
         )
     finally:
         await database.dispose()
+
+
+@seed_app.command("users")
+def seed_users_command(
+    count: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many accounts")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same users")] = 1,
+    password: Annotated[
+        str, typer.Option(help="The password every generated account gets")
+    ] = SEEDED_PASSWORD,
+) -> None:
+    """Load generated accounts (COPY, in batches) for development and benchmarks."""
+    settings = _settings()
+    if settings.is_production:
+        _fail("refusing to seed generated accounts in production")
+    url = _reachable_database_url(settings)
+    typer.echo(f"hashing the shared password once, then loading {count:,} accounts")
+    password_hash = PasswordHasher(workers=1)
+    try:
+        plan = SeedPlan(
+            count=count, seed=seed, password_hash=asyncio.run(password_hash.hash(password))
+        )
+    finally:
+        password_hash.close()
+    started = time.monotonic()
+    loaded = asyncio.run(_seed_users(url, plan))
+    elapsed = time.monotonic() - started
+    typer.echo(f"{loaded:,} accounts loaded in {elapsed:.1f} s ({loaded / elapsed:,.0f}/s)")
+
+
+async def _seed_users(url: str, plan: SeedPlan) -> int:
+    connection = await asyncpg.connect(libpq_url(url))
+    try:
+        with Progress(
+            TextColumn("users"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        ) as progress:
+            task = progress.add_task("users", total=plan.count)
+            return await seed_users(
+                connection, plan, progress=lambda done: progress.advance(task, done)
+            )
+    finally:
+        await connection.close()
 
 
 @app.command()

@@ -8,10 +8,15 @@ import time
 import uuid
 
 
-def uuid7() -> uuid.UUID:
-    """A UUIDv7: 48-bit Unix milliseconds, version and variant bits, 74 random bits."""
-    millis = time.time_ns() // 1_000_000
-    random_bits = int.from_bytes(os.urandom(10), "big")
+def uuid7(*, millis: int | None = None, random_bits: int | None = None) -> uuid.UUID:
+    """A UUIDv7: 48-bit Unix milliseconds, version and variant bits, 74 random bits.
+
+    `millis` and `random_bits` are for generated data (seeding) that must be reproducible.
+    """
+    if millis is None:
+        millis = time.time_ns() // 1_000_000
+    if random_bits is None:
+        random_bits = int.from_bytes(os.urandom(10), "big")
     value = (millis & 0xFFFF_FFFF_FFFF) << 80
     value |= 0x7 << 76  # version 7
     value |= ((random_bits >> 62) & 0xFFF) << 64  # rand_a, 12 bits
