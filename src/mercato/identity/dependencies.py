@@ -23,27 +23,27 @@ from mercato.platform.security.passwords import PasswordHasher
 from mercato.platform.security.sealing import Sealer
 
 
-def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.password_hasher
     return hasher
 
 
-def get_access_tokens(request: Request) -> AccessTokens:
+async def get_access_tokens(request: Request) -> AccessTokens:
     tokens: AccessTokens = request.app.state.access_tokens
     return tokens
 
 
-def get_sealer(request: Request) -> Sealer:
+async def get_sealer(request: Request) -> Sealer:
     sealer: Sealer = request.app.state.refresh_sealer
     return sealer
 
 
-def get_field_keys(request: Request) -> FieldKeyRing:
+async def get_field_keys(request: Request) -> FieldKeyRing:
     keys: FieldKeyRing = request.app.state.field_keys
     return keys
 
 
-def get_client(request: Request, settings: SettingsDep) -> ClientInfo:
+async def get_client(request: Request, settings: SettingsDep) -> ClientInfo:
     # The peer address; X-Forwarded-For only when the peer is a configured trusted proxy.
     ip = client_ip(request, settings.http)
     return ClientInfo(

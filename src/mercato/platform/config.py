@@ -36,8 +36,8 @@ class DatabaseSettings(BaseSettings):
 
     url: SecretStr | None = None
     read_url: SecretStr | None = None
-    pool_size: int = Field(default=5, ge=1, le=200)
-    max_overflow: int = Field(default=5, ge=0, le=200)
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
     pool_timeout_s: float = Field(default=5.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     statement_timeout_ms: int = Field(default=15_000, ge=0)
