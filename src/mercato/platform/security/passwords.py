@@ -35,7 +35,12 @@ class Verification:
 
 
 class PasswordHasher:
-    """Hash and verify passwords in a pool of `workers` threads (default: one per core)."""
+    """Hash and verify passwords in a pool of `workers` threads.
+
+    Default: one per core but one, so that a login flood leaves a core to the event loop
+    (measured on 2 cores: `/users/me` kept 335 req/s instead of 195 during a flood, for
+    45 instead of 50 logins/s; docs/benchmarks.md).
+    """
 
     def __init__(
         self, parameters: Argon2Parameters | None = None, *, workers: int | None = None
@@ -50,7 +55,7 @@ class PasswordHasher:
             type=Type.ID,
         )
         self._pool = ThreadPoolExecutor(
-            max_workers=workers or os.cpu_count() or 1, thread_name_prefix="argon2"
+            max_workers=workers or max(1, (os.cpu_count() or 1) - 1), thread_name_prefix="argon2"
         )
         # Verified against for unknown accounts, so that "no such user" costs as much as
         # "wrong password" and response times reveal nothing.
