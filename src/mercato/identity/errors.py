@@ -50,3 +50,8 @@ class RoleAboveYours(errors.PermissionDenied):
 class UnknownRole(errors.Invalid):
     code = "unknown-role"
     title = "No such role"
+
+
+class EmailNotVerified(errors.PermissionDenied):
+    code = "email-not-verified"
+    title = "Confirm your email address first"

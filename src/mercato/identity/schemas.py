@@ -79,6 +79,7 @@ class TokenOut(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
     refresh_token: str
+    email_verified: bool
 
     @classmethod
     def from_pair(cls, pair: TokenPair) -> TokenOut:
@@ -86,6 +87,7 @@ class TokenOut(BaseModel):
             access_token=pair.access_token,
             expires_in=pair.expires_in,
             refresh_token=pair.refresh_token,
+            email_verified=pair.email_verified,
         )
 
 

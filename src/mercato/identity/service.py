@@ -14,6 +14,7 @@ from mercato.identity import opaque_tokens, throttle
 from mercato.identity.audit import AuditRecord, ClientInfo, record
 from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.errors import (
+    EmailNotVerified,
     InvalidCredentials,
     InvalidOneTimeToken,
     InvalidSession,
@@ -59,6 +60,7 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     session_id: uuid.UUID
+    email_verified: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +263,15 @@ async def login(
             await record(uow, AuditRecord("login", outcome, target_user_id=user.id), client)
             await uow.commit()
             raise InvalidCredentials()
+        if user.email_verified_at is None and not settings.allow_unverified_login:
+            # Said only to someone who knows the password: no enumeration here.
+            await record(
+                uow, AuditRecord("login", "email_unverified", target_user_id=user.id), client
+            )
+            await uow.commit()
+            raise EmailNotVerified(
+                "Confirm your email address first (POST /api/v1/auth/resend-verification)."
+            )
         if verification.needs_rehash:
             await users.set_password_hash(user.id, await hasher.hash(password))
         await throttle.record_success(uow.session, keys)
@@ -299,8 +310,11 @@ async def _open_session(
         )
     )
     roles = await users.roles_of(user.id)
-    access_token, _ = tokens.issue(subject=str(user.id), session_id=str(session.id), roles=roles)
-    return TokenPair(access_token, refresh_token, settings.access_ttl_s, session.id)
+    verified = user.email_verified_at is not None
+    access_token, _ = tokens.issue(
+        subject=str(user.id), session_id=str(session.id), roles=roles, email_verified=verified
+    )
+    return TokenPair(access_token, refresh_token, settings.access_ttl_s, session.id, verified)
 
 
 async def refresh(
@@ -338,6 +352,7 @@ async def refresh(
         user = await users.user(session.user_id)
         if user is None or user.status != "active":
             raise InvalidSession()
+        verified = user.email_verified_at is not None
         if presented.used_at is not None:
             successor = await _successor_within_grace(
                 users, presented, sealer=sealer, grace_s=settings.refresh_grace_s, now=now
@@ -351,10 +366,11 @@ async def refresh(
                 subject=str(user.id),
                 session_id=str(session.id),
                 roles=await users.roles_of(user.id),
+                email_verified=verified,
             )
             await record(uow, AuditRecord("refresh", "grace_retry", actor_user_id=user.id), client)
             await uow.commit()
-            return TokenPair(access_token, successor, settings.access_ttl_s, session.id)
+            return TokenPair(access_token, successor, settings.access_ttl_s, session.id, verified)
         if presented.expires_at <= now:
             raise InvalidSession()
         successor = opaque_tokens.new_token()
@@ -381,11 +397,11 @@ async def refresh(
         session.last_used_at = now
         roles = await users.roles_of(user.id)
         access_token, _ = tokens.issue(
-            subject=str(user.id), session_id=str(session.id), roles=roles
+            subject=str(user.id), session_id=str(session.id), roles=roles, email_verified=verified
         )
         await record(uow, AuditRecord("refresh", "ok", actor_user_id=user.id), client)
         await uow.commit()
-    return TokenPair(access_token, successor, settings.access_ttl_s, session.id)
+    return TokenPair(access_token, successor, settings.access_ttl_s, session.id, verified)
 
 
 async def _successor_within_grace(

@@ -153,6 +153,9 @@ class IdentitySettings(BaseSettings):
     refresh_absolute_days: int = Field(default=30, ge=1, le=90)
     # A retried refresh within this window gets the successor already issued (not reuse).
     refresh_grace_s: int = Field(default=10, ge=0, le=10)
+    # Unverified accounts may sign in (their tokens say `email_verified: false`); false
+    # refuses them with 403 /problems/email-not-verified until they confirm.
+    allow_unverified_login: bool = True
     verify_email_ttl_h: int = Field(default=24, ge=1, le=24)
     reset_password_ttl_min: int = Field(default=30, ge=5, le=30)
     keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/jwt-keys.json

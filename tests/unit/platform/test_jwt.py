@@ -57,7 +57,9 @@ def b64(data: dict[str, object]) -> str:
 
 
 def test_a_genuine_token_round_trips(tokens: AccessTokens) -> None:
-    token, issued = tokens.issue(subject="user-1", session_id="s-1", roles=("customer",))
+    token, issued = tokens.issue(
+        subject="user-1", session_id="s-1", roles=("customer",), email_verified=True
+    )
     verified = tokens.verify(token)
     assert (verified.subject, verified.session_id, verified.roles) == (
         "user-1",
@@ -159,7 +161,9 @@ def test_required_claims_must_be_present(tokens: AccessTokens, ring: KeyRing, mi
 
 
 def test_a_tampered_payload_is_refused(tokens: AccessTokens) -> None:
-    token, _ = tokens.issue(subject="user-1", session_id="s-1", roles=("customer",))
+    token, _ = tokens.issue(
+        subject="user-1", session_id="s-1", roles=("customer",), email_verified=True
+    )
     header, _, signature = token.split(".")
     forged = f"{header}.{b64(claims(roles=['admin']))}.{signature}"
     with pytest.raises(InvalidToken):
@@ -178,7 +182,7 @@ def test_other_token_types_cannot_pass_as_access_tokens(
 def test_rotation_keeps_old_tokens_valid_then_drops_the_retired_key(
     ring: KeyRing, tokens: AccessTokens
 ) -> None:
-    old_token, _ = tokens.issue(subject="u", session_id="s", roles=())
+    old_token, _ = tokens.issue(subject="u", session_id="s", roles=(), email_verified=True)
     rotated = ring.rotated(keep_previous_for=dt.timedelta(minutes=15))
     assert rotated.current.kid == ring.next.kid
     after = AccessTokens(rotated, issuer=ISSUER, audience=AUDIENCE, ttl=dt.timedelta(minutes=10))

@@ -152,7 +152,7 @@ class AccessTokens:
         self._ttl = ttl
 
     def issue(
-        self, *, subject: str, session_id: str, roles: tuple[str, ...]
+        self, *, subject: str, session_id: str, roles: tuple[str, ...], email_verified: bool
     ) -> tuple[str, AccessClaims]:
         now = _now()
         claims = AccessClaims(
@@ -170,6 +170,8 @@ class AccessTokens:
                 "sid": session_id,
                 "jti": claims.token_id,
                 "roles": list(roles),
+                # Unverified accounts may be allowed to sign in: services can tell.
+                "email_verified": email_verified,
                 "iat": int(now.timestamp()),
                 "nbf": int(now.timestamp()),
                 "exp": int(claims.expires_at.timestamp()),
