@@ -8,10 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mercato.identity.audit import ClientInfo
+from mercato.identity.audit import AuditRecord, ClientInfo, record
 from mercato.identity.errors import InvalidSession
 from mercato.identity.principal_cache import PrincipalCache
 from mercato.identity.service import Principal, authenticate
+from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.deps import DatabaseDep, SettingsDep
 from mercato.platform.errors import PermissionDenied
 from mercato.platform.http.middleware import add_response_headers
@@ -88,11 +89,27 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through only callers whose roles grant `permission`."""
 
-    async def check(principal: CurrentPrincipal) -> Principal:
+    async def check(
+        principal: CurrentPrincipal, request: Request, database: DatabaseDep, client: ClientDep
+    ) -> Principal:
         if permission not in principal.permissions:
+            # Audited in a transaction of its own: the request itself writes nothing.
+            async with UnitOfWork(database) as uow:
+                denied = AuditRecord(
+                    "authorization_denied",
+                    "forbidden",
+                    actor_user_id=principal.user_id,
+                    details={
+                        "permission": permission,
+                        "method": request.method,
+                        "route": getattr(request.scope.get("route"), "path", None),
+                    },
+                )
+                await record(uow, denied, client)
+                await uow.commit()
             raise PermissionDenied(f"This needs the {permission!r} permission.")
         return principal
 

@@ -45,6 +45,16 @@ async def test_customers_get_403_staff_and_admins_get_the_user(
     refused = await client.get(path, headers=await bearer(client, "customer@example.com"))
     assert refused.status_code == 403
     assert refused.json()["type"] == "/problems/permission-denied"
+    denied = (
+        await connection.execute(
+            text("SELECT details FROM identity_audit_log WHERE action = 'authorization_denied'")
+        )
+    ).scalar_one()
+    assert denied == {
+        "permission": "users:read",
+        "method": "GET",
+        "route": "/api/v1/admin/users/{user_id}",
+    }
     staff = await client.get(path, headers=await bearer(client, "staff@example.com"))
     assert staff.status_code == 200
     assert staff.json()["roles"] == ["admin"]
