@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, or_, select
 
 from mercato.platform.db.database import Database
 from mercato.platform.events.models import ConsumerPosition, InboxEntry, OutboxMessage
+from mercato.platform.idempotency import reap_idempotency_keys
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.mail import Mail
@@ -43,6 +44,11 @@ def blueprint() -> procrastinate.Blueprint:
     tasks.periodic(cron="17 * * * *", periodic_id="reap-event-history")(
         tasks.task(name="reap_event_history", queue=MAINTENANCE_QUEUE, pass_context=True)(
             reap_event_history
+        )
+    )
+    tasks.periodic(cron="23 * * * *", periodic_id="reap-idempotency-keys")(
+        tasks.task(name="reap_idempotency_keys", queue=MAINTENANCE_QUEUE, pass_context=True)(
+            reap_expired_idempotency_keys
         )
     )
     return tasks
@@ -111,3 +117,10 @@ async def reap_event_history_before(database: Database, cutoff: dt.datetime) -> 
         )
         inbox = await session.execute(delete(InboxEntry).where(InboxEntry.processed_at < cutoff))
     return int(events.rowcount or 0) + int(inbox.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def reap_expired_idempotency_keys(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Hourly: forget idempotency keys older than 24 hours."""
+    removed = await reap_idempotency_keys(dependencies_of(context).database)
+    logger.info("idempotency_keys_reaped", removed=removed)
+    return removed

@@ -1,0 +1,212 @@
+"""Idempotency keys for creating POSTs (Stripe's semantics).
+
+A client that may retry sends `Idempotency-Key: <its own unique value>`. The key is scoped
+to the caller and claimed atomically (`INSERT … ON CONFLICT DO NOTHING`), with a
+fingerprint of the request (method, path, body):
+
+- first request: runs; its response (status, body, a few headers) is stored;
+- same key, same request, finished: the stored response, with `Idempotent-Replayed: true`;
+- same key while the first is still running: 409, nothing done;
+- same key, different request: 422;
+- a request that fails (any error) releases its key, so the retry runs for real.
+
+Keys are kept 24 hours (a periodic job reaps them). The response is stored in its own
+transaction right after the use case commits; if the process dies in between, the key
+stays "in flight" for `ABANDONED_AFTER` and is then reclaimed by the next retry, which runs
+again (creations guard that case with their own unique constraints: SKU, slug...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mercato.platform.db.database import Database
+from mercato.platform.db.metadata import Base
+from mercato.platform.errors import Conflict, Invalid
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+RETENTION = dt.timedelta(hours=24)
+ABANDONED_AFTER = dt.timedelta(minutes=5)
+MAX_KEY_LENGTH = 255
+# Headers worth replaying; the rest (request id, rate limits, dates) belong to each answer.
+_STORED_HEADERS = ("location", "etag", "content-type")
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "platform_idempotency_key"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "idempotency-key-in-flight"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class IdempotencyKeyReused(Invalid):
+    code = "idempotency-key-reused"
+    title = "This Idempotency-Key was used for a different request"
+
+
+class Guard:
+    """One claimed key: `replay` is the stored answer when there is one; otherwise run the
+    use case and hand its response to `finish`."""
+
+    def __init__(self, database: Database, scope: str | None, key: str | None) -> None:
+        self._database = database
+        self._scope = scope
+        self._key = key
+        self.replay: Response | None = None
+
+    @property
+    def claimed(self) -> bool:
+        return self._key is not None and self.replay is None
+
+    async def finish(self, response: Response) -> Response:
+        if not self.claimed:
+            return response
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower() in _STORED_HEADERS
+        }
+        async with self._database.session() as session, session.begin():
+            await session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.scope == self._scope, IdempotencyKey.key == self._key)
+                .values(
+                    completed_at=func.now(),
+                    response_status=response.status_code,
+                    response_headers=headers,
+                    response_body=bytes(response.body),
+                )
+            )
+        self._key = None  # finished: nothing to release
+        return response
+
+    async def release(self) -> None:
+        if not self.claimed:
+            return
+        async with self._database.session() as session, session.begin():
+            await session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.scope == self._scope,
+                    IdempotencyKey.key == self._key,
+                    IdempotencyKey.completed_at.is_(None),
+                )
+            )
+
+
+def _checked_key(raw: str) -> str:
+    key = raw.strip()
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise Invalid(
+            f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII characters.",
+            errors=[{"in": "header", "pointer": f"/{HEADER}", "detail": "invalid key"}],
+        )
+    return key
+
+
+async def fingerprint_of(request: Request) -> bytes:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b" ")
+    digest.update(request.url.path.encode())
+    digest.update(b"\n")
+    digest.update(await request.body())
+    return digest.digest()
+
+
+@asynccontextmanager
+async def idempotent(request: Request, database: Database, *, scope: str) -> AsyncIterator[Guard]:
+    """Claim the request's Idempotency-Key (if it sent one) for `scope` (e.g. the user)."""
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        yield Guard(database, None, None)
+        return
+    key = _checked_key(raw)
+    fingerprint = await fingerprint_of(request)
+    guard = Guard(database, scope, key)
+    guard.replay = await _claim(database, scope=scope, key=key, fingerprint=fingerprint)
+    try:
+        yield guard
+    except BaseException:
+        await guard.release()
+        raise
+    if guard.claimed:  # the route returned without finishing: keep nothing half-done
+        await guard.release()
+
+
+async def _claim(
+    database: Database, *, scope: str, key: str, fingerprint: bytes
+) -> Response | None:
+    """None when this request now owns the key; the stored response to replay otherwise."""
+    async with database.session() as session, session.begin():
+        claimed = await session.scalar(
+            insert(IdempotencyKey)
+            .values(scope=scope, key=key, fingerprint=fingerprint)
+            .on_conflict_do_nothing()
+            .returning(IdempotencyKey.key)
+        )
+        if claimed is not None:
+            return None
+        # Someone has it: reclaim it only if it was abandoned (its process died mid-request).
+        reclaimed = await session.scalar(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.scope == scope,
+                IdempotencyKey.key == key,
+                IdempotencyKey.fingerprint == fingerprint,
+                IdempotencyKey.completed_at.is_(None),
+                IdempotencyKey.created_at < func.now() - ABANDONED_AFTER,
+            )
+            .values(created_at=func.now())
+            .returning(IdempotencyKey.key)
+        )
+        if reclaimed is not None:
+            return None
+        stored = await session.scalar(
+            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        )
+    if stored is None:  # released between our insert and our read: the client may retry
+        raise IdempotencyKeyInFlight("Retry the request.")
+    if stored.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with another method, path or body.",
+            errors=[{"in": "header", "pointer": f"/{HEADER}", "detail": "reused key"}],
+        )
+    if stored.completed_at is None or stored.response_status is None:
+        raise IdempotencyKeyInFlight("The first request with this key is still running.")
+    return Response(
+        content=stored.response_body or b"",
+        status_code=stored.response_status,
+        headers={**(stored.response_headers or {}), REPLAYED_HEADER: "true"},
+    )
+
+
+async def reap_idempotency_keys(database: Database, *, older_than: dt.timedelta = RETENTION) -> int:
+    async with database.session() as session, session.begin():
+        result = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < func.now() - older_than)
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
