@@ -9,10 +9,14 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from mercato import __version__, composition
+from mercato.catalog import admin_api as catalog_admin_api
+from mercato.catalog import api as catalog_api
+from mercato.catalog.cache import CatalogCache, LocalCatalogCache, RedisCatalogCache
 from mercato.identity import admin_api as identity_admin_api
 from mercato.identity import api as identity_api
 from mercato.identity.principal_cache import NoPrincipalCache, RedisPrincipalCache
@@ -42,6 +46,22 @@ from mercato.platform.security.sealing import Sealer
 logger = structlog.get_logger(__name__)
 
 
+def _install_caches(app: FastAPI, redis: Redis | None, registry: CollectorRegistry) -> None:
+    """The session-check and catalog caches (shared in Redis, or in-process), and the
+    commit listeners that invalidate them."""
+    catalog_cache: CatalogCache
+    if redis is not None:
+        principal_cache = RedisPrincipalCache(redis, registry=registry)
+        catalog_cache = RedisCatalogCache(redis, registry=registry)
+        app.state.principal_cache = principal_cache
+        app.state.commit_listeners = (principal_cache.on_commit, catalog_cache.on_commit)
+    else:
+        app.state.principal_cache = NoPrincipalCache()
+        catalog_cache = LocalCatalogCache(registry=registry)
+        app.state.commit_listeners = (catalog_cache.on_commit,)
+    app.state.catalog_cache = catalog_cache
+
+
 def create_app(
     settings: Settings,
     *,
@@ -63,13 +83,11 @@ def create_app(
         )
         app.state.field_keys = FieldKeyRing.load_or_create(settings.field_keys_file)
         redis = connect_redis(settings.redis_url) if settings.redis_url is not None else None
-        if redis is not None:
-            principal_cache = RedisPrincipalCache(redis, registry=registry)
-            app.state.principal_cache = principal_cache
-            app.state.commit_listeners = (principal_cache.on_commit,)
-        else:
-            app.state.principal_cache = NoPrincipalCache()
-            app.state.commit_listeners = ()
+        _install_caches(app, redis, registry)
+        logger.info(
+            "caches",
+            backend="redis" if redis is not None else "in-process (set REDIS_URL to share)",
+        )
         app.state.rate_limiter = (
             RateLimiter.for_url(settings.redis_url) if settings.http.rate_limits_enabled else None
         )
@@ -140,6 +158,8 @@ def create_app(
     app.include_router(identity_api.router)
     app.include_router(identity_api.well_known)
     app.include_router(identity_admin_api.router)
+    app.include_router(catalog_api.router)
+    app.include_router(catalog_admin_api.router)
     if settings.env is Environment.DEVELOPMENT:
         app.include_router(dev_api.router)
     return app

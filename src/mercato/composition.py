@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import procrastinate
 
+from mercato.catalog import events as catalog_events
 from mercato.identity import events as identity_events
 from mercato.identity import tasks as identity_tasks
 from mercato.platform.events.consumers import ConsumerRegistry
@@ -17,7 +18,7 @@ from mercato.platform.jobs import tasks as platform_tasks
 
 def event_catalog() -> EventCatalog:
     """Every event contract published by a context."""
-    return EventCatalog([*identity_events.CONTRACTS])
+    return EventCatalog([*identity_events.CONTRACTS, *catalog_events.CONTRACTS])
 
 
 def consumer_registry() -> ConsumerRegistry:

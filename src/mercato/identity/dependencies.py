@@ -114,3 +114,14 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return check
+
+
+async def principal_with(request: Request, permission: str) -> Principal:
+    """For a public route that serves more to privileged callers (e.g. drafts to catalog
+    editors): authenticate the request's bearer token here, and require `permission`."""
+    principal = await current_principal(
+        request, request.app.state.access_tokens, request.app.state.database
+    )
+    if permission not in principal.permissions:
+        raise PermissionDenied(f"This needs the {permission!r} permission.")
+    return principal

@@ -137,6 +137,17 @@ class JobSettings(BaseSettings):
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class CatalogSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CATALOG_", env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
+
+    # `Cache-Control: public, max-age=...` on public catalog reads (browsers, CDNs).
+    public_max_age_s: int = Field(default=60, ge=0, le=86_400)
+    # `make run` loads a demo catalog into an empty database on first start.
+    demo_products: int = Field(default=1_000, ge=0, le=100_000)
+
+
 class IdentitySettings(BaseSettings):
     """Tokens, sessions and the links put in identity mails."""
 
@@ -204,6 +215,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:

@@ -28,6 +28,9 @@ from mercato.platform.errors import Invalid
 
 MAX_CURSOR_LENGTH = 1024
 T = TypeVar("T")
+# Any SELECT, whatever its columns (a page query adds its sort columns to them).
+AnySelect = Select[*tuple[Any, ...]]
+AnyRow = Row[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +177,12 @@ class Page(BaseModel, Generic[T]):
 
 
 def next_page_url(url: URL, cursor: str | None) -> str | None:
-    return str(url.include_query_params(cursor=cursor)) if cursor is not None else None
+    """The next page as a relative reference (path and query): never built from the Host
+    header, so a cached page cannot carry someone else's host."""
+    if cursor is None:
+        return None
+    following = url.include_query_params(cursor=cursor)
+    return f"{following.path}?{following.query}"
 
 
 def link_header(next_url: str | None) -> dict[str, str]:
@@ -202,12 +210,12 @@ def _sort_label(position: int) -> str:
 
 async def fetch_page(
     session: AsyncSession,
-    query: Select[Any],
+    query: AnySelect,
     *,
     sort: Sort,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Row[Any]], str | None]:
+) -> tuple[list[AnyRow], str | None]:
     """At most `limit` rows of `query` after `cursor`, and the cursor of the next page."""
     statement = page_statement(query, sort=sort, cursor=cursor, limit=limit)
     rows = list((await session.execute(statement)).all())

@@ -35,6 +35,7 @@ RATE_LIMIT_POLICIES = {
         RateLimitPolicy("register", per_ip="10/minute"),
         RateLimitPolicy("refresh", per_ip="60/minute"),
         RateLimitPolicy("email-token", per_ip="10/minute"),
+        RateLimitPolicy("catalog-read", per_ip="1200/minute", per_user="2400/minute"),
         RateLimitPolicy("operations", per_ip=None),  # probes and scrapes: never limited
     )
 }

@@ -1,0 +1,270 @@
+"""Public catalog routes: products (list, search, detail) and categories.
+
+Reads are served as bytes: encoded once, cached with their ETag (see `cache.py`), answered
+304 when the client holds the same bytes, and marked cacheable by browsers and CDNs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from mercato.catalog.cache import CachedRead, CatalogCache
+from mercato.catalog.errors import CategoryNotFound, ProductNotFound
+from mercato.catalog.models import Category
+from mercato.catalog.repository import (
+    PRODUCT_TIEBREAKER,
+    CatalogRepository,
+    ProductCriteria,
+    product_listing,
+    product_sort_fields,
+)
+from mercato.catalog.schemas import (
+    CategoryLinks,
+    CategoryOut,
+    CategoryRef,
+    Money,
+    ProductLinks,
+    ProductListParams,
+    ProductOut,
+    Stock,
+)
+from mercato.identity.dependencies import principal_with
+from mercato.platform.deps import DatabaseDep, SettingsDep
+from mercato.platform.http.caching import cached_read, strong_etag
+from mercato.platform.http.policy import PUBLIC, route_policy
+from mercato.platform.listing import AnyRow, Page, Sort, fetch_page, next_page_url
+
+router = APIRouter(prefix="/api/v1", tags=["catalog"])
+
+WRITE_CATALOG = "catalog:write"
+PUBLIC_READ = route_policy(auth=PUBLIC, rate_limit="catalog-read")
+
+
+async def get_catalog_cache(request: Request) -> CatalogCache:
+    cache: CatalogCache = request.app.state.catalog_cache
+    return cache
+
+
+CatalogCacheDep = Annotated[CatalogCache, Depends(get_catalog_cache)]
+
+
+def product_out(row: AnyRow) -> ProductOut:
+    product, available, category_slug = row[0], int(row[1]), row[2]
+    return ProductOut(
+        id=product.id,
+        sku=product.sku,
+        slug=product.slug,
+        name=product.name,
+        description=product.description,
+        price=Money(amount_minor=product.price_minor, currency=product.currency),
+        category=(
+            CategoryRef(id=product.category_id, slug=category_slug)
+            if product.category_id is not None and category_slug is not None
+            else None
+        ),
+        attributes=product.attributes,
+        status=product.status,
+        stock=Stock(available=max(available, 0), in_stock=available > 0),
+        version=product.version,
+        created_at=product.created_at,
+        updated_at=product.updated_at,
+        links=ProductLinks(
+            self=f"/api/v1/products/{product.id}",
+            category=f"/api/v1/categories/{category_slug}" if category_slug else None,
+        ),
+    )
+
+
+def _product_sort(params: ProductListParams, criteria: ProductCriteria) -> Sort:
+    requested = params.sort or ("relevance" if params.q is not None else "-created_at")
+    # "relevance" means best first whatever its sign.
+    tokens = [
+        "-relevance" if token.strip().lstrip("-+") == "relevance" else token
+        for token in requested.split(",")
+    ]
+    return Sort.parse(
+        ",".join(tokens), allowed=product_sort_fields(criteria), tiebreaker=PRODUCT_TIEBREAKER
+    )
+
+
+def _canonical(params: ProductListParams) -> str:
+    """The cache identity of a list request: its parameters, sorted, defaults dropped."""
+    values = params.model_dump(exclude_none=True, exclude_defaults=True)
+    return urlencode(sorted((key, str(value)) for key, value in values.items()))
+
+
+def _public(settings: Any) -> str:
+    return f"public, max-age={settings.catalog.public_max_age_s}"
+
+
+@router.get(
+    "/products",
+    response_model=Page[ProductOut],
+    openapi_extra=PUBLIC_READ,
+    summary="Browse and search products",
+)
+async def list_products(
+    params: Annotated[ProductListParams, Query()],
+    request: Request,
+    database: DatabaseDep,
+    cache: CatalogCacheDep,
+    settings: SettingsDep,
+) -> Response:
+    """Active products, filtered, sorted, in keyset pages (`status` other than `active`
+    needs a catalog editor's bearer token and is never cached)."""
+    criteria = ProductCriteria(
+        q=params.q,
+        category=params.category,
+        min_price=params.min_price,
+        max_price=params.max_price,
+        currency=params.currency,
+        in_stock=params.in_stock,
+        status=params.status,
+    )
+    sort = _product_sort(params, criteria)
+    if params.cursor is not None:
+        sort.decode_cursor(params.cursor)  # a bad cursor is a 422 before any cache lookup
+
+    async def compute() -> CachedRead:
+        async with database.read_session() as session:
+            rows, cursor = await fetch_page(
+                session,
+                product_listing(criteria),
+                sort=sort,
+                cursor=params.cursor,
+                limit=params.limit,
+            )
+        next_url = next_page_url(request.url, cursor)
+        body = Page[ProductOut](items=[product_out(row) for row in rows], next=next_url)
+        encoded = body.model_dump_json().encode()
+        return CachedRead(body=encoded, etag=strong_etag(encoded), link=next_url)
+
+    if params.status != "active":
+        await principal_with(request, WRITE_CATALOG)
+        read = await compute()
+        cache_control = "private, no-store"
+    else:
+        read = await cache.fetch(f"products?{_canonical(params)}", compute)
+        cache_control = _public(settings)
+    headers = {"Link": f'<{read.link}>; rel="next"'} if read.link else {}
+    return cached_read(
+        request, body=read.body, etag=read.etag, cache_control=cache_control, headers=headers
+    )
+
+
+@router.get(
+    "/products/{id_or_slug}",
+    response_model=ProductOut,
+    openapi_extra=PUBLIC_READ,
+    summary="One active product, by id or slug",
+)
+async def get_product(
+    id_or_slug: str,
+    request: Request,
+    database: DatabaseDep,
+    cache: CatalogCacheDep,
+    settings: SettingsDep,
+) -> Response:
+    try:
+        product_id: uuid.UUID | None = uuid.UUID(id_or_slug)
+    except ValueError:
+        product_id = None
+    if len(id_or_slug) > 160:
+        raise ProductNotFound()
+
+    async def compute() -> CachedRead:
+        async with database.read_session() as session:
+            catalog = CatalogRepository(session)
+            row = await catalog.product_row(
+                product_id=product_id, slug=None if product_id else id_or_slug, live_only=True
+            )
+        if row is None:
+            raise ProductNotFound()
+        encoded = product_out(row).model_dump_json().encode()
+        return CachedRead(body=encoded, etag=strong_etag(encoded))
+
+    read = await cache.fetch(f"product:{id_or_slug}", compute)
+    return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))
+
+
+def category_tree(categories: list[Category]) -> list[CategoryOut]:
+    """Nest a flat list (ordered by path) into trees; siblings by position, then name."""
+    by_id: dict[uuid.UUID, CategoryOut] = {}
+    roots: list[CategoryOut] = []
+    for category in categories:
+        parent = by_id.get(category.parent_id) if category.parent_id else None
+        node = CategoryOut(
+            id=category.id,
+            slug=category.slug,
+            name=category.name,
+            parent=CategoryRef(id=parent.id, slug=parent.slug) if parent else None,
+            position=category.position,
+            version=category.version,
+            children=[],
+            links=CategoryLinks(
+                self=f"/api/v1/categories/{category.slug}",
+                products=f"/api/v1/products?category={category.slug}",
+            ),
+        )
+        by_id[category.id] = node
+        (parent.children if parent else roots).append(node)
+    for node in [*roots, *by_id.values()]:
+        node.children.sort(key=lambda child: (child.position, child.name))
+    roots.sort(key=lambda root: (root.position, root.name))
+    return roots
+
+
+async def _tree(database: DatabaseDep) -> list[CategoryOut]:
+    async with database.read_session() as session:
+        return category_tree(await CatalogRepository(session).live_categories())
+
+
+@router.get(
+    "/categories",
+    response_model=list[CategoryOut],
+    openapi_extra=PUBLIC_READ,
+    summary="The category tree",
+)
+async def list_categories(
+    request: Request, database: DatabaseDep, cache: CatalogCacheDep, settings: SettingsDep
+) -> Response:
+    async def compute() -> CachedRead:
+        trees = await _tree(database)
+        encoded = b"[" + b",".join(tree.model_dump_json().encode() for tree in trees) + b"]"
+        return CachedRead(body=encoded, etag=strong_etag(encoded))
+
+    read = await cache.fetch("categories", compute)
+    return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))
+
+
+@router.get(
+    "/categories/{slug}",
+    response_model=CategoryOut,
+    openapi_extra=PUBLIC_READ,
+    summary="One category with its subtree",
+)
+async def get_category(
+    slug: str,
+    request: Request,
+    database: DatabaseDep,
+    cache: CatalogCacheDep,
+    settings: SettingsDep,
+) -> Response:
+    async def compute() -> CachedRead:
+        pending = list(await _tree(database))
+        while pending:
+            node = pending.pop()
+            if node.slug == slug:
+                encoded = node.model_dump_json().encode()
+                return CachedRead(body=encoded, etag=strong_etag(encoded))
+            pending.extend(node.children)
+        raise CategoryNotFound()
+
+    if len(slug) > 120:
+        raise CategoryNotFound()
+    read = await cache.fetch(f"category:{slug}", compute)
+    return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))

@@ -1,0 +1,204 @@
+"""Cache-aside for public catalog reads: encoded response bytes + ETag, per query.
+
+Keys are `catalog:<shape>:<generation>:<what>`:
+- `shape` is a hash of the response schemas, so a deploy that changes a representation
+  never reads entries written by the previous version;
+- `generation` is a counter bumped after every committed catalog change (a commit
+  listener, on every API process's shared Redis), read *before* the database: an answer
+  computed from data older than a change is stored under a generation nobody reads any
+  more. Catalog writes are rare next to reads, so one counter for the whole catalog keeps
+  this simple and exact.
+
+Stampede protection: on a miss one request per key recomputes (a `SET NX` lock); the
+others wait for its result for up to `WAIT_S`, then compute for themselves. Redis errors
+degrade to the database (counted as `error`), never to a failed request.
+
+Without `REDIS_URL` (a single `make run` process) an in-process cache does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+from redis.asyncio import Redis
+
+from mercato.catalog.schemas import CategoryOut, ProductOut
+
+logger = structlog.get_logger(__name__)
+
+CATALOG_CHANGED = "catalog.changed"
+TTL_S = 300
+WAIT_S = 2.0
+_POLL_S = 0.02
+_LOCK_MS = 5_000
+
+
+def _shape() -> str:
+    schemas = orjson.dumps(
+        [ProductOut.model_json_schema(), CategoryOut.model_json_schema()],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(schemas).hexdigest()[:12]
+
+
+SHAPE = _shape()
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRead:
+    body: bytes
+    etag: str
+    link: str | None = None
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"etag": self.etag, "link": self.link}) + b"\n" + self.body
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> CachedRead:
+        data = raw if isinstance(raw, bytes) else raw.encode()
+        head, _, body = data.partition(b"\n")
+        meta = orjson.loads(head)
+        return cls(body=body, etag=meta["etag"], link=meta["link"])
+
+
+Compute = Callable[[], Awaitable[CachedRead]]
+
+
+class CatalogCache(Protocol):
+    async def fetch(self, what: str, compute: Compute) -> CachedRead: ...
+
+    async def invalidate(self) -> None: ...
+
+    async def on_commit(self, info: Mapping[str, Any]) -> None: ...
+
+
+class _Results:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.counter = Counter(
+            "mercato_catalog_cache_total",
+            "Catalog reads answered from the cache (hit), computed (miss), or computed"
+            " because the cache failed (error)",
+            ["result"],
+            registry=registry if registry is not None else CollectorRegistry(),
+        )
+
+    def __call__(self, result: str) -> None:
+        self.counter.labels(result).inc()
+
+
+class RedisCatalogCache:
+    def __init__(self, redis: Redis, *, registry: CollectorRegistry | None = None) -> None:
+        self._redis = redis
+        self._count = _Results(registry)
+        self._generation_key = f"catalog:{SHAPE}:generation"
+
+    async def fetch(self, what: str, compute: Compute) -> CachedRead:
+        try:
+            generation = int(await self._redis.get(self._generation_key) or 0)
+            key = f"catalog:{SHAPE}:{generation}:{what}"
+            raw = await self._redis.get(key)
+        except Exception as error:  # noqa: BLE001 - the database can answer alone
+            return await self._degraded(error, compute)
+        if raw is not None:
+            self._count("hit")
+            return CachedRead.decode(raw)
+        self._count("miss")
+        try:
+            leader = await self._redis.set(f"{key}:lock", b"1", nx=True, px=_LOCK_MS)
+        except Exception as error:  # noqa: BLE001
+            return await self._degraded(error, compute)
+        if leader:
+            read = await compute()
+            try:
+                await self._redis.set(key, read.encode(), ex=TTL_S)
+                await self._redis.delete(f"{key}:lock")
+            except Exception as error:  # noqa: BLE001 - answered anyway; just not cached
+                logger.warning("catalog_cache_unavailable", error=str(error))
+            return read
+        return await self._wait_for(key, compute)
+
+    async def _wait_for(self, key: str, compute: Compute) -> CachedRead:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(_POLL_S)
+            try:
+                raw = await self._redis.get(key)
+            except Exception as error:  # noqa: BLE001
+                return await self._degraded(error, compute)
+            if raw is not None:
+                return CachedRead.decode(raw)
+        return await compute()  # the leader is slow or gone: do not wait forever
+
+    async def _degraded(self, error: Exception, compute: Compute) -> CachedRead:
+        self._count("error")
+        logger.warning("catalog_cache_unavailable", error=str(error))
+        return await compute()
+
+    async def invalidate(self) -> None:
+        try:
+            await self._redis.incr(self._generation_key)
+        except Exception as error:  # noqa: BLE001 - entries expire within TTL_S anyway
+            self._count("error")
+            logger.error("catalog_cache_invalidation_failed", error=str(error), stale_for_s=TTL_S)
+
+    async def on_commit(self, info: Mapping[str, Any]) -> None:
+        if info.get(CATALOG_CHANGED):
+            await self.invalidate()
+
+
+class LocalCatalogCache:
+    """The same contract in one process (no Redis): an LRU of bounded size."""
+
+    def __init__(
+        self, *, max_entries: int = 2_000, registry: CollectorRegistry | None = None
+    ) -> None:
+        self._entries: OrderedDict[str, tuple[float, CachedRead]] = OrderedDict()
+        self._max_entries = max_entries
+        self._generation = 0
+        self._in_flight: dict[str, asyncio.Future[CachedRead]] = {}
+        self._count = _Results(registry)
+
+    async def fetch(self, what: str, compute: Compute) -> CachedRead:
+        key = f"{self._generation}:{what}"
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            self._entries.move_to_end(key)
+            self._count("hit")
+            return entry[1]
+        self._count("miss")
+        pending = self._in_flight.get(key)
+        if pending is not None:  # someone computes it already: share the answer
+            return await asyncio.shield(pending)
+        future: asyncio.Future[CachedRead] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            read = await compute()
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # consumed: no "never retrieved" warning without waiters
+            raise
+        finally:
+            self._in_flight.pop(key, None)
+        future.set_result(read)
+        if key.startswith(f"{self._generation}:"):
+            self._entries[key] = (time.monotonic() + TTL_S, read)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return read
+
+    async def invalidate(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+
+    async def on_commit(self, info: Mapping[str, Any]) -> None:
+        if info.get(CATALOG_CHANGED):
+            await self.invalidate()

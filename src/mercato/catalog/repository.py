@@ -1,0 +1,245 @@
+"""Catalog queries. Never commits: the use case's unit of work does.
+
+Every read the public API makes is one statement: the product list joins stock and the
+category slug in (no N+1: relationships are not used at all), and the category filter is a
+subquery over the materialised paths.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from mercato.catalog.models import Category, Inventory, Product
+from mercato.platform.listing import (
+    SortField,
+    parse_datetime,
+    parse_int,
+    parse_str,
+    parse_uuid,
+)
+
+PRODUCT_TIEBREAKER = SortField(Product.id, parse_uuid)
+# A product, its available units and its category's slug.
+ProductView = Select[Product, int, str | None]
+_SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
+
+
+def parse_float(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError("not a number")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCriteria:
+    q: str | None = None
+    category: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    currency: str | None = None
+    in_stock: bool | None = None
+    status: str = "active"
+
+
+def available_units() -> ColumnElement[int]:
+    return func.coalesce(Inventory.on_hand, 0) - func.coalesce(Inventory.reserved, 0)
+
+
+def tolerates_typos(q: str) -> bool:
+    """Plain words get the trigram fallback for typos; a query using websearch operators
+    ("phrase", -exclude, or) asked for precision and gets full-text matching only."""
+    words = q.lower().split()
+    return '"' not in q and "or" not in words and not any(w.startswith("-") for w in words)
+
+
+def relevance(q: str) -> ColumnElement[float]:
+    """Full-text rank, plus name similarity for plain words (so typos rank sensibly)."""
+    rank: ColumnElement[float] = func.ts_rank_cd(
+        Product.search, func.websearch_to_tsquery(_SIMPLE, q)
+    )
+    if tolerates_typos(q):
+        rank = rank + func.similarity(Product.name, q)
+    return rank
+
+
+def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
+    fields = {
+        "created_at": SortField(Product.created_at, parse_datetime),
+        "price": SortField(Product.price_minor, parse_int),
+        "name": SortField(Product.name, parse_str),
+    }
+    if criteria.q is not None:
+        fields["relevance"] = SortField(relevance(criteria.q), parse_float)
+    return fields
+
+
+def product_view() -> ProductView:
+    """A product with what its representation needs: stock and category slug."""
+    return (
+        select(
+            Product,
+            available_units().label("available"),
+            Category.slug.label("category_slug"),
+        )
+        .outerjoin(Inventory, Inventory.product_id == Product.id)
+        .outerjoin(Category, Category.id == Product.category_id)
+    )
+
+
+def product_listing(criteria: ProductCriteria) -> ProductView:
+    query = product_view().where(Product.deleted_at.is_(None), Product.status == criteria.status)
+    if criteria.q is not None:
+        matches: ColumnElement[bool] = Product.search.op("@@")(
+            func.websearch_to_tsquery(_SIMPLE, criteria.q)
+        )
+        if tolerates_typos(criteria.q):
+            matches = or_(matches, Product.name.op("%")(criteria.q))
+        query = query.where(matches)
+    if criteria.category is not None:
+        root, node = aliased(Category), aliased(Category)
+        root_path = (
+            select(root.path)
+            .where(root.slug == criteria.category, root.deleted_at.is_(None))
+            .scalar_subquery()
+        )
+        subtree = select(node.id).where(
+            # `||` (not concat()): an unknown slug gives NULL, which matches nothing.
+            node.deleted_at.is_(None),
+            node.path.like(root_path + "%"),
+        )
+        query = query.where(Product.category_id.in_(subtree))
+    if criteria.currency is not None:
+        query = query.where(Product.currency == criteria.currency)
+    if criteria.min_price is not None:
+        query = query.where(Product.price_minor >= criteria.min_price)
+    if criteria.max_price is not None:
+        query = query.where(Product.price_minor <= criteria.max_price)
+    if criteria.in_stock is not None:
+        query = query.where(available_units() > 0 if criteria.in_stock else available_units() <= 0)
+    return query
+
+
+class CatalogRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # --- products ------------------------------------------------------------------
+
+    async def product_row(
+        self, *, product_id: uuid.UUID | None = None, slug: str | None = None, live_only: bool
+    ) -> Row[Product, int, str | None] | None:
+        query = product_view().where(Product.deleted_at.is_(None))
+        if product_id is not None:
+            query = query.where(Product.id == product_id)
+        else:
+            query = query.where(Product.slug == slug)
+        if live_only:
+            query = query.where(Product.status == "active")
+        return (await self._session.execute(query)).first()
+
+    async def product_for_update(self, product_id: uuid.UUID) -> Product | None:
+        return await self._session.scalar(
+            select(Product)
+            .where(Product.id == product_id, Product.deleted_at.is_(None))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def category_id_by_slug(self, slug: str) -> uuid.UUID | None:
+        return await self._session.scalar(
+            select(Category.id).where(Category.slug == slug, Category.deleted_at.is_(None))
+        )
+
+    async def category_slug(self, category_id: uuid.UUID | None) -> str | None:
+        if category_id is None:
+            return None
+        return await self._session.scalar(select(Category.slug).where(Category.id == category_id))
+
+    # --- inventory -----------------------------------------------------------------
+
+    async def set_on_hand(self, product_id: uuid.UUID, on_hand: int) -> Inventory | None:
+        """Set the stock unless that goes below what is reserved (None then)."""
+        return await self._session.scalar(
+            update(Inventory)
+            .where(Inventory.product_id == product_id, Inventory.reserved <= on_hand)
+            .values(on_hand=on_hand, updated_at=func.now())
+            .returning(Inventory)
+        )
+
+    async def adjust_on_hand(self, product_id: uuid.UUID, delta: int) -> Inventory | None:
+        """Atomic `on_hand += delta`, refused (None) below what is reserved or below 0."""
+        return await self._session.scalar(
+            update(Inventory)
+            .where(
+                Inventory.product_id == product_id,
+                Inventory.on_hand + delta >= Inventory.reserved,
+                Inventory.on_hand + delta >= 0,
+            )
+            .values(on_hand=Inventory.on_hand + delta, updated_at=func.now())
+            .returning(Inventory)
+        )
+
+    async def inventory(self, product_id: uuid.UUID) -> Inventory | None:
+        return await self._session.scalar(
+            select(Inventory)
+            .where(Inventory.product_id == product_id)
+            .execution_options(populate_existing=True)
+        )
+
+    # --- categories ------------------------------------------------------------------
+
+    async def live_categories(self) -> list[Category]:
+        rows = await self._session.scalars(
+            select(Category)
+            .where(Category.deleted_at.is_(None))
+            .order_by(Category.path, Category.position)
+        )
+        return list(rows)
+
+    async def category_for_update(self, category_id: uuid.UUID) -> Category | None:
+        return await self._session.scalar(
+            select(Category)
+            .where(Category.id == category_id, Category.deleted_at.is_(None))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def category_by_slug(self, slug: str) -> Category | None:
+        return await self._session.scalar(
+            select(Category).where(Category.slug == slug, Category.deleted_at.is_(None))
+        )
+
+    async def move_subtree(self, *, old_prefix: str, new_prefix: str) -> None:
+        await self._session.execute(
+            update(Category)
+            .where(Category.path.like(f"{old_prefix}%"))
+            .values(
+                path=func.concat(new_prefix, func.substr(Category.path, len(old_prefix) + 1)),
+                updated_at=func.now(),
+            )
+        )
+
+    async def category_in_use(self, category_id: uuid.UUID) -> bool:
+        used = await self._session.scalar(
+            select(
+                exists().where(Product.category_id == category_id, Product.deleted_at.is_(None))
+                | exists().where(Category.parent_id == category_id, Category.deleted_at.is_(None))
+            )
+        )
+        return bool(used)

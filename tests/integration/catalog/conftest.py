@@ -1,0 +1,51 @@
+"""Catalog fixtures: a catalog editor (staff) and helpers that create through the API."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tests.support.identity import bearer, seed_account
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+async def editor(client: httpx.AsyncClient, connection: AsyncConnection) -> dict[str, str]:
+    await seed_account(connection, email="editor@corp.example", roles=("staff",))
+    return await bearer(client, "editor@corp.example")
+
+
+async def create_category(
+    client: httpx.AsyncClient, headers: dict[str, str], slug: str, parent: str | None = None
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/admin/categories",
+        json={"slug": slug, "name": slug.replace("-", " ").title(), "parent": parent},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def create_product(
+    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    number = next(_numbers)
+    body = {
+        "sku": f"SKU-{number:05}",
+        "slug": f"product-{number}",
+        "name": f"Product {number}",
+        "price_minor": 1000 + number,
+        "currency": "EUR",
+        "status": "active",
+        "on_hand": 5,
+        **fields,
+    }
+    response = await client.post("/api/v1/admin/products", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
