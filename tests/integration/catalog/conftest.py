@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato.platform.config import Settings
+from mercato.platform.db.database import Database
+from tests.integration.identity.conftest import client_over_real_engine
 from tests.support.identity import bearer, seed_account
 
 _numbers = itertools.count(1)
@@ -49,3 +54,32 @@ async def create_product(
     response = await client.post("/api/v1/admin/products", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+CATALOG_TABLES = (
+    "catalog_inventory",
+    "catalog_product",
+    "catalog_category",
+    "platform_idempotency_key",
+)
+
+
+async def empty_catalog_tables(settings: Settings) -> None:
+    database = Database.from_settings(settings.database)
+    try:
+        async with database.session() as session, session.begin():
+            await session.execute(text(f"TRUNCATE {', '.join(CATALOG_TABLES)} CASCADE"))
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def live_catalog_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose commits are real (for races); catalog and identity tables are
+    emptied before and after."""
+    await empty_catalog_tables(settings)
+    try:
+        async with client_over_real_engine(settings) as client:
+            yield client
+    finally:
+        await empty_catalog_tables(settings)

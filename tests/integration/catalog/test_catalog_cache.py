@@ -1,0 +1,96 @@
+"""The catalog response cache in Redis: shared by API processes, invalidated by every
+committed change, one recomputation per key under a stampede, harmless when Redis dies."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mercato.catalog.cache import RedisCatalogCache
+from mercato.platform.config import Settings
+from mercato.platform.db.database import ConnectionBoundDatabase
+from tests.e2e.conftest import free_port
+from tests.integration.catalog.conftest import create_product
+from tests.integration.catalog.test_products_api import counted_statements
+from tests.support.apps import app_client
+from tests.support.identity import bearer, seed_account
+
+
+@pytest.fixture
+async def shared(settings: Settings, redis_url: str) -> Settings:
+    """Settings of API processes sharing Redis; entries of earlier tests are retired."""
+    redis = Redis.from_url(redis_url)
+    try:
+        await RedisCatalogCache(redis).invalidate()
+    finally:
+        await redis.aclose()
+    return settings.model_copy(update={"redis_url": redis_url})
+
+
+async def metric(client: httpx.AsyncClient, result: str) -> float:
+    for line in (await client.get("/metrics")).text.splitlines():
+        if line.startswith(f'mercato_catalog_cache_total{{result="{result}"}}'):
+            return float(line.split(" ")[1])
+    return 0.0
+
+
+async def test_a_change_through_one_process_is_seen_at_once_by_another(
+    shared: Settings, connection: AsyncConnection, database: ConnectionBoundDatabase
+) -> None:
+    await seed_account(connection, email="editor@corp.example", roles=("staff",))
+    async with app_client(shared, database) as first, app_client(shared, database) as second:
+        editor = await bearer(first, "editor@corp.example")
+        product = await create_product(first, editor, name="Kettle")
+        detail = f"/api/v1/products/{product['id']}"
+        assert (await second.get(detail)).json()["name"] == "Kettle"
+        assert (await second.get("/api/v1/products")).json()["items"][0]["name"] == "Kettle"
+        assert (await second.get(detail)).json()["name"] == "Kettle"
+        assert await metric(second, "hit") >= 1  # the second read came from Redis
+
+        renamed = await first.patch(
+            f"/api/v1/admin/products/{product['id']}",
+            json={"name": "Copper kettle", "version": 1},
+            headers=editor,
+        )
+        assert renamed.status_code == 200
+        assert (await second.get(detail)).json()["name"] == "Copper kettle"
+        assert (await second.get("/api/v1/products")).json()["items"][0]["name"] == "Copper kettle"
+
+        await first.delete(f"/api/v1/admin/products/{product['id']}", headers=editor)
+        assert (await second.get(detail)).status_code == 404
+        assert (await second.get("/api/v1/products")).json()["items"] == []
+
+
+async def test_a_cold_key_under_a_crowd_is_computed_once(
+    shared: Settings, connection: AsyncConnection, database: ConnectionBoundDatabase
+) -> None:
+    await seed_account(connection, email="editor@corp.example", roles=("staff",))
+    async with app_client(shared, database) as api:
+        editor = await bearer(api, "editor@corp.example")
+        for _ in range(5):
+            await create_product(api, editor)
+        with counted_statements(connection) as statements:
+            answers = await asyncio.gather(
+                *(api.get("/api/v1/products", params={"limit": 3}) for _ in range(20))
+            )
+        assert {answer.status_code for answer in answers} == {200}
+        assert len({answer.content for answer in answers}) == 1
+        assert len([s for s in statements if "catalog_product" in s]) == 1
+
+
+async def test_reads_survive_an_unreachable_redis(
+    settings: Settings, connection: AsyncConnection, database: ConnectionBoundDatabase
+) -> None:
+    await seed_account(connection, email="editor@corp.example", roles=("staff",))
+    broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    async with app_client(broken, database) as api:
+        editor = await bearer(api, "editor@corp.example")
+        product = await create_product(api, editor)
+        for path in ("/api/v1/products", f"/api/v1/products/{product['id']}", "/api/v1/categories"):
+            response = await api.get(path)
+            assert response.status_code == 200, path
+        assert await metric(api, "error") >= 3
