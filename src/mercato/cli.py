@@ -18,6 +18,8 @@ from alembic.util import CommandError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mercato import composition
+from mercato.catalog.cache import RedisCatalogCache
+from mercato.catalog.seed import CatalogPlan, catalog_is_empty, seed_catalog
 from mercato.identity import service as identity_service
 from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.errors import WeakPassword
@@ -89,6 +91,9 @@ def run() -> None:
             settings = with_database_url(settings, url)
         check_database(settings)
         migrations.upgrade(database_url(settings))
+        demo = asyncio.run(_demo_catalog(settings))
+        if demo:
+            typer.echo(f"loaded a demo catalog of {demo:,} products (first start)")
         serve(
             settings,
             on_started=lambda: _announce(settings, embedded),
@@ -274,6 +279,70 @@ async def _seed_users(url: str, plan: SeedPlan) -> int:
             )
     finally:
         await connection.close()
+
+
+@seed_app.command("catalog")
+def seed_catalog_command(
+    products: Annotated[int, typer.Option(min=1, max=5_000_000)] = 200_000,
+    categories: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same catalog")] = 1,
+) -> None:
+    """Load a generated catalog (COPY, in batches): categories, products, stock."""
+    settings = _settings()
+    if settings.is_production:
+        _fail("refusing to seed a generated catalog in production")
+    url = _reachable_database_url(settings)
+    plan = CatalogPlan(products=products, categories=categories, seed=seed)
+    started = time.monotonic()
+    loaded = asyncio.run(_seed_catalog(settings, url, plan, show_progress=True))
+    elapsed = time.monotonic() - started
+    typer.echo(f"{loaded[0]:,} categories and {loaded[1]:,} products loaded in {elapsed:.1f} s")
+
+
+async def _seed_catalog(
+    settings: Settings, url: str, plan: CatalogPlan, *, show_progress: bool
+) -> tuple[int, int]:
+    connection = await asyncpg.connect(libpq_url(url))
+    try:
+        with Progress(
+            TextColumn("products"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=not show_progress,
+        ) as progress:
+            task = progress.add_task("products", total=plan.products)
+            loaded = await seed_catalog(
+                connection, plan, progress=lambda done: progress.advance(task, done)
+            )
+    finally:
+        await connection.close()
+    await _retire_cached_catalog(settings)
+    return loaded
+
+
+async def _retire_cached_catalog(settings: Settings) -> None:
+    """Rows loaded by COPY bypass the use cases: retire what API processes cached."""
+    if settings.redis_url is None:
+        return
+    redis = connect_redis(settings.redis_url)
+    try:
+        await RedisCatalogCache(redis).invalidate()
+    finally:
+        await redis.aclose()
+
+
+async def _demo_catalog(settings: Settings) -> int:
+    """On a first start (an empty catalog), load a small demo catalog."""
+    url = database_url(settings)
+    connection = await asyncpg.connect(libpq_url(url))
+    try:
+        if settings.catalog.demo_products == 0 or not await catalog_is_empty(connection):
+            return 0
+    finally:
+        await connection.close()
+    plan = CatalogPlan(products=settings.catalog.demo_products, categories=40, seed=1)
+    return (await _seed_catalog(settings, url, plan, show_progress=False))[1]
 
 
 @app.command()

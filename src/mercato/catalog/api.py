@@ -21,6 +21,7 @@ from mercato.catalog.repository import (
     ProductCriteria,
     product_listing,
     product_sort_fields,
+    tolerates_typos,
 )
 from mercato.catalog.schemas import (
     CategoryLinks,
@@ -36,11 +37,19 @@ from mercato.identity.dependencies import principal_with
 from mercato.platform.deps import DatabaseDep, SettingsDep
 from mercato.platform.http.caching import cached_read, strong_etag
 from mercato.platform.http.policy import PUBLIC, route_policy
-from mercato.platform.listing import AnyRow, Page, Sort, fetch_page, next_page_url
+from mercato.platform.listing import (
+    AnyRow,
+    Page,
+    Sort,
+    cursor_mode,
+    fetch_page,
+    next_page_url,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 WRITE_CATALOG = "catalog:write"
+FUZZY = "fuzzy"
 PUBLIC_READ = route_policy(auth=PUBLIC, rate_limit="catalog-read")
 
 
@@ -79,16 +88,30 @@ def product_out(row: AnyRow) -> ProductOut:
     )
 
 
-def _product_sort(params: ProductListParams, criteria: ProductCriteria) -> Sort:
+def _listing_plan(params: ProductListParams, *, fuzzy: bool) -> tuple[ProductCriteria, Sort]:
+    criteria = ProductCriteria(
+        q=params.q,
+        category=params.category,
+        min_price=params.min_price,
+        max_price=params.max_price,
+        currency=params.currency,
+        in_stock=params.in_stock,
+        status=params.status,
+        fuzzy=fuzzy,
+    )
     requested = params.sort or ("relevance" if params.q is not None else "-created_at")
     # "relevance" means best first whatever its sign.
     tokens = [
         "-relevance" if token.strip().lstrip("-+") == "relevance" else token
         for token in requested.split(",")
     ]
-    return Sort.parse(
-        ",".join(tokens), allowed=product_sort_fields(criteria), tiebreaker=PRODUCT_TIEBREAKER
+    sort = Sort.parse(
+        ",".join(tokens),
+        allowed=product_sort_fields(criteria),
+        tiebreaker=PRODUCT_TIEBREAKER,
+        mode=FUZZY if fuzzy else "",
     )
+    return criteria, sort
 
 
 def _canonical(params: ProductListParams) -> str:
@@ -116,18 +139,15 @@ async def list_products(
 ) -> Response:
     """Active products, filtered, sorted, in keyset pages (`status` other than `active`
     needs a catalog editor's bearer token and is never cached)."""
-    criteria = ProductCriteria(
-        q=params.q,
-        category=params.category,
-        min_price=params.min_price,
-        max_price=params.max_price,
-        currency=params.currency,
-        in_stock=params.in_stock,
-        status=params.status,
-    )
-    sort = _product_sort(params, criteria)
+    # Pages after the first stay in the mode their cursor was handed out in.
+    fuzzy = cursor_mode(params.cursor) == FUZZY
+    criteria, sort = _listing_plan(params, fuzzy=fuzzy)
     if params.cursor is not None:
         sort.decode_cursor(params.cursor)  # a bad cursor is a 422 before any cache lookup
+    # Full-text search first; only when it finds nothing at all, a typo-tolerant search.
+    may_fall_back = (
+        params.q is not None and params.cursor is None and not fuzzy and tolerates_typos(params.q)
+    )
 
     async def compute() -> CachedRead:
         async with database.read_session() as session:
@@ -138,6 +158,15 @@ async def list_products(
                 cursor=params.cursor,
                 limit=params.limit,
             )
+            if not rows and may_fall_back:
+                fuzzy_criteria, fuzzy_sort = _listing_plan(params, fuzzy=True)
+                rows, cursor = await fetch_page(
+                    session,
+                    product_listing(fuzzy_criteria),
+                    sort=fuzzy_sort,
+                    cursor=None,
+                    limit=params.limit,
+                )
         next_url = next_page_url(request.url, cursor)
         body = Page[ProductOut](items=[product_out(row) for row in rows], next=next_url)
         encoded = body.model_dump_json().encode()

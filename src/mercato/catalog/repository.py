@@ -17,8 +17,8 @@ from sqlalchemy import (
     Select,
     exists,
     func,
+    literal,
     literal_column,
-    or_,
     select,
     update,
 )
@@ -55,6 +55,8 @@ class ProductCriteria:
     currency: str | None = None
     in_stock: bool | None = None
     status: str = "active"
+    # Typo-tolerant matching of the name, used when full-text search finds nothing.
+    fuzzy: bool = False
 
 
 def available_units() -> ColumnElement[int]:
@@ -62,19 +64,21 @@ def available_units() -> ColumnElement[int]:
 
 
 def tolerates_typos(q: str) -> bool:
-    """Plain words get the trigram fallback for typos; a query using websearch operators
+    """Plain words get the fuzzy fallback for typos; a query using websearch operators
     ("phrase", -exclude, or) asked for precision and gets full-text matching only."""
     words = q.lower().split()
     return '"' not in q and "or" not in words and not any(w.startswith("-") for w in words)
 
 
-def relevance(q: str) -> ColumnElement[float]:
-    """Full-text rank, plus name similarity for plain words (so typos rank sensibly)."""
-    rank: ColumnElement[float] = func.ts_rank_cd(
-        Product.search, func.websearch_to_tsquery(_SIMPLE, q)
+def relevance(criteria: ProductCriteria) -> ColumnElement[float]:
+    """Full-text rank; in fuzzy mode, how well `q` matches a stretch of the name."""
+    assert criteria.q is not None
+    if criteria.fuzzy:
+        similarity: ColumnElement[float] = func.word_similarity(criteria.q, Product.name)
+        return similarity
+    rank: ColumnElement[float] = func.ts_rank(
+        Product.search, func.websearch_to_tsquery(_SIMPLE, criteria.q)
     )
-    if tolerates_typos(q):
-        rank = rank + func.similarity(Product.name, q)
     return rank
 
 
@@ -85,7 +89,7 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
         "name": SortField(Product.name, parse_str),
     }
     if criteria.q is not None:
-        fields["relevance"] = SortField(relevance(criteria.q), parse_float)
+        fields["relevance"] = SortField(relevance(criteria), parse_float)
     return fields
 
 
@@ -105,12 +109,13 @@ def product_view() -> ProductView:
 def product_listing(criteria: ProductCriteria) -> ProductView:
     query = product_view().where(Product.deleted_at.is_(None), Product.status == criteria.status)
     if criteria.q is not None:
-        matches: ColumnElement[bool] = Product.search.op("@@")(
-            func.websearch_to_tsquery(_SIMPLE, criteria.q)
-        )
-        if tolerates_typos(criteria.q):
-            matches = or_(matches, Product.name.op("%")(criteria.q))
-        query = query.where(matches)
+        if criteria.fuzzy:
+            # `q <% name`: q is close to some stretch of the name (pg_trgm, GIN index).
+            query = query.where(literal(criteria.q).op("<%")(Product.name))
+        else:
+            query = query.where(
+                Product.search.op("@@")(func.websearch_to_tsquery(_SIMPLE, criteria.q))
+            )
     if criteria.category is not None:
         root, node = aliased(Category), aliased(Category)
         root_path = (

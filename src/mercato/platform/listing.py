@@ -73,9 +73,19 @@ class Sort:
     """A validated sort: the requested keys, then the unique tiebreaker (the id)."""
 
     keys: tuple[SortKey, ...]
+    # A variant of the list the cursor must stay in (e.g. a fuzzy search after an exact
+    # one found nothing); part of the cursor, so page 2 is cut like page 1 was.
+    mode: str = ""
 
     @classmethod
-    def parse(cls, value: str, *, allowed: Mapping[str, SortField], tiebreaker: SortField) -> Sort:
+    def parse(
+        cls,
+        value: str,
+        *,
+        allowed: Mapping[str, SortField],
+        tiebreaker: SortField,
+        mode: str = "",
+    ) -> Sort:
         keys: list[SortKey] = []
         for raw in value.split(","):
             name = raw.strip()
@@ -97,11 +107,12 @@ class Sort:
         # The id makes the order total, so a keyset never skips or repeats a row.
         if all(key.name != "id" for key in keys):
             keys.append(SortKey("id", tiebreaker, keys[-1].descending))
-        return cls(tuple(keys))
+        return cls(tuple(keys), mode)
 
     @property
     def canonical(self) -> str:
-        return ",".join(("-" if key.descending else "") + key.name for key in self.keys)
+        keys = ",".join(("-" if key.descending else "") + key.name for key in self.keys)
+        return f"{self.mode}:{keys}" if self.mode else keys
 
     @property
     def columns(self) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:
@@ -154,6 +165,19 @@ class Sort:
                 "The cursor is not one this list handed out (or the sort changed since).",
                 errors=[_query_error("cursor", "not a valid cursor", "cursor")],
             ) from None
+
+
+def cursor_mode(cursor: str | None) -> str:
+    """The mode a cursor was handed out in ("" for none or an unreadable cursor, which
+    `Sort.decode_cursor` then refuses)."""
+    if cursor is None or len(cursor) > MAX_CURSOR_LENGTH:
+        return ""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        mode, separator, _ = str(payload["s"]).partition(":")
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        return ""
+    return mode if separator else ""
 
 
 def _jsonable(value: Any) -> Any:
