@@ -59,6 +59,11 @@ def test_run_starts_embedded_postgres_and_keeps_data_across_restarts(tmp_path: P
         asyncio.run(defer_mail(url, "run@example.com"))
         assert wait_for_mail(first.base_url, "run@example.com")
         assert "mercato_events_published_total" in httpx.get(f"{first.base_url}/metrics").text
+        # A first start loads the demo catalog: something to browse and search at once.
+        assert asyncio.run(execute(url, "SELECT count(*) FROM catalog_product")) == 1000
+        page = httpx.get(f"{first.base_url}/api/v1/products", params={"q": "kettle"}).json()
+        assert page["items"]
+        assert all("kettle" in item["name"].lower() for item in page["items"])
     finally:
         assert first.stop(signal.SIGINT) == 0, first.output()
     assert "embedded PostgreSQL stopped" in first.output()
@@ -69,6 +74,8 @@ def test_run_starts_embedded_postgres_and_keeps_data_across_restarts(tmp_path: P
         second.wait_ready()
         url = embedded.url("mercato")
         assert asyncio.run(execute(url, "SELECT note FROM survivor")) == "still here"
+        # Not loaded twice.
+        assert asyncio.run(execute(url, "SELECT count(*) FROM catalog_product")) == 1000
         head = migrations.head_revision()
         assert asyncio.run(execute(url, "SELECT version_num FROM alembic_version")) == head
     finally:
