@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import asyncpg
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mercato import composition
 from mercato.catalog.cache import RedisCatalogCache
+from mercato.catalog.importer import ImportFailed, ImportReport, import_products
 from mercato.catalog.seed import CatalogPlan, catalog_is_empty, seed_catalog
 from mercato.identity import service as identity_service
 from mercato.identity.emails import InvalidEmail, normalise_email
@@ -60,6 +62,8 @@ app.add_typer(migrate_app, name="migrate")
 app.add_typer(db_app, name="db", no_args_is_help=True)
 seed_app = typer.Typer(help="Generated data for development and benchmarks.")
 app.add_typer(seed_app, name="seed", no_args_is_help=True)
+catalog_app = typer.Typer(help="Catalog tooling: bulk import.")
+app.add_typer(catalog_app, name="catalog", no_args_is_help=True)
 keys_app = typer.Typer(help="Access-token signing keys and field-encryption keys.")
 app.add_typer(events_app, name="events", no_args_is_help=True)
 app.add_typer(keys_app, name="keys", no_args_is_help=True)
@@ -343,6 +347,41 @@ async def _demo_catalog(settings: Settings) -> int:
         await connection.close()
     plan = CatalogPlan(products=settings.catalog.demo_products, categories=40, seed=1)
     return (await _seed_catalog(settings, url, plan, show_progress=False))[1]
+
+
+@catalog_app.command("import")
+def catalog_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".csv or .jsonl")],
+    batch: Annotated[int, typer.Option(min=1, max=50_000, help="Products per transaction")] = 1000,
+) -> None:
+    """Import products; the file is validated whole first (errors by line, nothing written)."""
+    settings = _settings()
+    settings = with_database_url(settings, _reachable_database_url(settings))
+    try:
+        report = asyncio.run(_import_catalog(settings, path, batch=batch))
+    except ImportFailed as failure:
+        for error in failure.report.errors:
+            typer.echo(error, err=True)
+        typer.echo(
+            f"import failed: {failure.report.imported:,} of {failure.report.lines:,} products"
+            " imported",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    typer.echo(f"{report.imported:,} products imported from {report.lines:,} lines")
+
+
+async def _import_catalog(settings: Settings, path: Path, *, batch: int) -> ImportReport:
+    database = Database.from_settings(settings.database)
+    try:
+        with Progress(TextColumn("products"), BarColumn(), MofNCompleteColumn()) as progress:
+            task = progress.add_task("products", total=None)
+            return await import_products(
+                path, database, batch=batch, progress=lambda done: progress.advance(task, done)
+            )
+    finally:
+        await database.dispose()
+        await _retire_cached_catalog(settings)
 
 
 @app.command()
