@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import procrastinate
 
+from mercato.catalog import consumers as catalog_consumers
 from mercato.catalog import events as catalog_events
 from mercato.identity import events as identity_events
 from mercato.identity import tasks as identity_tasks
@@ -21,9 +22,11 @@ def event_catalog() -> EventCatalog:
     return EventCatalog([*identity_events.CONTRACTS, *catalog_events.CONTRACTS])
 
 
-def consumer_registry() -> ConsumerRegistry:
-    """Every consumer group of every context."""
-    return ConsumerRegistry()
+def consumer_registry(redis_url: str | None = None) -> ConsumerRegistry:
+    """Every consumer group of every context (`redis_url`: the shared caches to keep)."""
+    registry = ConsumerRegistry()
+    registry.include(catalog_consumers.registry(catalog_consumers.shared_cache_retirer(redis_url)))
+    return registry
 
 
 def job_blueprints() -> list[tuple[str, procrastinate.Blueprint]]:

@@ -209,7 +209,7 @@ def build_worker(
         settings,
         database,
         catalog=composition.event_catalog(),
-        consumers=composition.consumer_registry(),
+        consumers=composition.consumer_registry(settings.redis_url),
         blueprints=composition.job_blueprints(),
         metrics=metrics,
     )

@@ -143,10 +143,14 @@ class RedisCatalogCache:
         logger.warning("catalog_cache_unavailable", error=str(error))
         return await compute()
 
+    async def bump(self) -> None:
+        """Retire every entry (raises if Redis cannot be reached)."""
+        await self._redis.incr(self._generation_key)
+
     async def invalidate(self) -> None:
         try:
-            await self._redis.incr(self._generation_key)
-        except Exception as error:  # noqa: BLE001 - entries expire within TTL_S anyway
+            await self.bump()
+        except Exception as error:  # noqa: BLE001 - the event consumer retries; TTL bounds it
             self._count("error")
             logger.error("catalog_cache_invalidation_failed", error=str(error), stale_for_s=TTL_S)
 

@@ -4,13 +4,17 @@ committed change, one recomputation per key under a stampede, harmless when Redi
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato import composition
+from mercato.catalog import consumers as catalog_consumers
 from mercato.catalog.cache import RedisCatalogCache
+from mercato.catalog.events import ProductChanged
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
 from tests.e2e.conftest import free_port
@@ -94,3 +98,20 @@ async def test_reads_survive_an_unreachable_redis(
             response = await api.get(path)
             assert response.status_code == 200, path
         assert await metric(api, "error") >= 3
+
+
+async def test_catalog_events_retire_cached_reads_from_the_worker_too(redis_url: str) -> None:
+    """Writers without the commit listener (imports, other processes) are covered by the
+    `catalog-cache` consumer group: each change event bumps the shared generation."""
+    redis = Redis.from_url(redis_url)
+    cache = RedisCatalogCache(redis)
+    try:
+        (group,) = catalog_consumers.registry(cache.bump).groups()
+        assert group.name in {g.name for g in composition.consumer_registry().groups()}
+        _, handler = group.handlers[(ProductChanged.name, ProductChanged.version)]
+        generation = int(await redis.get(cache._generation_key) or 0)
+        event = ProductChanged(product_id=uuid.uuid4(), slugs=["x"], change="updated")
+        await handler(event, None)  # type: ignore[arg-type]  # the handler needs no context
+        assert int(await redis.get(cache._generation_key) or 0) == generation + 1
+    finally:
+        await redis.aclose()
