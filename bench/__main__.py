@@ -1,6 +1,7 @@
 """`make bench`: run the benchmark suites and print Markdown tables for docs/benchmarks.md.
 
-Suites: `events` (NATS_URL enables the NATS rows) and `identity` (needs wrk and pgbench).
+Suites: `events` (NATS_URL enables the NATS rows), `identity` and `catalog` (wrk, pgbench;
+the catalog needs REDIS_URL).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
 embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import events, identity
+from bench import catalog, events, identity
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -43,9 +44,10 @@ async def _drop(admin_url: str, name: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--suites", default="events,identity", help="comma-separated")
+    parser.add_argument("--suites", default="events,identity,catalog", help="comma-separated")
     parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
     parser.add_argument("--users", type=int, default=1_000_000, help="seeded accounts")
+    parser.add_argument("--products", type=int, default=200_000, help="seeded products")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     suites = set(args.suites.split(","))
@@ -71,6 +73,9 @@ def main() -> int:
         identity_results = (
             asyncio.run(identity.run(url, users=args.users)) if "identity" in suites else None
         )
+        catalog_results = (
+            asyncio.run(catalog.run(url, products=args.products)) if "catalog" in suites else None
+        )
     finally:
         asyncio.run(_drop(admin, name))
         if embedded is not None:
@@ -85,6 +90,8 @@ def main() -> int:
         print(events.report(event_results))
     if identity_results is not None:
         print("\n" + identity.report(identity_results))
+    if catalog_results is not None:
+        print("\n" + catalog.report(catalog_results))
     return 0
 
 

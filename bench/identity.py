@@ -13,11 +13,8 @@ Requires `wrk` (Debian: `apt-get install wrk`) and `pgbench` on PATH.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,14 +27,23 @@ import asyncpg
 import httpx
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
+from bench.support import (
+    CONNECTIONS,
+    DURATION_S,
+    Load,
+    Server,
+    lua_list,
+    pgbench,
+    require_tool,
+    wrk,
+    wrk_load,
+)
 from mercato.identity.repository import USER_SORT_FIELDS, USER_TIEBREAKER, UserCriteria, user_search
 from mercato.identity.seed import SEEDED_PASSWORD, SeedPlan, generate_users, seed_users
 from mercato.platform.jobs.runtime import libpq_url
 from mercato.platform.listing import Sort, page_statement
 from mercato.platform.security.passwords import PasswordHasher
 
-DURATION_S = 10
-CONNECTIONS = 8
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "bench admin passphrase"
 
@@ -48,16 +54,6 @@ SEARCHES = {
     "q = an email fragment": [".12345@", ".77777@", ".424242@", ".31337@", ".999999@"],
     "role=staff filter, no q": [],
 }
-
-
-@dataclass(frozen=True)
-class Load:
-    """One wrk or pgbench run."""
-
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,127 +84,6 @@ class Results:
     principal_cache: bool
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        sys.exit(
-            f"{tool} is not installed (Debian: apt-get install {tool}); see docs/benchmarks.md"
-        )
-
-
-# --- the server ----------------------------------------------------------------------
-
-
-class Server:
-    """`mercato serve` on a free port, rate limits off (they would be the bottleneck)."""
-
-    def __init__(self, database_url: str, data_dir: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "MERCATO_PORT": str(self.port),
-            "MERCATO_DATA_DIR": str(data_dir),
-            "HTTP_RATE_LIMITS_ENABLED": "false",
-        }
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "mercato", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def wait_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the server did not become ready")
-
-    def stop(self) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=30)
-
-
-# --- wrk and pgbench ----------------------------------------------------------------
-
-
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _wrk(url: str, script: Path, *, connections: int = CONNECTIONS) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{DURATION_S}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wrk_load(process: subprocess.Popen[str]) -> Load:
-    output, _ = process.communicate(timeout=DURATION_S + 60)
-    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, flags=re.MULTILINE))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return Load(
-        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        p50_ms=_to_ms(latency["50"]),
-        p99_ms=_to_ms(latency["99"]),
-        errors=int(errors.group(1)) if errors else 0,
-    )
-
-
-def _to_ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS_MS[unit]
-
-
-def _pgbench(database_url: str, scripts: Sequence[Path], workdir: Path) -> Load:
-    logs = workdir / "pgbench-log"
-    logs.mkdir(exist_ok=True)
-    for old in logs.iterdir():
-        old.unlink()
-    arguments = ["pgbench", "-n", f"-c{CONNECTIONS}", "-j2", f"-T{DURATION_S}", "-l"]
-    arguments += [f"--log-prefix={logs / 'tx'}"]
-    for script in scripts:
-        arguments += ["-f", f"{script}@1"]
-    arguments.append(libpq_url(database_url))
-    output = subprocess.run(arguments, capture_output=True, text=True, check=True).stdout
-    latencies = sorted(
-        int(line.split()[2]) / 1000
-        for log in logs.iterdir()
-        for line in log.read_text().splitlines()
-        if line
-    )
-    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    return Load(
-        requests_per_s=tps,
-        p50_ms=_percentile(latencies, 0.50),
-        p99_ms=_percentile(latencies, 0.99),
-    )
-
-
-def _percentile(values: Sequence[float], fraction: float) -> float:
-    return values[min(len(values) - 1, int(len(values) * fraction))] if values else 0.0
-
-
 def _search_sql(criteria: UserCriteria) -> str:
     """The statement the endpoint runs for these criteria (first page, 50 rows)."""
     sort = Sort.parse("-created_at", allowed=USER_SORT_FIELDS, tiebreaker=USER_TIEBREAKER)
@@ -220,17 +95,13 @@ def _search_sql(criteria: UserCriteria) -> str:
     return f"{compiled};\n"
 
 
-def _lua_list(values: Sequence[str]) -> str:
-    return "{" + ", ".join(json.dumps(value) for value in values) + "}"
-
-
 def _search_script(workdir: Path, name: str, terms: Sequence[str], token: str) -> Path:
     queries = [f"/api/v1/admin/users?limit=50&q={term}" for term in terms] or [
         "/api/v1/admin/users?limit=50&role=staff"
     ]
     script = workdir / f"{name}.lua"
     script.write_text(
-        f"local paths = {_lua_list(queries)}\n"
+        f"local paths = {lua_list(queries)}\n"
         f'local headers = {{["Authorization"] = "Bearer {token}"}}\n'
         "request = function()\n"
         '  return wrk.format("GET", paths[math.random(#paths)], headers)\n'
@@ -285,7 +156,7 @@ async def _argon2_ceiling(password_hash: str, seconds: float = 5.0) -> float:
 def _login_script(workdir: Path, emails: Sequence[str]) -> Path:
     script = workdir / "login.lua"
     script.write_text(
-        f"local emails = {_lua_list(emails)}\n"
+        f"local emails = {lua_list(emails)}\n"
         'local headers = {["Content-Type"] = "application/json"}\n'
         "request = function()\n"
         "  local email = emails[math.random(#emails)]\n"
@@ -303,8 +174,8 @@ def _me_script(workdir: Path, token: str) -> Path:
 
 
 async def run(database_url: str, *, users: int) -> Results:
-    _require("wrk")
-    _require("pgbench")
+    require_tool("wrk")
+    require_tool("pgbench")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-identity-"))
     hasher = PasswordHasher(workers=1)
     try:
@@ -328,26 +199,26 @@ async def run(database_url: str, *, users: int) -> Results:
         searches = []
         for name, terms in SEARCHES.items():
             slug = re.sub(r"\W+", "-", name)
-            mercato = _wrk_load(_wrk(server.base, _search_script(workdir, slug, terms, token)))
+            mercato = wrk_load(wrk(server.base, _search_script(workdir, slug, terms, token)))
             criteria = [UserCriteria(q=term) for term in terms] or [UserCriteria(role="staff")]
             scripts = []
             for n, item in enumerate(criteria):
                 script = workdir / f"{slug}-{n}.sql"
                 script.write_text(_search_sql(item))
                 scripts.append(script)
-            searches.append(SearchResult(name, mercato, _pgbench(database_url, scripts, workdir)))
+            searches.append(SearchResult(name, mercato, pgbench(database_url, scripts, workdir)))
 
         emails = [
             str(row[1])
             for row, _ in generate_users(SeedPlan(count=min(users, 2000), seed=1, password_hash=""))
             if row[5] == "active"
         ]
-        me_idle = _wrk_load(
-            _wrk(server.base + "/api/v1/users/me", _me_script(workdir, token), connections=4)
+        me_idle = wrk_load(
+            wrk(server.base + "/api/v1/users/me", _me_script(workdir, token), connections=4)
         )
-        flood = _wrk(server.base, _login_script(workdir, emails))
-        me_busy = _wrk(server.base + "/api/v1/users/me", _me_script(workdir, token), connections=4)
-        logins, me_during = _wrk_load(flood), _wrk_load(me_busy)
+        flood = wrk(server.base, _login_script(workdir, emails))
+        me_busy = wrk(server.base + "/api/v1/users/me", _me_script(workdir, token), connections=4)
+        logins, me_during = wrk_load(flood), wrk_load(me_busy)
     finally:
         server.stop()
     # Alone on the machine, as the ceiling should be.

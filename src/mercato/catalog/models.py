@@ -98,7 +98,10 @@ class Product(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    search: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True))
+    # Only ever used inside SQL: deferred, so loading a product never ships its tsvector.
+    search: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True), deferred=True
+    )
 
     __table_args__ = (
         CheckConstraint("price_minor >= 0", name="price_not_negative"),

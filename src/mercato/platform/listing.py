@@ -214,9 +214,7 @@ def link_header(next_url: str | None) -> dict[str, str]:
     return {"Link": f'<{next_url}>; rel="next"'} if next_url is not None else {}
 
 
-def page_statement(
-    query: Select[Any], *, sort: Sort, cursor: str | None, limit: int
-) -> Select[Any]:
+def page_statement(query: AnySelect, *, sort: Sort, cursor: str | None, limit: int) -> AnySelect:
     """`query` cut to the page after `cursor`: `limit + 1` rows, to learn whether another
     page follows without a COUNT. The sort values come back as `_sort_<n>` columns."""
     if cursor is not None:

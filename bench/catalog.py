@@ -1,0 +1,288 @@
+"""`GET /api/v1/products` under load, against a Python ceiling and the database limit.
+
+Data: `seed_catalog` (the `mercato seed catalog` generator), N products, 500 categories.
+Mercato runs as `mercato serve` with the Redis cache (rate limits off, logs to /dev/null);
+the baseline is `bench/baseline_app.py` (Starlette + asyncpg + orjson) under uvicorn. wrk
+drives both (2 threads, 8 connections, 10 s); pgbench runs the same SQL.
+
+Scenarios:
+- cache hit: the first page of the default list, always the same URL; baseline: the same
+  bytes returned from Redis;
+- cache miss: `currency=EUR&min_price=<random>`, a new cache key nearly every request;
+  baselines: the same SQL through asyncpg + orjson, and through pgbench;
+- search: `q=<material> <item>` with a random `max_price` (misses), and the p99 target;
+- detail: `GET /api/v1/products/{id}` for 2,000 random ids (misses, then hits).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+from bench.support import (
+    CONNECTIONS,
+    DURATION_S,
+    Load,
+    Server,
+    lua_list,
+    pgbench,
+    require_tool,
+    rss_mib,
+    wrk,
+    wrk_load,
+)
+from mercato.catalog.repository import (
+    PRODUCT_TIEBREAKER,
+    ProductCriteria,
+    product_listing,
+    product_sort_fields,
+)
+from mercato.catalog.seed import DEPARTMENTS, MATERIALS, CatalogPlan, seed_catalog
+from mercato.platform.jobs.runtime import libpq_url
+from mercato.platform.listing import Sort, page_statement
+
+PAGE = 24
+MAX_PRICE = 1_000_000
+CACHED_KEY = "bench:catalog:first-page"
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    mercato: Load
+    baseline_name: str
+    baseline: Load | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None:
+            return None
+        return self.mercato.requests_per_s / self.baseline.requests_per_s
+
+
+@dataclass(frozen=True)
+class Results:
+    products: int
+    seed_s: float
+    rows: list[Row]
+    pgbench_miss: Load
+    mercato_rss_mib: float
+
+
+def _miss_sql() -> str:
+    """The cache-miss list's statement with `$1` in place of min_price."""
+    criteria = ProductCriteria(currency="EUR", min_price=123456789)
+    sort = Sort.parse(
+        "-created_at", allowed=product_sort_fields(criteria), tiebreaker=PRODUCT_TIEBREAKER
+    )
+    compiled = page_statement(
+        product_listing(criteria), sort=sort, cursor=None, limit=PAGE
+    ).compile(
+        dialect=PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"literal_binds": True},
+    )
+    return str(compiled).replace("123456789", "$1")
+
+
+def _script(workdir: Path, name: str, body: str) -> Path:
+    script = workdir / f"{name}.lua"
+    script.write_text(body)
+    return script
+
+
+def _random_param_script(workdir: Path, name: str, path: str, parameter: str) -> Path:
+    return _script(
+        workdir,
+        name,
+        "request = function()\n"
+        f'  return wrk.format("GET", "{path}{parameter}=" .. math.random(0, {MAX_PRICE}))\n'
+        "end\n",
+    )
+
+
+def _search_script(workdir: Path) -> Path:
+    items = sorted({item for items in DEPARTMENTS.values() for item in items if " " not in item})
+    queries = [f"{material.split()[-1]}+{item}" for material in MATERIALS for item in items]
+    return _script(
+        workdir,
+        "search",
+        f"local queries = {lua_list(queries)}\n"
+        "request = function()\n"
+        "  local q = queries[math.random(#queries)]\n"
+        '  return wrk.format("GET", "/api/v1/products?currency=EUR&q=" .. q .. '
+        f'"&max_price=" .. math.random(1000, {MAX_PRICE}))\n'
+        "end\n",
+    )
+
+
+def _detail_script(workdir: Path, ids: list[str]) -> Path:
+    return _script(
+        workdir,
+        "detail",
+        f"local ids = {lua_list(ids)}\n"
+        "request = function()\n"
+        '  return wrk.format("GET", "/api/v1/products/" .. ids[math.random(#ids)])\n'
+        "end\n",
+    )
+
+
+async def _seed(database_url: str, products: int) -> tuple[float, list[str]]:
+    connection = await asyncpg.connect(libpq_url(database_url))
+    try:
+        started = time.monotonic()
+        await seed_catalog(
+            connection, CatalogPlan(products=products, categories=500), progress=lambda _: None
+        )
+        seconds = time.monotonic() - started
+        await connection.execute("VACUUM ANALYZE catalog_product")
+        rows = await connection.fetch(
+            "SELECT id FROM catalog_product WHERE status = 'active' AND deleted_at IS NULL"
+        )
+    finally:
+        await connection.close()
+    ids = [str(row["id"]) for row in rows]
+    return seconds, random.Random(7).sample(ids, min(2000, len(ids)))
+
+
+async def _copy_first_page_to(redis_url: str, base: str) -> None:
+    """The bytes Mercato serves on a hit, where the baseline will return them from."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        body = (await client.get("/api/v1/products")).content
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.set(CACHED_KEY, body)
+    finally:
+        await redis.aclose()
+
+
+async def run(database_url: str, *, products: int) -> Results:
+    require_tool("wrk")
+    require_tool("pgbench")
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url is None:
+        raise SystemExit("the catalog benchmark needs REDIS_URL (the cache under test)")
+    workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-catalog-"))
+    seed_s, ids = await _seed(database_url, products)
+    miss_sql = _miss_sql()
+    (workdir / "miss.sql").write_text(
+        f"\\set p random(0, {MAX_PRICE})\n" + miss_sql.replace("$1", ":p") + ";\n"
+    )
+
+    mercato = Server(database_url, workdir, extra_env={"REDIS_URL": redis_url})
+    baseline = Server(
+        database_url,
+        workdir,
+        extra_env={
+            "REDIS_URL": redis_url,
+            "BASELINE_DSN": libpq_url(database_url),
+            "BASELINE_LIST_SQL": miss_sql,
+            "BASELINE_CACHED_KEY": CACHED_KEY,
+        },
+        command=(
+            "-m",
+            "uvicorn",
+            "bench.baseline_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ),
+    )
+    try:
+        mercato.wait_ready()
+        baseline.wait_ready()
+        await _copy_first_page_to(redis_url, mercato.base)
+        empty = _script(workdir, "empty", "")
+        rows = [
+            Row(
+                "cache hit: first page",
+                wrk_load(wrk(mercato.base + "/api/v1/products", empty)),
+                "Starlette: same bytes from Redis",
+                wrk_load(wrk(baseline.base + "/cached", empty)),
+            ),
+            Row(
+                "cache miss: EUR, random min_price",
+                wrk_load(
+                    wrk(
+                        mercato.base,
+                        _random_param_script(
+                            workdir, "miss", "/api/v1/products?currency=EUR&", "min_price"
+                        ),
+                    )
+                ),
+                "Starlette + asyncpg + orjson: same SQL",
+                wrk_load(
+                    wrk(
+                        baseline.base,
+                        _random_param_script(workdir, "raw-miss", "/list?", "min_price"),
+                    )
+                ),
+            ),
+            Row(
+                "search: q=<material item>, random max_price",
+                wrk_load(wrk(mercato.base, _search_script(workdir))),
+                "",
+                None,
+            ),
+            Row(
+                "detail: 2,000 random ids",
+                wrk_load(wrk(mercato.base, _detail_script(workdir, ids))),
+                "",
+                None,
+            ),
+        ]
+        rss = rss_mib(mercato.pid)
+    finally:
+        mercato.stop()
+        baseline.stop()
+    database_limit = pgbench(database_url, [workdir / "miss.sql"], workdir)
+    return Results(
+        products=products,
+        seed_s=seed_s,
+        rows=rows,
+        pgbench_miss=database_limit,
+        mercato_rss_mib=rss,
+    )
+
+
+def report(results: Results) -> str:
+    lines = [
+        f"Seeded {results.products:,} products and 500 categories in {results.seed_s:.0f} s"
+        f" (COPY). wrk: {CONNECTIONS} connections, {DURATION_S} s per row; Mercato RSS after"
+        f" the runs: {results.mercato_rss_mib:.0f} MiB.",
+        "",
+        "| scenario | Mercato req/s | p50 / p99 ms | baseline | baseline req/s | p50 / p99 ms"
+        " | ratio |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for row in results.rows:
+        base = row.baseline
+        lines.append(
+            f"| {row.scenario} | {row.mercato.requests_per_s:,.0f} |"
+            f" {row.mercato.p50_ms:.1f} / {row.mercato.p99_ms:.1f} |"
+            f" {row.baseline_name or '-'} |"
+            f" {f'{base.requests_per_s:,.0f}' if base else '-'} |"
+            f" {f'{base.p50_ms:.1f} / {base.p99_ms:.1f}' if base else '-'} |"
+            f" {f'{row.ratio:.2f}' if row.ratio is not None else '-'} |"
+        )
+    database = results.pgbench_miss
+    lines.append(
+        f"| (database limit) pgbench, cache-miss SQL | | | pgbench |"
+        f" {database.requests_per_s:,.0f} | {database.p50_ms:.1f} / {database.p99_ms:.1f} | |"
+    )
+    errors = sum(row.mercato.errors for row in results.rows)
+    if errors:
+        lines.append(f"\nNon-2xx answers from Mercato: {errors}.")
+    return "\n".join(lines)
