@@ -67,6 +67,8 @@ class Server:
             "MERCATO_PORT": str(self.port),
             "MERCATO_DATA_DIR": str(data_dir),
             "HTTP_RATE_LIMITS_ENABLED": "false",
+            # Per the method (checklists/performance.md): no access log line per request.
+            "LOG_ACCESS": "false",
             **(extra_env or {}),
         }
         self._process = subprocess.Popen(

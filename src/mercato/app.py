@@ -116,7 +116,9 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(enforce_ip_rate_limit)],
         middleware=[
-            Middleware(RequestContextMiddleware, metrics=http_metrics),
+            Middleware(
+                RequestContextMiddleware, metrics=http_metrics, access_log=settings.log.access
+            ),
             Middleware(SecurityHeadersMiddleware, hsts=settings.http.hsts),
             Middleware(UnhandledErrorMiddleware),
             Middleware(

@@ -71,6 +71,12 @@ class CachedRead:
 
 
 Compute = Callable[[], Awaitable[CachedRead]]
+# KEYS[1]: the generation counter; ARGV: the key's prefix and suffix around the generation.
+# A missing GET is `false` in Lua, which keeps the reply a two-element array.
+_FETCH = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
+"""
 
 
 class CatalogCache(Protocol):
@@ -100,12 +106,15 @@ class RedisCatalogCache:
         self._redis = redis
         self._count = _Results(registry)
         self._generation_key = f"catalog:{SHAPE}:generation"
+        self._fetch_script = redis.register_script(_FETCH)
 
     async def fetch(self, what: str, compute: Compute) -> CachedRead:
         try:
-            generation = int(await self._redis.get(self._generation_key) or 0)
-            key = f"catalog:{SHAPE}:{generation}:{what}"
-            raw = await self._redis.get(key)
+            # One round trip: the generation, and the entry under it.
+            generation, raw = await self._fetch_script(
+                keys=[self._generation_key], args=[f"catalog:{SHAPE}:", f":{what}"]
+            )
+            key = f"catalog:{SHAPE}:{int(generation)}:{what}"
         except Exception as error:  # noqa: BLE001 - the database can answer alone
             return await self._degraded(error, compute)
         if raw is not None:

@@ -181,6 +181,9 @@ class LogSettings(BaseSettings):
 
     level: str = "INFO"
     json_output: bool = Field(default=True, validation_alias="LOG_JSON")
+    # One line per request. Off only where a proxy logs requests already (or in benchmarks,
+    # per the performance method): it costs ~10 % of a cached read.
+    access: bool = True
 
     @field_validator("level")
     @classmethod

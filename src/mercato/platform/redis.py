@@ -12,5 +12,4 @@ def connect_redis(url: str) -> Redis:
         socket_connect_timeout=0.5,
         socket_timeout=0.5,
         max_connections=50,
-        health_check_interval=30,
     )

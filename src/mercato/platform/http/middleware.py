@@ -69,9 +69,10 @@ def _route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Request id in and out, bound into every log line; one access line and metrics."""
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, access_log: bool = True) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,15 +107,16 @@ class RequestContextMiddleware:
                 )
                 client = scope.get("client")
                 # The path only: query strings may carry tokens (verification links).
-                access_log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    route=route,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                    client_ip=client[0] if client else None,
-                )
+                if self.access_log:
+                    access_log.info(
+                        "request",
+                        method=scope["method"],
+                        path=scope["path"],
+                        route=route,
+                        status=status,
+                        duration_ms=round(elapsed * 1000, 2),
+                        client_ip=client[0] if client else None,
+                    )
 
 
 class SecurityHeadersMiddleware:
