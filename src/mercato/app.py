@@ -17,6 +17,7 @@ from mercato import __version__, composition
 from mercato.catalog import admin_api as catalog_admin_api
 from mercato.catalog import api as catalog_api
 from mercato.catalog.cache import CatalogCache, LocalCatalogCache, RedisCatalogCache
+from mercato.catalog.fast_path import CachedCatalogReads
 from mercato.identity import admin_api as identity_admin_api
 from mercato.identity import api as identity_api
 from mercato.identity.principal_cache import NoPrincipalCache, RedisPrincipalCache
@@ -147,6 +148,8 @@ def create_app(
                 max_age=600,
             ),
             Middleware(RequestBodyMiddleware, max_body_bytes=settings.http.max_body_bytes),
+            # Innermost: cached public catalog reads skip routing and dependencies.
+            Middleware(CachedCatalogReads),
         ],
     )
     app.state.settings = settings

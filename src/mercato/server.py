@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -136,6 +137,11 @@ class _AnnouncingServer(uvicorn.Server):
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         await super().startup(sockets)  # type: ignore[arg-type]
         if self.started:
+            # Everything built at start-up (routes, models, schemas) lives as long as the
+            # process: freeze it out of the cyclic collector, whose full passes over it
+            # showed up as 50-100 ms stalls at the p99 of cached reads.
+            gc.collect()
+            gc.freeze()
             self._on_started()
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from mercato.catalog.cache import CachedRead, CatalogCache
 from mercato.catalog.errors import CategoryNotFound, ProductNotFound
+from mercato.catalog.fast_path import alias_of
 from mercato.catalog.models import Category
 from mercato.catalog.repository import (
     PRODUCT_TIEBREAKER,
@@ -177,7 +178,9 @@ async def list_products(
         read = await compute()
         cache_control = "private, no-store"
     else:
-        read = await cache.fetch(f"products?{_canonical(params)}", compute)
+        read = await cache.fetch(
+            f"products?{_canonical(params)}", compute, alias=alias_of(request.scope)
+        )
         cache_control = _public(settings)
     headers = {"Link": f'<{read.link}>; rel="next"'} if read.link else {}
     return cached_read(
@@ -216,7 +219,7 @@ async def get_product(
         encoded = product_out(row).model_dump_json().encode()
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
-    read = await cache.fetch(f"product:{id_or_slug}", compute)
+    read = await cache.fetch(f"product:{id_or_slug}", compute, alias=alias_of(request.scope))
     return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))
 
 
@@ -266,7 +269,7 @@ async def list_categories(
         encoded = b"[" + b",".join(tree.model_dump_json().encode() for tree in trees) + b"]"
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
-    read = await cache.fetch("categories", compute)
+    read = await cache.fetch("categories", compute, alias=alias_of(request.scope))
     return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))
 
 
@@ -295,5 +298,5 @@ async def get_category(
 
     if len(slug) > 120:
         raise CategoryNotFound()
-    read = await cache.fetch(f"category:{slug}", compute)
+    read = await cache.fetch(f"category:{slug}", compute, alias=alias_of(request.scope))
     return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))

@@ -80,7 +80,14 @@ return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
 
 
 class CatalogCache(Protocol):
-    async def fetch(self, what: str, compute: Compute) -> CachedRead: ...
+    async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
+        """The cached read of `what`, computed once on a miss. `alias` (the raw request
+        line) is remembered for the same read, for `peek` (the fast path)."""
+        ...
+
+    async def peek(self, what: str) -> CachedRead | None:
+        """The cached read, or None (never computes; errors are a None)."""
+        ...
 
     async def invalidate(self) -> None: ...
 
@@ -108,32 +115,59 @@ class RedisCatalogCache:
         self._generation_key = f"catalog:{SHAPE}:generation"
         self._fetch_script = redis.register_script(_FETCH)
 
-    async def fetch(self, what: str, compute: Compute) -> CachedRead:
+    async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
         try:
-            # One round trip: the generation, and the entry under it.
-            generation, raw = await self._fetch_script(
-                keys=[self._generation_key], args=[f"catalog:{SHAPE}:", f":{what}"]
-            )
-            key = f"catalog:{SHAPE}:{int(generation)}:{what}"
+            generation, raw = await self._lookup(what)
         except Exception as error:  # noqa: BLE001 - the database can answer alone
             return await self._degraded(error, compute)
+        key = self._key(generation, what)
         if raw is not None:
             self._count("hit")
-            return CachedRead.decode(raw)
-        self._count("miss")
-        try:
-            leader = await self._redis.set(f"{key}:lock", b"1", nx=True, px=_LOCK_MS)
-        except Exception as error:  # noqa: BLE001
-            return await self._degraded(error, compute)
-        if leader:
-            read = await compute()
+            read = CachedRead.decode(raw)
+        else:
+            self._count("miss")
             try:
-                await self._redis.set(key, read.encode(), ex=TTL_S)
+                leader = await self._redis.set(f"{key}:lock", b"1", nx=True, px=_LOCK_MS)
+            except Exception as error:  # noqa: BLE001
+                return await self._degraded(error, compute)
+            if leader:
+                read = await compute()
+                await self._store(key, read, release_lock=True)
+            else:
+                read = await self._wait_for(key, compute)
+        if alias is not None and alias != what:
+            # Under the generation read before computing: if a change came in meanwhile,
+            # the alias lands in a generation nobody reads any more.
+            await self._store(self._key(generation, alias), read, release_lock=False)
+        return read
+
+    async def peek(self, what: str) -> CachedRead | None:
+        try:
+            _, raw = await self._lookup(what)
+        except Exception:  # noqa: BLE001 - the slow path will tell (and count) it
+            return None
+        if raw is None:
+            return None
+        self._count("hit")
+        return CachedRead.decode(raw)
+
+    async def _lookup(self, what: str) -> tuple[int, bytes | None]:
+        """One round trip: the generation, and the entry under it."""
+        generation, raw = await self._fetch_script(
+            keys=[self._generation_key], args=[f"catalog:{SHAPE}:", f":{what}"]
+        )
+        return int(generation), raw
+
+    def _key(self, generation: int, what: str) -> str:
+        return f"catalog:{SHAPE}:{generation}:{what}"
+
+    async def _store(self, key: str, read: CachedRead, *, release_lock: bool) -> None:
+        try:
+            await self._redis.set(key, read.encode(), ex=TTL_S)
+            if release_lock:
                 await self._redis.delete(f"{key}:lock")
-            except Exception as error:  # noqa: BLE001 - answered anyway; just not cached
-                logger.warning("catalog_cache_unavailable", error=str(error))
-            return read
-        return await self._wait_for(key, compute)
+        except Exception as error:  # noqa: BLE001 - answered anyway; just not cached
+            logger.warning("catalog_cache_unavailable", error=str(error))
 
     async def _wait_for(self, key: str, compute: Compute) -> CachedRead:
         deadline = time.monotonic() + WAIT_S
@@ -180,14 +214,41 @@ class LocalCatalogCache:
         self._in_flight: dict[str, asyncio.Future[CachedRead]] = {}
         self._count = _Results(registry)
 
-    async def fetch(self, what: str, compute: Compute) -> CachedRead:
-        key = f"{self._generation}:{what}"
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > time.monotonic():
-            self._entries.move_to_end(key)
+    async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
+        generation = self._generation
+        read = self._get(generation, what)
+        if read is not None:
             self._count("hit")
-            return entry[1]
-        self._count("miss")
+        else:
+            self._count("miss")
+            read = await self._compute_once(generation, what, compute)
+        if alias is not None and alias != what:
+            self._put(generation, alias, read)
+        return read
+
+    async def peek(self, what: str) -> CachedRead | None:
+        read = self._get(self._generation, what)
+        if read is not None:
+            self._count("hit")
+        return read
+
+    def _get(self, generation: int, what: str) -> CachedRead | None:
+        key = f"{generation}:{what}"
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def _put(self, generation: int, what: str, read: CachedRead) -> None:
+        if generation != self._generation:  # a change came in meanwhile: keep nothing
+            return
+        self._entries[f"{generation}:{what}"] = (time.monotonic() + TTL_S, read)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    async def _compute_once(self, generation: int, what: str, compute: Compute) -> CachedRead:
+        key = f"{generation}:{what}"
         pending = self._in_flight.get(key)
         if pending is not None:  # someone computes it already: share the answer
             return await asyncio.shield(pending)
@@ -202,10 +263,7 @@ class LocalCatalogCache:
         finally:
             self._in_flight.pop(key, None)
         future.set_result(read)
-        if key.startswith(f"{self._generation}:"):
-            self._entries[key] = (time.monotonic() + TTL_S, read)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+        self._put(generation, what, read)
         return read
 
     async def invalidate(self) -> None:
