@@ -121,24 +121,27 @@ class RedisCatalogCache:
         except Exception as error:  # noqa: BLE001 - the database can answer alone
             return await self._degraded(error, compute)
         key = self._key(generation, what)
+        # Under the generation read before computing: if a change came in meanwhile, the
+        # alias lands in a generation nobody reads any more.
+        alias_key = self._key(generation, alias) if alias is not None and alias != what else None
         if raw is not None:
             self._count("hit")
             read = CachedRead.decode(raw)
-        else:
-            self._count("miss")
-            try:
-                leader = await self._redis.set(f"{key}:lock", b"1", nx=True, px=_LOCK_MS)
-            except Exception as error:  # noqa: BLE001
-                return await self._degraded(error, compute)
-            if leader:
-                read = await compute()
-                await self._store(key, read, release_lock=True)
-            else:
-                read = await self._wait_for(key, compute)
-        if alias is not None and alias != what:
-            # Under the generation read before computing: if a change came in meanwhile,
-            # the alias lands in a generation nobody reads any more.
-            await self._store(self._key(generation, alias), read, release_lock=False)
+            if alias_key is not None:
+                await self._store(read, keys=[alias_key])
+            return read
+        self._count("miss")
+        try:
+            leader = await self._redis.set(f"{key}:lock", b"1", nx=True, px=_LOCK_MS)
+        except Exception as error:  # noqa: BLE001
+            return await self._degraded(error, compute)
+        if not leader:
+            read = await self._wait_for(key, compute)
+            if alias_key is not None:
+                await self._store(read, keys=[alias_key])
+            return read
+        read = await compute()
+        await self._store(read, keys=[key, *([alias_key] if alias_key else [])], unlock=key)
         return read
 
     async def peek(self, what: str) -> CachedRead | None:
@@ -161,11 +164,16 @@ class RedisCatalogCache:
     def _key(self, generation: int, what: str) -> str:
         return f"catalog:{SHAPE}:{generation}:{what}"
 
-    async def _store(self, key: str, read: CachedRead, *, release_lock: bool) -> None:
+    async def _store(self, read: CachedRead, *, keys: list[str], unlock: str | None = None) -> None:
+        """Write `read` under `keys` (and release the lock of `unlock`): one round trip."""
         try:
-            await self._redis.set(key, read.encode(), ex=TTL_S)
-            if release_lock:
-                await self._redis.delete(f"{key}:lock")
+            async with self._redis.pipeline(transaction=False) as pipe:
+                encoded = read.encode()
+                for key in keys:
+                    pipe.set(key, encoded, ex=TTL_S)
+                if unlock is not None:
+                    pipe.delete(f"{unlock}:lock")
+                await pipe.execute()
         except Exception as error:  # noqa: BLE001 - answered anyway; just not cached
             logger.warning("catalog_cache_unavailable", error=str(error))
 

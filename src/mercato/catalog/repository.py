@@ -13,8 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
-    Select,
     exists,
     func,
     literal,
@@ -27,6 +25,8 @@ from sqlalchemy.orm import aliased
 
 from mercato.catalog.models import Category, Inventory, Product
 from mercato.platform.listing import (
+    AnyRow,
+    AnySelect,
     SortField,
     parse_datetime,
     parse_int,
@@ -35,8 +35,8 @@ from mercato.platform.listing import (
 )
 
 PRODUCT_TIEBREAKER = SortField(Product.id, parse_uuid)
-# A product, its available units and its category's slug.
-ProductView = Select[Product, int, str | None]
+# A product's columns, its available units and its category's slug.
+ProductView = AnySelect
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 
 
@@ -94,10 +94,23 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
 
 
 def product_view() -> ProductView:
-    """A product with what its representation needs: stock and category slug."""
+    """A product's columns (not its tsvector), available units and category slug: plain
+    rows, no ORM entities (a list page builds no objects it does not need)."""
     return (
         select(
-            Product,
+            Product.id,
+            Product.sku,
+            Product.slug,
+            Product.name,
+            Product.description,
+            Product.price_minor,
+            Product.currency,
+            Product.category_id,
+            Product.attributes,
+            Product.status,
+            Product.version,
+            Product.created_at,
+            Product.updated_at,
             available_units().label("available"),
             Category.slug.label("category_slug"),
         )
@@ -148,7 +161,7 @@ class CatalogRepository:
 
     async def product_row(
         self, *, product_id: uuid.UUID | None = None, slug: str | None = None, live_only: bool
-    ) -> Row[Product, int, str | None] | None:
+    ) -> AnyRow | None:
         query = product_view().where(Product.deleted_at.is_(None))
         if product_id is not None:
             query = query.where(Product.id == product_id)

@@ -188,7 +188,7 @@ async def _stock_changed(
     uow: UnitOfWork, catalog: CatalogRepository, product_id: uuid.UUID
 ) -> None:
     row = await catalog.product_row(product_id=product_id, live_only=False)
-    slugs = [row[0].slug] if row is not None else []
+    slugs = [row.slug] if row is not None else []
     _publish(
         uow,
         ProductChanged(product_id=product_id, slugs=slugs, change="stock"),

@@ -14,7 +14,7 @@ from tests.integration.catalog.conftest import create_category, create_product
 def count_route_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the route helpers called from now on (none when the fast path answers)."""
     calls: list[str] = []
-    for name in ("_listing_plan", "category_tree", "product_out"):
+    for name in ("_listing_plan", "category_tree", "product_document"):
         original = getattr(catalog_api, name)
 
         def spy(*args: Any, __name: str = name, __original: Any = original, **kwargs: Any) -> Any:

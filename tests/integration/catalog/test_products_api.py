@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato.catalog.schemas import ProductOut
+from mercato.platform.listing import Page
 from tests.integration.catalog.conftest import create_category, create_product
 
 PRODUCTS = "/api/v1/products"
@@ -43,6 +45,12 @@ async def test_only_live_active_products_are_public(
 
     listed = await walk(client, {})
     assert [item["id"] for item in listed] == [active["id"]]
+    # Documents are built without models for speed: they must still be what OpenAPI says.
+    page = await client.get(PRODUCTS)
+    Page[ProductOut].model_validate_json(page.content)
+    assert set(page.json()["items"][0]) == set(ProductOut.model_fields)
+    detail = await client.get(f"{PRODUCTS}/{active['id']}")
+    assert ProductOut.model_validate_json(detail.content).model_dump(mode="json") == detail.json()
     by_id = await client.get(f"{PRODUCTS}/{active['id']}")
     by_slug = await client.get(f"{PRODUCTS}/kettle")
     assert by_id.status_code == by_slug.status_code == 200

@@ -1,7 +1,8 @@
 """Pure ASGI middleware (no `BaseHTTPMiddleware`: it breaks contextvars and streaming).
 
 Order, outermost first (see `mercato.app.create_app`): request context (id, access log,
-metrics) → security headers → unhandled errors → CORS → request body limits.
+metrics) → security headers → unhandled errors → CORS → request body limits (→ the
+catalog's cached-read fast path, `mercato.catalog.fast_path`).
 """
 
 from __future__ import annotations
