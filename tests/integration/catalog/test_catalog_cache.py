@@ -4,6 +4,10 @@ committed change, one recomputation per key under a stampede, harmless when Redi
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 
 import httpx
@@ -17,6 +21,7 @@ from mercato.catalog.cache import RedisCatalogCache
 from mercato.catalog.events import ProductChanged
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
+from tests.conftest import IN_CI
 from tests.e2e.conftest import free_port
 from tests.integration.catalog.conftest import create_product
 from tests.integration.catalog.test_products_api import counted_statements
@@ -115,3 +120,85 @@ async def test_catalog_events_retire_cached_reads_from_the_worker_too(redis_url:
         assert int(await redis.get(cache._generation_key) or 0) == generation + 1
     finally:
         await redis.aclose()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, to stop in the middle of a test."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if IN_CI:
+                pytest.fail("CI=true but redis-server is not installed")
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+async def test_redis_stopped_mid_test_degrades_to_the_database(
+    settings: Settings, connection: AsyncConnection, database: ConnectionBoundDatabase
+) -> None:
+    await seed_account(connection, email="editor@corp.example", roles=("staff",))
+    redis = PrivateRedis()
+    redis.start()
+    try:
+        cached = settings.model_copy(update={"redis_url": redis.url})
+        async with app_client(cached, database) as api:
+            editor = await bearer(api, "editor@corp.example")
+            product = await create_product(api, editor, name="Kettle")
+            detail = f"/api/v1/products/{product['id']}"
+            for _ in range(2):  # the second read is a cache hit (fast path)
+                assert (await api.get(detail)).json()["name"] == "Kettle"
+            assert await metric(api, "hit") >= 1
+
+            redis.stop()
+            for path in (detail, "/api/v1/products", "/api/v1/categories"):
+                assert (await api.get(path)).status_code == 200, path
+            renamed = await api.patch(
+                f"/api/v1/admin/products/{product['id']}",
+                json={"name": "Copper kettle", "version": 1},
+                headers=editor,
+            )
+            assert renamed.status_code == 200  # the lost invalidation is logged, not fatal
+            assert (await api.get(detail)).json()["name"] == "Copper kettle"
+            assert await metric(api, "error") >= 3
+
+            redis.start()  # back, empty: reads fill it again
+            assert (await api.get(detail)).json()["name"] == "Copper kettle"
+            assert (await api.get(detail)).json()["name"] == "Copper kettle"
+    finally:
+        redis.stop()
