@@ -140,7 +140,13 @@ class RedisCatalogCache:
             if alias_key is not None:
                 await self._store(read, keys=[alias_key])
             return read
-        read = await compute()
+        # Double-check: the previous leader may have stored it and let go of the lock
+        # between our lookup and our lock.
+        try:
+            stored = await self._redis.get(key)
+        except Exception as error:  # noqa: BLE001
+            return await self._degraded(error, compute)
+        read = CachedRead.decode(stored) if stored is not None else await compute()
         await self._store(read, keys=[key, *([alias_key] if alias_key else [])], unlock=key)
         return read
 
