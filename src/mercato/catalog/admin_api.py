@@ -51,11 +51,12 @@ async def _product(database: Database, product_id: uuid.UUID) -> ProductOut:
     return product_out(row)
 
 
-def _with_version(product: ProductOut, *, status_code: int = 200) -> JSONResponse:
+def _versioned(resource: ProductOut | CategoryOut, *, status_code: int = 200) -> JSONResponse:
+    """The representation with its version as ETag (what If-Match wants back)."""
     return JSONResponse(
-        product.model_dump(mode="json"),
+        resource.model_dump(mode="json"),
         status_code=status_code,
-        headers={"ETag": version_etag(product.version)},
+        headers={"ETag": version_etag(resource.version)},
     )
 
 
@@ -73,7 +74,7 @@ async def create_product(
         if guard.replay is not None:
             return guard.replay
         product_id = await service.create_product(data=body.model_dump(), uow=uow)
-        created = _with_version(await _product(database, product_id), status_code=201)
+        created = _versioned(await _product(database, product_id), status_code=201)
         created.headers["Location"] = f"/api/v1/admin/products/{product_id}"
         return await guard.finish(created)
 
@@ -85,7 +86,7 @@ async def create_product(
     summary="Any product that is not deleted (drafts and archived ones included)",
 )
 async def admin_product(product_id: uuid.UUID, editor: Editor, database: DatabaseDep) -> Response:
-    return _with_version(await _product(database, product_id))
+    return _versioned(await _product(database, product_id))
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut, openapi_extra=EDITOR)
@@ -109,7 +110,7 @@ async def update_product(
         expected=ExpectedVersion.from_request(if_match=if_match, body_version=body.version),
         uow=uow,
     )
-    return _with_version(await _product(database, product_id))
+    return _versioned(await _product(database, product_id))
 
 
 @router.delete("/products/{product_id}", status_code=204, openapi_extra=EDITOR)
@@ -177,14 +178,6 @@ async def _category(database: Database, category_id: uuid.UUID) -> CategoryOut:
     )
 
 
-def _category_response(category: CategoryOut, *, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(
-        category.model_dump(mode="json"),
-        status_code=status_code,
-        headers={"ETag": version_etag(category.version)},
-    )
-
-
 @router.post(
     "/categories",
     status_code=201,
@@ -199,7 +192,7 @@ async def create_category(
         if guard.replay is not None:
             return guard.replay
         category_id = await service.create_category(data=body.model_dump(), uow=uow)
-        created = _category_response(await _category(database, category_id), status_code=201)
+        created = _versioned(await _category(database, category_id), status_code=201)
         created.headers["Location"] = f"/api/v1/categories/{body.slug}"
         return await guard.finish(created)
 
@@ -221,7 +214,7 @@ async def update_category(
         expected=ExpectedVersion.from_request(if_match=if_match, body_version=body.version),
         uow=uow,
     )
-    return _category_response(await _category(database, category_id))
+    return _versioned(await _category(database, category_id))
 
 
 @router.delete("/categories/{category_id}", status_code=204, openapi_extra=EDITOR)

@@ -50,8 +50,14 @@ def _publish(
     uow.publish(event, aggregate_id=aggregate_id)
 
 
-def _is_unique_violation(error: IntegrityError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == _UNIQUE_VIOLATION
+async def _flush(uow: UnitOfWork, *, conflict: type[DuplicateProduct | DuplicateCategory]) -> None:
+    """Write pending changes now; a unique index (live SKU, slug) refusing them is a 409."""
+    try:
+        await uow.session.flush()
+    except IntegrityError as error:
+        if getattr(error.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+            raise conflict() from None
+        raise
 
 
 # --- products ----------------------------------------------------------------------------
@@ -79,12 +85,7 @@ async def create_product(*, data: Mapping[str, Any], uow: UnitOfWork) -> uuid.UU
             status=data.get("status", "draft"),
         )
         uow.session.add(product)
-        try:
-            await uow.session.flush()
-        except IntegrityError as error:
-            if _is_unique_violation(error):
-                raise DuplicateProduct("A live product already has this SKU or slug.") from None
-            raise
+        await _flush(uow, conflict=DuplicateProduct)
         # Flushed after the product: without relationships, the flush order is not implied.
         uow.session.add(Inventory(product_id=product.id, on_hand=data.get("on_hand", 0)))
         await uow.session.flush()
@@ -124,12 +125,7 @@ async def update_product(
         if changes:
             product.version += 1
             product.updated_at = _now()
-            try:
-                await uow.session.flush()
-            except IntegrityError as error:
-                if _is_unique_violation(error):
-                    raise DuplicateProduct("A live product already has this SKU or slug.") from None
-                raise
+            await _flush(uow, conflict=DuplicateProduct)
             slugs.add(product.slug)
             _publish(
                 uow,
@@ -219,12 +215,7 @@ async def create_category(*, data: Mapping[str, Any], uow: UnitOfWork) -> uuid.U
             path=f"{parent_path}{category_id.hex}/",
         )
         uow.session.add(category)
-        try:
-            await uow.session.flush()
-        except IntegrityError as error:
-            if _is_unique_violation(error):
-                raise DuplicateCategory("A live category already has this slug.") from None
-            raise
+        await _flush(uow, conflict=DuplicateCategory)
         _publish(
             uow,
             CategoryChanged(category_id=category_id, slugs=[category.slug], change="created"),
@@ -256,12 +247,7 @@ async def update_category(
         if changes:
             category.version += 1
             category.updated_at = _now()
-            try:
-                await uow.session.flush()
-            except IntegrityError as error:
-                if _is_unique_violation(error):
-                    raise DuplicateCategory("A live category already has this slug.") from None
-                raise
+            await _flush(uow, conflict=DuplicateCategory)
             slugs.add(category.slug)
             _publish(
                 uow,

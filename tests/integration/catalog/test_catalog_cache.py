@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 
 import httpx
@@ -27,6 +25,7 @@ from tests.integration.catalog.conftest import create_product
 from tests.integration.catalog.test_products_api import counted_statements
 from tests.support.apps import app_client
 from tests.support.identity import bearer, seed_account
+from tests.support.processes import wait_for_port
 
 
 @pytest.fixture
@@ -154,13 +153,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_for_port(self.port, what="redis-server")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -24,6 +24,7 @@ from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
 from tests.conftest import IN_CI
 from tests.support.events import EFFECTS_DDL, ThingHappened
+from tests.support.processes import wait_for_port
 
 EVENT_TABLES = (
     "platform_outbox",
@@ -172,13 +173,7 @@ class PrivateNatsServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("nats-server did not start")
+        wait_for_port(self.port, what="nats-server")
 
     def stop(self) -> None:
         if self.process is not None:
