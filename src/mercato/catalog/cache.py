@@ -77,6 +77,13 @@ _FETCH = """
 local generation = redis.call('GET', KEYS[1]) or '0'
 return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
 """
+# KEYS: the lock, the entry; ARGV[1]: the lock's lifetime in ms. {1, entry} when taken.
+_LOCK = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0, false}
+"""
 
 
 class CatalogCache(Protocol):
@@ -114,6 +121,7 @@ class RedisCatalogCache:
         self._count = _Results(registry)
         self._generation_key = f"catalog:{SHAPE}:generation"
         self._fetch_script = redis.register_script(_FETCH)
+        self._lock_script = redis.register_script(_LOCK)
 
     async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
         try:
@@ -132,7 +140,9 @@ class RedisCatalogCache:
             return read
         self._count("miss")
         try:
-            leader = await self._redis.set(f"{key}:lock", b"1", nx=True, px=_LOCK_MS)
+            # Take the lock and re-read the entry in one round trip: the previous leader
+            # may have stored it and let go of the lock since our lookup.
+            leader, stored = await self._lock_script(keys=[f"{key}:lock", key], args=[_LOCK_MS])
         except Exception as error:  # noqa: BLE001
             return await self._degraded(error, compute)
         if not leader:
@@ -140,12 +150,6 @@ class RedisCatalogCache:
             if alias_key is not None:
                 await self._store(read, keys=[alias_key])
             return read
-        # Double-check: the previous leader may have stored it and let go of the lock
-        # between our lookup and our lock.
-        try:
-            stored = await self._redis.get(key)
-        except Exception as error:  # noqa: BLE001
-            return await self._degraded(error, compute)
         read = CachedRead.decode(stored) if stored is not None else await compute()
         await self._store(read, keys=[key, *([alias_key] if alias_key else [])], unlock=key)
         return read

@@ -7,6 +7,7 @@ subquery over the materialised paths.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -93,9 +94,11 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
     return fields
 
 
+@functools.cache
 def product_view() -> ProductView:
     """A product's columns (not its tsvector), available units and category slug: plain
-    rows, no ORM entities (a list page builds no objects it does not need)."""
+    rows, no ORM entities (a list page builds no objects it does not need). Built once:
+    statements are immutable, each `.where()` makes a new one."""
     return (
         select(
             Product.id,
