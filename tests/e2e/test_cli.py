@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import asyncpg
 import pytest
 
 from mercato.platform.db import migrations
@@ -116,3 +119,59 @@ def test_createadmin_reads_the_password_from_stdin(scratch_database: str) -> Non
     )
     assert weak.returncode == 2
     assert weak.stderr.startswith("mercato: password: ")
+
+
+async def _scalar(url: str, statement: str) -> object:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(statement)
+    finally:
+        await connection.close()
+
+
+def test_seed_catalog_then_import_on_the_command_line(
+    scratch_database: str, tmp_path: Path
+) -> None:
+    env = mercato_env(DATABASE_URL=scratch_database, REDIS_URL=None)
+    seeded = run_mercato("seed", "catalog", "--products", "300", "--categories", "12", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "12 categories and 300 products loaded" in seeded.stdout
+    count = "SELECT count(*) FROM catalog_product"
+    assert asyncio.run(_scalar(scratch_database, count)) == 300
+
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        '{"sku": "CLI-1", "slug": "cli-one", "name": "One", "price_minor": 100,'
+        ' "currency": "EUR", "category": "kitchen", "on_hand": 3}\n',
+        encoding="utf-8",
+    )
+    imported = run_mercato("catalog", "import", str(good), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "1 products imported from 1 lines" in imported.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "sku,slug,name,price_minor,currency\nCLI-1,cli-two,Two,100,EUR\nCLI-3,cli-3,Three,-1,EUR\n",
+        encoding="utf-8",
+    )
+    refused = run_mercato("catalog", "import", str(bad), env=env)
+    assert refused.returncode == 1
+    assert "line 2: sku 'CLI-1' is taken by a live product" in refused.stderr
+    assert "line 3: price_minor" in refused.stderr
+    assert asyncio.run(_scalar(scratch_database, count)) == 301
+
+
+def test_keys_rotate_on_the_command_line(scratch_database: str, tmp_path: Path) -> None:
+    env = mercato_env(DATABASE_URL=scratch_database, MERCATO_DATA_DIR=str(tmp_path / "data"))
+    first = run_mercato("keys", "rotate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "signing keys rotated" in first.stdout
+    assert "fields keys rotated" in first.stdout
+    signing = json.loads((tmp_path / "data" / "keys" / "jwt-keys.json").read_text())
+    fields = json.loads((tmp_path / "data" / "keys" / "field-keys.json").read_text())
+    assert len(fields["keys"]) == 2  # the one made on first use, and the new current
+    assert signing["previous"]  # the retired key is still published
+    audited = "SELECT count(*) FROM identity_audit_log WHERE action = 'key_rotation'"
+    assert asyncio.run(_scalar(scratch_database, audited)) == 1
+    queued = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'identity:reencrypt_fields'"
+    assert asyncio.run(_scalar(scratch_database, queued)) == 1
+    assert run_mercato("keys", "rotate", "--no-signing", "--no-fields", env=env).returncode == 2
