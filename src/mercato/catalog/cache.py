@@ -71,18 +71,22 @@ class CachedRead:
 
 
 Compute = Callable[[], Awaitable[CachedRead]]
-# KEYS[1]: the generation counter; ARGV: the key's prefix and suffix around the generation.
-# A missing GET is `false` in Lua, which keeps the reply a two-element array.
-_FETCH = """
+# KEYS[1]: the generation counter. ARGV: the entry key's prefix and suffix around the
+# generation, and the lock's lifetime in ms (0: do not lock). One round trip answers
+# {generation, entry, 0}, or on a miss {generation, false, 1} when this caller now holds
+# the recomputation lock (atomically with the miss, so no leader ever computes an entry
+# another one has just stored). A missing GET is `false` in Lua: the array keeps its shape.
+_LOOKUP = """
 local generation = redis.call('GET', KEYS[1]) or '0'
-return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
-"""
-# KEYS: the lock, the entry; ARGV[1]: the lock's lifetime in ms. {1, entry} when taken.
-_LOCK = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  return {1, redis.call('GET', KEYS[2])}
+local key = ARGV[1] .. generation .. ARGV[2]
+local entry = redis.call('GET', key)
+if entry then
+  return {generation, entry, 0}
 end
-return {0, false}
+if ARGV[3] ~= '0' and redis.call('SET', key .. ':lock', '1', 'NX', 'PX', ARGV[3]) then
+  return {generation, false, 1}
+end
+return {generation, false, 0}
 """
 
 
@@ -120,12 +124,11 @@ class RedisCatalogCache:
         self._redis = redis
         self._count = _Results(registry)
         self._generation_key = f"catalog:{SHAPE}:generation"
-        self._fetch_script = redis.register_script(_FETCH)
-        self._lock_script = redis.register_script(_LOCK)
+        self._lookup_script = redis.register_script(_LOOKUP)
 
     async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
         try:
-            generation, raw = await self._lookup(what)
+            generation, raw, leader = await self._lookup(what, lock_ms=_LOCK_MS)
         except Exception as error:  # noqa: BLE001 - the database can answer alone
             return await self._degraded(error, compute)
         key = self._key(generation, what)
@@ -139,24 +142,18 @@ class RedisCatalogCache:
                 await self._store(read, keys=[alias_key])
             return read
         self._count("miss")
-        try:
-            # Take the lock and re-read the entry in one round trip: the previous leader
-            # may have stored it and let go of the lock since our lookup.
-            leader, stored = await self._lock_script(keys=[f"{key}:lock", key], args=[_LOCK_MS])
-        except Exception as error:  # noqa: BLE001
-            return await self._degraded(error, compute)
         if not leader:
             read = await self._wait_for(key, compute)
             if alias_key is not None:
                 await self._store(read, keys=[alias_key])
             return read
-        read = CachedRead.decode(stored) if stored is not None else await compute()
+        read = await compute()
         await self._store(read, keys=[key, *([alias_key] if alias_key else [])], unlock=key)
         return read
 
     async def peek(self, what: str) -> CachedRead | None:
         try:
-            _, raw = await self._lookup(what)
+            _, raw, _ = await self._lookup(what, lock_ms=0)
         except Exception:  # noqa: BLE001 - the slow path will tell (and count) it
             return None
         if raw is None:
@@ -164,12 +161,11 @@ class RedisCatalogCache:
         self._count("hit")
         return CachedRead.decode(raw)
 
-    async def _lookup(self, what: str) -> tuple[int, bytes | None]:
-        """One round trip: the generation, and the entry under it."""
-        generation, raw = await self._fetch_script(
-            keys=[self._generation_key], args=[f"catalog:{SHAPE}:", f":{what}"]
+    async def _lookup(self, what: str, *, lock_ms: int) -> tuple[int, bytes | None, bool]:
+        generation, raw, leader = await self._lookup_script(
+            keys=[self._generation_key], args=[f"catalog:{SHAPE}:", f":{what}", lock_ms]
         )
-        return int(generation), raw
+        return int(generation), raw, bool(leader)
 
     def _key(self, generation: int, what: str) -> str:
         return f"catalog:{SHAPE}:{generation}:{what}"
