@@ -162,7 +162,7 @@ async def list_products(
     )
 
     async def compute() -> CachedRead:
-        async with database.read_connection() as session:
+        async with database.read_session() as session:
             rows, cursor = await fetch_page(
                 session,
                 product_listing(criteria),

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Row, Select, and_, false, or_, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from starlette.datastructures import URL
 
@@ -231,7 +231,7 @@ def _sort_label(position: int) -> str:
 
 
 async def fetch_page(
-    session: AsyncSession | AsyncConnection,
+    session: AsyncSession,
     query: AnySelect,
     *,
     sort: Sort,

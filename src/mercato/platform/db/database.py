@@ -6,8 +6,6 @@ read-only sessions. Without a replica, read sessions use the primary (read-your-
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
@@ -79,12 +77,6 @@ class Database:
         """A read-only session on the replica when configured, else on the primary."""
         return self._read_sessions()
 
-    @asynccontextmanager
-    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
-        """A plain connection for Core reads on hot paths (no ORM session around it)."""
-        async with (self.replica or self.primary).connect() as connection:
-            yield connection
-
     async def ping(self) -> None:
         """Round-trip `SELECT 1` on the primary; raises when the database is unreachable."""
         async with self.primary.connect() as connection:
@@ -129,10 +121,6 @@ class ConnectionBoundDatabase(Database):
             join_transaction_mode="create_savepoint",
         )
         self._read_sessions = self._sessions
-
-    @asynccontextmanager
-    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
-        yield self._connection
 
     async def dispose(self) -> None:
         """The connection belongs to whoever created it."""
