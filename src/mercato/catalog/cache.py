@@ -63,11 +63,22 @@ class CachedRead:
         return orjson.dumps({"etag": self.etag, "link": self.link}) + b"\n" + self.body
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> CachedRead:
+    def decode(cls, raw: bytes | str | None) -> CachedRead | None:
+        """The entry, or None for none or one that does not decode (treated as a miss:
+        a damaged or foreign value must never become an answer, nor a 500)."""
+        if raw is None:
+            return None
         data = raw if isinstance(raw, bytes) else raw.encode()
         head, _, body = data.partition(b"\n")
-        meta = orjson.loads(head)
-        return cls(body=body, etag=meta["etag"], link=meta["link"])
+        try:
+            meta = orjson.loads(head)
+            etag, link = meta["etag"], meta["link"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            logger.warning("catalog_cache_entry_unreadable")
+            return None
+        if not isinstance(etag, str) or not (link is None or isinstance(link, str)):
+            return None
+        return cls(body=body, etag=etag, link=link)
 
 
 Compute = Callable[[], Awaitable[CachedRead]]
@@ -135,20 +146,24 @@ class RedisCatalogCache:
         # Under the generation read before computing: if a change came in meanwhile, the
         # alias lands in a generation nobody reads any more.
         alias_key = self._key(generation, alias) if alias is not None and alias != what else None
-        if raw is not None:
+        cached = CachedRead.decode(raw)
+        if cached is not None:
             self._count("hit")
-            read = CachedRead.decode(raw)
+            read = cached
             if alias_key is not None:
                 await self._store(read, keys=[alias_key])
             return read
         self._count("miss")
-        if not leader:
+        damaged = raw is not None  # replaced right away, as the leader of a miss would
+        if not leader and not damaged:
             read = await self._wait_for(key, compute)
             if alias_key is not None:
                 await self._store(read, keys=[alias_key])
             return read
         read = await compute()
-        await self._store(read, keys=[key, *([alias_key] if alias_key else [])], unlock=key)
+        await self._store(
+            read, keys=[key, *([alias_key] if alias_key else [])], unlock=key if leader else None
+        )
         return read
 
     async def peek(self, what: str) -> CachedRead | None:
@@ -156,10 +171,10 @@ class RedisCatalogCache:
             _, raw, _ = await self._lookup(what, lock_ms=0)
         except Exception:  # noqa: BLE001 - the slow path will tell (and count) it
             return None
-        if raw is None:
-            return None
-        self._count("hit")
-        return CachedRead.decode(raw)
+        read = CachedRead.decode(raw)
+        if read is not None:
+            self._count("hit")
+        return read
 
     async def _lookup(self, what: str, *, lock_ms: int) -> tuple[int, bytes | None, bool]:
         generation, raw, leader = await self._lookup_script(
@@ -191,8 +206,9 @@ class RedisCatalogCache:
                 raw = await self._redis.get(key)
             except Exception as error:  # noqa: BLE001
                 return await self._degraded(error, compute)
-            if raw is not None:
-                return CachedRead.decode(raw)
+            read = CachedRead.decode(raw)
+            if read is not None:
+                return read
         return await compute()  # the leader is slow or gone: do not wait forever
 
     async def _degraded(self, error: Exception, compute: Compute) -> CachedRead:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato import composition
 from mercato.catalog import consumers as catalog_consumers
-from mercato.catalog.cache import RedisCatalogCache
+from mercato.catalog.cache import SHAPE, CachedRead, RedisCatalogCache
 from mercato.catalog.events import ProductChanged
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
@@ -195,3 +195,23 @@ async def test_redis_stopped_mid_test_degrades_to_the_database(
             assert (await api.get(detail)).json()["name"] == "Copper kettle"
     finally:
         redis.stop()
+
+
+async def test_a_damaged_entry_is_a_miss_and_is_replaced(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    cache = RedisCatalogCache(redis)
+    try:
+        await cache.invalidate()
+        generation = int(await redis.get(cache._generation_key) or 0)
+        what = f"damaged-{uuid.uuid4().hex}"
+        await redis.set(f"catalog:{SHAPE}:{generation}:{what}", b"not json\nbody")
+        assert await cache.peek(what) is None
+        computed = CachedRead(body=b"[]", etag='"fresh"')
+
+        async def compute() -> CachedRead:
+            return computed
+
+        assert await cache.fetch(what, compute) == computed
+        assert await cache.peek(what) == computed  # the damaged entry was replaced
+    finally:
+        await redis.aclose()
