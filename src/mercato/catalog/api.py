@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from mercato.catalog.cache import CachedRead, CatalogCache
 from mercato.catalog.errors import CategoryNotFound, ProductNotFound
-from mercato.catalog.fast_path import alias_of
+from mercato.catalog.fast_path import alias_of, public_cache_control
 from mercato.catalog.models import Category
 from mercato.catalog.repository import (
     PRODUCT_TIEBREAKER,
@@ -42,6 +42,7 @@ from mercato.platform.listing import (
     Sort,
     cursor_mode,
     fetch_page,
+    link_header,
     next_page_url,
 )
 
@@ -132,10 +133,6 @@ def _canonical(params: ProductListParams) -> str:
     return urlencode(sorted((key, str(value)) for key, value in values.items()))
 
 
-def _public(settings: Any) -> str:
-    return f"public, max-age={settings.catalog.public_max_age_s}"
-
-
 @router.get(
     "/products",
     response_model=Page[ProductOut],
@@ -191,8 +188,8 @@ async def list_products(
         read = await cache.fetch(
             f"products?{_canonical(params)}", compute, alias=alias_of(request.scope)
         )
-        cache_control = _public(settings)
-    headers = {"Link": f'<{read.link}>; rel="next"'} if read.link else {}
+        cache_control = public_cache_control(settings)
+    headers = link_header(read.link)
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=cache_control, headers=headers
     )
@@ -230,7 +227,9 @@ async def get_product(
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
     read = await cache.fetch(f"product:{id_or_slug}", compute, alias=alias_of(request.scope))
-    return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))
+    return cached_read(
+        request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
+    )
 
 
 def category_tree(categories: list[Category]) -> list[CategoryOut]:
@@ -280,7 +279,9 @@ async def list_categories(
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
     read = await cache.fetch("categories", compute, alias=alias_of(request.scope))
-    return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))
+    return cached_read(
+        request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
+    )
 
 
 @router.get(
@@ -309,4 +310,6 @@ async def get_category(
     if len(slug) > 120:
         raise CategoryNotFound()
     read = await cache.fetch(f"category:{slug}", compute, alias=alias_of(request.scope))
-    return cached_read(request, body=read.body, etag=read.etag, cache_control=_public(settings))
+    return cached_read(
+        request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
+    )

@@ -18,11 +18,13 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mercato.catalog.cache import CatalogCache
+from mercato.platform.config import Settings
 from mercato.platform.errors import RateLimited
 from mercato.platform.http.caching import cached_read
 from mercato.platform.http.policy import PUBLIC, RATE_LIMIT_POLICIES, route_policy
 from mercato.platform.http.problems import problem_response
 from mercato.platform.http.rate_limits import RateLimiter, client_ip
+from mercato.platform.listing import link_header
 
 POLICY = "catalog-read"
 _PRODUCTS = "/api/v1/products"
@@ -46,6 +48,11 @@ _ROUTES = {
         f"{_CATEGORIES}/{{slug}}",
     )
 }
+
+
+def public_cache_control(settings: Settings) -> str:
+    """`Cache-Control` of public catalog reads (browsers and CDNs may keep them)."""
+    return f"public, max-age={settings.catalog.public_max_age_s}"
 
 
 def alias_of(scope: Scope) -> str:
@@ -81,7 +88,7 @@ class CachedCatalogReads:
             return
         scope["route"] = _ROUTES[template]
         request = Request(scope)
-        headers = {"Link": f'<{read.link}>; rel="next"'} if read.link else {}
+        headers = link_header(read.link)
         limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
         if limiter is not None:
             try:
@@ -105,7 +112,7 @@ class CachedCatalogReads:
             request,
             body=read.body,
             etag=read.etag,
-            cache_control=f"public, max-age={state.settings.catalog.public_max_age_s}",
+            cache_control=public_cache_control(state.settings),
             headers=headers,
         )
         await response(scope, receive, send)

@@ -22,13 +22,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from mercato.catalog.cache import CATALOG_CHANGED
 from mercato.catalog.events import ProductChanged
 from mercato.catalog.models import Category, Inventory, Product
 from mercato.catalog.schemas import ProductIn
+from mercato.catalog.service import new_product, publish_change
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
-from mercato.platform.ids import uuid7
 
 CSV_COLUMNS = (
     "sku",
@@ -177,26 +176,16 @@ async def _write(
     async with UnitOfWork(database) as uow:
         rows = []
         for _, product in chunk:
-            row = Product(
-                id=uuid7(),
-                sku=product.sku,
-                slug=product.slug,
-                name=product.name,
-                description=product.description,
-                price_minor=product.price_minor,
-                currency=product.currency,
-                category_id=categories.get(product.category) if product.category else None,
-                attributes=product.attributes,
-                status=product.status,
-            )
+            category_id = categories.get(product.category) if product.category else None
+            row = new_product(product.model_dump(), category_id=category_id)
             rows.append((row, product.on_hand))
             uow.session.add(row)
         await uow.session.flush()
         for row, on_hand in rows:
             uow.session.add(Inventory(product_id=row.id, on_hand=on_hand))
-            uow.publish(
+            publish_change(
+                uow,
                 ProductChanged(product_id=row.id, slugs=[row.slug], change="created"),
                 aggregate_id=row.id,
             )
-        uow.session.info[CATALOG_CHANGED] = True
         await uow.commit()

@@ -187,11 +187,6 @@ class CatalogRepository:
             select(Category.id).where(Category.slug == slug, Category.deleted_at.is_(None))
         )
 
-    async def category_slug(self, category_id: uuid.UUID | None) -> str | None:
-        if category_id is None:
-            return None
-        return await self._session.scalar(select(Category.slug).where(Category.id == category_id))
-
     # --- inventory -----------------------------------------------------------------
 
     async def set_on_hand(self, product_id: uuid.UUID, on_hand: int) -> Inventory | None:

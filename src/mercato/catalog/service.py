@@ -42,7 +42,7 @@ def _unknown_category(slug: str) -> Invalid:
     )
 
 
-def _publish(
+def publish_change(
     uow: UnitOfWork, event: ProductChanged | CategoryChanged, *, aggregate_id: uuid.UUID
 ) -> None:
     """Publish a catalog change, and note it for the commit listeners (cache generations)."""
@@ -63,6 +63,22 @@ async def _flush(uow: UnitOfWork, *, conflict: type[DuplicateProduct | Duplicate
 # --- products ----------------------------------------------------------------------------
 
 
+def new_product(data: Mapping[str, Any], *, category_id: uuid.UUID | None) -> Product:
+    """A product row from the fields of `ProductIn` (the category already resolved)."""
+    return Product(
+        id=uuid7(),
+        sku=data["sku"],
+        slug=data["slug"],
+        name=data["name"],
+        description=data.get("description", ""),
+        price_minor=data["price_minor"],
+        currency=data["currency"],
+        category_id=category_id,
+        attributes=data.get("attributes", {}),
+        status=data.get("status", "draft"),
+    )
+
+
 async def create_product(*, data: Mapping[str, Any], uow: UnitOfWork) -> uuid.UUID:
     """A product and its inventory row; 409 if a live product has the SKU or slug."""
     async with uow:
@@ -72,24 +88,13 @@ async def create_product(*, data: Mapping[str, Any], uow: UnitOfWork) -> uuid.UU
             category_id = await catalog.category_id_by_slug(data["category"])
             if category_id is None:
                 raise _unknown_category(data["category"])
-        product = Product(
-            id=uuid7(),
-            sku=data["sku"],
-            slug=data["slug"],
-            name=data["name"],
-            description=data.get("description", ""),
-            price_minor=data["price_minor"],
-            currency=data["currency"],
-            category_id=category_id,
-            attributes=data.get("attributes", {}),
-            status=data.get("status", "draft"),
-        )
+        product = new_product(data, category_id=category_id)
         uow.session.add(product)
         await _flush(uow, conflict=DuplicateProduct)
         # Flushed after the product: without relationships, the flush order is not implied.
         uow.session.add(Inventory(product_id=product.id, on_hand=data.get("on_hand", 0)))
         await uow.session.flush()
-        _publish(
+        publish_change(
             uow,
             ProductChanged(product_id=product.id, slugs=[product.slug], change="created"),
             aggregate_id=product.id,
@@ -127,7 +132,7 @@ async def update_product(
             product.updated_at = _now()
             await _flush(uow, conflict=DuplicateProduct)
             slugs.add(product.slug)
-            _publish(
+            publish_change(
                 uow,
                 ProductChanged(product_id=product.id, slugs=sorted(slugs), change="updated"),
                 aggregate_id=product.id,
@@ -145,7 +150,7 @@ async def delete_product(*, product_id: uuid.UUID, uow: UnitOfWork) -> None:
         product.deleted_at = _now()
         product.updated_at = product.deleted_at
         product.version += 1
-        _publish(
+        publish_change(
             uow,
             ProductChanged(product_id=product.id, slugs=[product.slug], change="deleted"),
             aggregate_id=product.id,
@@ -185,7 +190,7 @@ async def _stock_changed(
 ) -> None:
     row = await catalog.product_row(product_id=product_id, live_only=False)
     slugs = [row.slug] if row is not None else []
-    _publish(
+    publish_change(
         uow,
         ProductChanged(product_id=product_id, slugs=slugs, change="stock"),
         aggregate_id=product_id,
@@ -216,7 +221,7 @@ async def create_category(*, data: Mapping[str, Any], uow: UnitOfWork) -> uuid.U
         )
         uow.session.add(category)
         await _flush(uow, conflict=DuplicateCategory)
-        _publish(
+        publish_change(
             uow,
             CategoryChanged(category_id=category_id, slugs=[category.slug], change="created"),
             aggregate_id=category_id,
@@ -249,7 +254,7 @@ async def update_category(
             category.updated_at = _now()
             await _flush(uow, conflict=DuplicateCategory)
             slugs.add(category.slug)
-            _publish(
+            publish_change(
                 uow,
                 CategoryChanged(category_id=category.id, slugs=sorted(slugs), change="updated"),
                 aggregate_id=category.id,
@@ -283,7 +288,7 @@ async def delete_category(*, category_id: uuid.UUID, uow: UnitOfWork) -> None:
             raise CategoryInUse("Move or delete its products and subcategories first.")
         category.deleted_at = _now()
         category.version += 1
-        _publish(
+        publish_change(
             uow,
             CategoryChanged(category_id=category.id, slugs=[category.slug], change="deleted"),
             aggregate_id=category.id,

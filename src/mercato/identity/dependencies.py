@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -17,7 +16,7 @@ from mercato.platform.deps import DatabaseDep, SettingsDep
 from mercato.platform.errors import PermissionDenied
 from mercato.platform.http.middleware import add_response_headers
 from mercato.platform.http.policy import declared_policy
-from mercato.platform.http.rate_limits import RateLimiter, client_ip
+from mercato.platform.http.rate_limits import RateLimiter, client_ip, is_ip_address
 from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.jwt import AccessTokens
 from mercato.platform.security.passwords import PasswordHasher
@@ -48,16 +47,8 @@ async def get_client(request: Request, settings: SettingsDep) -> ClientInfo:
     # The peer address; X-Forwarded-For only when the peer is a configured trusted proxy.
     ip = client_ip(request, settings.http)
     return ClientInfo(
-        ip=ip if _is_ip_address(ip) else None, user_agent=request.headers.get("user-agent")
+        ip=ip if is_ip_address(ip) else None, user_agent=request.headers.get("user-agent")
     )
-
-
-def _is_ip_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]

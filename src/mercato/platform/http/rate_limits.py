@@ -118,11 +118,11 @@ def client_ip(request: Request, settings: HttpSettings) -> str:
     ]
     for hop in reversed(forwarded):
         if not _is_trusted(hop, settings.trusted_proxies):
-            return hop if _is_address(hop) else peer
+            return hop if is_ip_address(hop) else peer
     return peer
 
 
-def _is_address(value: str) -> bool:
+def is_ip_address(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
     except ValueError:
