@@ -48,8 +48,9 @@ from mercato.catalog.repository import (
     product_sort_fields,
 )
 from mercato.catalog.seed import DEPARTMENTS, MATERIALS, CatalogPlan, seed_catalog
+from mercato.platform.db.compiled import compile_query
 from mercato.platform.jobs.runtime import libpq_url
-from mercato.platform.listing import Sort, page_statement
+from mercato.platform.listing import Sort, keyset_statement, keyset_values
 
 PAGE = 24
 # min_price drawn up to here keeps pages full (prices are ~€30 at the median), so every
@@ -83,18 +84,32 @@ class Results:
 
 
 def _miss_sql() -> str:
-    """The cache-miss list's statement with `$1` in place of min_price."""
-    criteria = ProductCriteria(currency="EUR", min_price=123456789)
+    """The cache-miss list's statement, as Mercato sends it: `$1` is min_price."""
+    criteria = ProductCriteria(currency="EUR", min_price=0)
     sort = Sort.parse(
         "-created_at", allowed=product_sort_fields(criteria), tiebreaker=PRODUCT_TIEBREAKER
     )
-    compiled = page_statement(
-        product_listing(criteria), sort=sort, cursor=None, limit=PAGE
-    ).compile(
-        dialect=PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
-        compile_kwargs={"literal_binds": True},
+    query = compile_query(
+        keyset_statement(product_listing(criteria), sort=sort, paged=False),
+        PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
     )
-    return str(compiled).replace("123456789", "$1")
+    values = criteria.values | keyset_values(sort=sort, cursor=None, limit=PAGE)
+    # Everything but min_price inlined, for pgbench and the baseline app alike.
+    sql = query.sql
+    for position, (name, value) in reversed(
+        list(enumerate(zip(query.names, query.arguments(values), strict=True), start=1))
+    ):
+        replacement = "<min_price>" if name == "min_price" else _literal(value)
+        sql = sql.replace(f"${position}", replacement)
+    return sql.replace("<min_price>", "$1")
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    assert isinstance(value, str)
+    assert "'" not in value
+    return f"'{value}'"
 
 
 def _script(workdir: Path, name: str, body: str) -> Path:

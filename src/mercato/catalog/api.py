@@ -21,7 +21,7 @@ from mercato.catalog.repository import (
     PRODUCT_TIEBREAKER,
     CatalogRepository,
     ProductCriteria,
-    product_listing,
+    product_page,
     product_sort_fields,
     tolerates_typos,
 )
@@ -41,7 +41,6 @@ from mercato.platform.listing import (
     Page,
     Sort,
     cursor_mode,
-    fetch_page,
     link_header,
     next_page_url,
 )
@@ -159,23 +158,14 @@ async def list_products(
     )
 
     async def compute() -> CachedRead:
-        async with database.read_session() as session:
-            rows, cursor = await fetch_page(
-                session,
-                product_listing(criteria),
-                sort=sort,
-                cursor=params.cursor,
-                limit=params.limit,
+        rows, cursor = await product_page(
+            database, criteria, sort=sort, cursor=params.cursor, limit=params.limit
+        )
+        if not rows and may_fall_back:
+            fuzzy_criteria, fuzzy_sort = _listing_plan(params, fuzzy=True)
+            rows, cursor = await product_page(
+                database, fuzzy_criteria, sort=fuzzy_sort, cursor=None, limit=params.limit
             )
-            if not rows and may_fall_back:
-                fuzzy_criteria, fuzzy_sort = _listing_plan(params, fuzzy=True)
-                rows, cursor = await fetch_page(
-                    session,
-                    product_listing(fuzzy_criteria),
-                    sort=fuzzy_sort,
-                    cursor=None,
-                    limit=params.limit,
-                )
         next_url = next_page_url(request.url, cursor)
         encoded = encode({"items": [product_document(row) for row in rows], "next": next_url})
         return CachedRead(body=encoded, etag=strong_etag(encoded), link=next_url)

@@ -13,6 +13,12 @@ Stampede protection: on a miss one request per key recomputes (a `SET NX` lock);
 others wait for its result for up to `WAIT_S`, then compute for themselves. Redis errors
 degrade to the database (counted as `error`), never to a failed request.
 
+Aliases (the exact request line, for the fast path, `fast_path.py`) are read with one plain
+GET, so their keys carry no generation: `catalog:<shape>:raw:<path?query>`. They stay exact
+all the same: one is only written while the generation it was computed under is still the
+current one (checked atomically in Lua), and a bump deletes every alias (they are indexed,
+at most `MAX_ALIASES`, in a sorted set by expiry) in the same atomic step.
+
 Without `REDIS_URL` (a single `make run` process) an in-process cache does the same.
 """
 
@@ -40,6 +46,9 @@ TTL_S = 300
 WAIT_S = 2.0
 _POLL_S = 0.02
 _LOCK_MS = 5_000
+# Bounds what one bump deletes (and blocks Redis for): beyond it, new request lines are
+# not aliased (still cached under their canonical key, just not served by the fast path).
+MAX_ALIASES = 50_000
 
 
 def _shape() -> str:
@@ -101,14 +110,43 @@ return {generation, false, 0}
 """
 
 
+# KEYS: the generation counter, the alias index. ARGV: the generation the read was
+# computed under, the encoded read, the TTL, now (unix seconds), the alias cap, then the
+# canonical key (or ''), its lock to release (or ''), and the alias key (or ''). One round
+# trip; the alias only if no bump came in since, so a bump can never leave one behind.
+_STORE = """
+local ttl, now = tonumber(ARGV[3]), tonumber(ARGV[4])
+if ARGV[6] ~= '' then redis.call('SET', ARGV[6], ARGV[2], 'EX', ttl) end
+if ARGV[7] ~= '' then redis.call('DEL', ARGV[7]) end
+if ARGV[8] == '' or (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end
+redis.call('SET', ARGV[8], ARGV[2], 'EX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[8])
+redis.call('EXPIRE', KEYS[2], ttl + 1)  -- outlives the newest alias, hence all of them
+return 1
+"""
+# KEYS: the generation counter, the alias index. Bumps the generation and deletes every
+# alias, atomically with respect to `_STORE`.
+_BUMP = """
+local generation = redis.call('INCR', KEYS[1])
+local aliases = redis.call('ZRANGE', KEYS[2], 0, -1)
+for start = 1, #aliases, 1000 do
+  redis.call('UNLINK', unpack(aliases, start, math.min(start + 999, #aliases)))
+end
+redis.call('DEL', KEYS[2])
+return generation
+"""
+
+
 class CatalogCache(Protocol):
     async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
         """The cached read of `what`, computed once on a miss. `alias` (the raw request
         line) is remembered for the same read, for `peek` (the fast path)."""
         ...
 
-    async def peek(self, what: str) -> CachedRead | None:
-        """The cached read, or None (never computes; errors are a None)."""
+    async def peek(self, alias: str) -> CachedRead | None:
+        """The read cached under `alias`, or None (never computes; errors are a None)."""
         ...
 
     async def invalidate(self) -> None: ...
@@ -135,40 +173,38 @@ class RedisCatalogCache:
         self._redis = redis
         self._count = _Results(registry)
         self._generation_key = f"catalog:{SHAPE}:generation"
+        self._alias_index = f"catalog:{SHAPE}:aliases"
         self._lookup_script = redis.register_script(_LOOKUP)
+        self._store_script = redis.register_script(_STORE)
+        self._bump_script = redis.register_script(_BUMP)
 
     async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
         try:
-            generation, raw, leader = await self._lookup(what, lock_ms=_LOCK_MS)
+            generation, raw, leader = await self._lookup(what)
         except Exception as error:  # noqa: BLE001 - the database can answer alone
             return await self._degraded(error, compute)
         key = self._key(generation, what)
-        # Under the generation read before computing: if a change came in meanwhile, the
-        # alias lands in a generation nobody reads any more.
-        alias_key = self._key(generation, alias) if alias is not None and alias != what else None
+        alias = alias if alias != what else None
         cached = CachedRead.decode(raw)
         if cached is not None:
             self._count("hit")
-            read = cached
-            if alias_key is not None:
-                await self._store(read, keys=[alias_key])
-            return read
+            if alias is not None:
+                await self._store(cached, generation, alias=alias)
+            return cached
         self._count("miss")
         damaged = raw is not None  # replaced right away, as the leader of a miss would
         if not leader and not damaged:
             read = await self._wait_for(key, compute)
-            if alias_key is not None:
-                await self._store(read, keys=[alias_key])
+            if alias is not None:
+                await self._store(read, generation, alias=alias)
             return read
         read = await compute()
-        await self._store(
-            read, keys=[key, *([alias_key] if alias_key else [])], unlock=key if leader else None
-        )
+        await self._store(read, generation, key=key, unlock=leader, alias=alias)
         return read
 
-    async def peek(self, what: str) -> CachedRead | None:
+    async def peek(self, alias: str) -> CachedRead | None:
         try:
-            _, raw, _ = await self._lookup(what, lock_ms=0)
+            raw = await self._redis.get(self._alias_key(alias))
         except Exception:  # noqa: BLE001 - the slow path will tell (and count) it
             return None
         read = CachedRead.decode(raw)
@@ -176,25 +212,43 @@ class RedisCatalogCache:
             self._count("hit")
         return read
 
-    async def _lookup(self, what: str, *, lock_ms: int) -> tuple[int, bytes | None, bool]:
+    async def _lookup(self, what: str) -> tuple[int, bytes | None, bool]:
         generation, raw, leader = await self._lookup_script(
-            keys=[self._generation_key], args=[f"catalog:{SHAPE}:", f":{what}", lock_ms]
+            keys=[self._generation_key], args=[f"catalog:{SHAPE}:", f":{what}", _LOCK_MS]
         )
         return int(generation), raw, bool(leader)
 
     def _key(self, generation: int, what: str) -> str:
         return f"catalog:{SHAPE}:{generation}:{what}"
 
-    async def _store(self, read: CachedRead, *, keys: list[str], unlock: str | None = None) -> None:
-        """Write `read` under `keys` (and release the lock of `unlock`): one round trip."""
+    def _alias_key(self, alias: str) -> str:
+        return f"catalog:{SHAPE}:raw:{alias}"
+
+    async def _store(
+        self,
+        read: CachedRead,
+        generation: int,
+        *,
+        key: str | None = None,
+        unlock: bool = False,
+        alias: str | None = None,
+    ) -> None:
+        """Write `read` under `key` (releasing its lock) and under `alias` if `generation`
+        is still the current one: one round trip."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                encoded = read.encode()
-                for key in keys:
-                    pipe.set(key, encoded, ex=TTL_S)
-                if unlock is not None:
-                    pipe.delete(f"{unlock}:lock")
-                await pipe.execute()
+            await self._store_script(
+                keys=[self._generation_key, self._alias_index],
+                args=[
+                    generation,
+                    read.encode(),
+                    TTL_S,
+                    int(time.time()),
+                    MAX_ALIASES,
+                    key or "",
+                    f"{key}:lock" if key is not None and unlock else "",
+                    self._alias_key(alias) if alias is not None else "",
+                ],
+            )
         except Exception as error:  # noqa: BLE001 - answered anyway; just not cached
             logger.warning("catalog_cache_unavailable", error=str(error))
 
@@ -217,8 +271,8 @@ class RedisCatalogCache:
         return await compute()
 
     async def bump(self) -> None:
-        """Retire every entry (raises if Redis cannot be reached)."""
-        await self._redis.incr(self._generation_key)
+        """Retire every entry and alias (raises if Redis cannot be reached)."""
+        await self._bump_script(keys=[self._generation_key, self._alias_index])
 
     async def invalidate(self) -> None:
         try:
@@ -256,8 +310,8 @@ class LocalCatalogCache:
             self._put(generation, alias, read)
         return read
 
-    async def peek(self, what: str) -> CachedRead | None:
-        read = self._get(self._generation, what)
+    async def peek(self, alias: str) -> CachedRead | None:
+        read = self._get(self._generation, alias)
         if read is not None:
             self._count("hit")
         return read

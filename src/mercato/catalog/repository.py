@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Integer,
+    String,
+    bindparam,
     exists,
     func,
-    literal,
     literal_column,
     select,
     update,
@@ -25,10 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from mercato.catalog.models import Category, Inventory, Product
+from mercato.platform.db.database import Database
 from mercato.platform.listing import (
     AnyRow,
     AnySelect,
+    Sort,
     SortField,
+    cut_page,
+    keyset_statement,
+    keyset_values,
     parse_datetime,
     parse_int,
     parse_str,
@@ -39,6 +47,8 @@ PRODUCT_TIEBREAKER = SortField(Product.id, parse_uuid)
 # A product's columns, its available units and its category's slug.
 ProductView = AnySelect
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
+# The search text, bound by name: `ProductCriteria.values`.
+_Q = bindparam("q", type_=String())
 
 
 def parse_float(value: Any) -> float:
@@ -59,6 +69,31 @@ class ProductCriteria:
     # Typo-tolerant matching of the name, used when full-text search finds nothing.
     fuzzy: bool = False
 
+    @property
+    def shape(self) -> tuple[object, ...]:
+        """What decides the statement's text (not its values): which filters are set."""
+        return (
+            self.q is not None,
+            self.fuzzy,
+            self.category is not None,
+            self.currency is not None,
+            self.min_price is not None,
+            self.max_price is not None,
+            self.in_stock,
+        )
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The statement's parameters, by the names `product_listing` binds."""
+        return {
+            "q": self.q,
+            "category": self.category,
+            "currency": self.currency,
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+            "status": self.status,
+        }
+
 
 def available_units() -> ColumnElement[int]:
     return func.coalesce(Inventory.on_hand, 0) - func.coalesce(Inventory.reserved, 0)
@@ -75,10 +110,10 @@ def relevance(criteria: ProductCriteria) -> ColumnElement[float]:
     """Full-text rank; in fuzzy mode, how well `q` matches a stretch of the name."""
     assert criteria.q is not None
     if criteria.fuzzy:
-        similarity: ColumnElement[float] = func.word_similarity(criteria.q, Product.name)
+        similarity: ColumnElement[float] = func.word_similarity(_Q, Product.name)
         return similarity
     rank: ColumnElement[float] = func.ts_rank(
-        Product.search, func.websearch_to_tsquery(_SIMPLE, criteria.q)
+        Product.search, func.websearch_to_tsquery(_SIMPLE, _Q)
     )
     return rank
 
@@ -123,20 +158,22 @@ def product_view() -> ProductView:
 
 
 def product_listing(criteria: ProductCriteria) -> ProductView:
-    query = product_view().where(Product.deleted_at.is_(None), Product.status == criteria.status)
+    """The products `criteria` selects, its values as parameters (`ProductCriteria.values`):
+    one statement per shape of criteria, whatever the values."""
+    query = product_view().where(
+        Product.deleted_at.is_(None), Product.status == bindparam("status", type_=String())
+    )
     if criteria.q is not None:
         if criteria.fuzzy:
             # `q <% name`: q is close to some stretch of the name (pg_trgm, GIN index).
-            query = query.where(literal(criteria.q).op("<%")(Product.name))
+            query = query.where(_Q.op("<%", return_type=Boolean)(Product.name))
         else:
-            query = query.where(
-                Product.search.op("@@")(func.websearch_to_tsquery(_SIMPLE, criteria.q))
-            )
+            query = query.where(Product.search.op("@@")(func.websearch_to_tsquery(_SIMPLE, _Q)))
     if criteria.category is not None:
         root, node = aliased(Category), aliased(Category)
         root_path = (
             select(root.path)
-            .where(root.slug == criteria.category, root.deleted_at.is_(None))
+            .where(root.slug == bindparam("category", type_=String()), root.deleted_at.is_(None))
             .scalar_subquery()
         )
         subtree = select(node.id).where(
@@ -146,14 +183,29 @@ def product_listing(criteria: ProductCriteria) -> ProductView:
         )
         query = query.where(Product.category_id.in_(subtree))
     if criteria.currency is not None:
-        query = query.where(Product.currency == criteria.currency)
+        query = query.where(Product.currency == bindparam("currency", type_=String()))
     if criteria.min_price is not None:
-        query = query.where(Product.price_minor >= criteria.min_price)
+        query = query.where(Product.price_minor >= bindparam("min_price", type_=Integer()))
     if criteria.max_price is not None:
-        query = query.where(Product.price_minor <= criteria.max_price)
+        query = query.where(Product.price_minor <= bindparam("max_price", type_=Integer()))
     if criteria.in_stock is not None:
         query = query.where(available_units() > 0 if criteria.in_stock else available_units() <= 0)
     return query
+
+
+async def product_page(
+    database: Database, criteria: ProductCriteria, *, sort: Sort, cursor: str | None, limit: int
+) -> tuple[list[AnyRow], str | None]:
+    """A page of `product_listing`: one statement, compiled once per shape of the request
+    (`platform.db.compiled`: the list is the catalog's hottest read)."""
+    shape = ("products", criteria.shape, sort.canonical, cursor is not None)
+    query = database.queries.get(
+        shape,
+        lambda: keyset_statement(product_listing(criteria), sort=sort, paged=cursor is not None),
+    )
+    values = criteria.values | keyset_values(sort=sort, cursor=cursor, limit=limit)
+    rows = await database.read_rows(query, values)
+    return cut_page(rows, sort=sort, limit=limit)
 
 
 class CatalogRepository:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Row, Select, and_, false, or_, tuple_
+from sqlalchemy import ColumnElement, Integer, Row, Select, and_, bindparam, false, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from starlette.datastructures import URL
@@ -214,16 +214,47 @@ def link_header(next_url: str | None) -> dict[str, str]:
     return {"Link": f'<{next_url}>; rel="next"'} if next_url is not None else {}
 
 
-def page_statement(query: AnySelect, *, sort: Sort, cursor: str | None, limit: int) -> AnySelect:
-    """`query` cut to the page after `cursor`: `limit + 1` rows, to learn whether another
-    page follows without a COUNT. The sort values come back as `_sort_<n>` columns."""
-    if cursor is not None:
-        query = query.where(sort.after(sort.decode_cursor(cursor)))
+def keyset_statement(query: AnySelect, *, sort: Sort, paged: bool) -> AnySelect:
+    """`query` in `sort` order, at most `:page_limit` rows, and when `paged` only the rows
+    after the one whose sort values are bound as `:after_<n>`. The sort values come back
+    as `_sort_<n>` columns. Values are parameters (`keyset_values`), so one statement
+    serves every page of its shape (`platform.db.compiled`)."""
+    if paged:
+        query = query.where(
+            sort.after(
+                [
+                    bindparam(_after_name(n), type_=column.type)
+                    for n, column in enumerate(sort.columns)
+                ]
+            )
+        )
     return (
         query.add_columns(*(column.label(_sort_label(n)) for n, column in enumerate(sort.columns)))
         .order_by(*sort.order_by())
-        .limit(limit + 1)
+        .limit(bindparam(_LIMIT, type_=Integer()))
     )
+
+
+def keyset_values(*, sort: Sort, cursor: str | None, limit: int) -> dict[str, Any]:
+    """The parameters of `keyset_statement` for the page after `cursor`: `limit + 1` rows,
+    to learn whether another page follows without a COUNT."""
+    values: dict[str, Any] = {_LIMIT: limit + 1}
+    if cursor is not None:
+        values |= {_after_name(n): value for n, value in enumerate(sort.decode_cursor(cursor))}
+    return values
+
+
+def page_statement(query: AnySelect, *, sort: Sort, cursor: str | None, limit: int) -> AnySelect:
+    """`query` cut to the page after `cursor`, values bound in."""
+    statement = keyset_statement(query, sort=sort, paged=cursor is not None)
+    return statement.params(keyset_values(sort=sort, cursor=cursor, limit=limit))
+
+
+_LIMIT = "page_limit"
+
+
+def _after_name(position: int) -> str:
+    return f"after_{position}"
 
 
 def _sort_label(position: int) -> str:
@@ -241,8 +272,13 @@ async def fetch_page(
     """At most `limit` rows of `query` after `cursor`, and the cursor of the next page."""
     statement = page_statement(query, sort=sort, cursor=cursor, limit=limit)
     rows = list((await session.execute(statement)).all())
+    return cut_page(rows, sort=sort, limit=limit)
+
+
+def cut_page(rows: Sequence[AnyRow], *, sort: Sort, limit: int) -> tuple[list[AnyRow], str | None]:
+    """The page (`limit` of the `limit + 1` rows read) and the cursor of the next one."""
     if len(rows) <= limit:
-        return rows, None
+        return list(rows), None
     last = rows[limit - 1]._mapping
     values = [last[_sort_label(n)] for n in range(len(sort.keys))]
-    return rows[:limit], sort.encode_cursor(values)
+    return list(rows[:limit]), sort.encode_cursor(values)

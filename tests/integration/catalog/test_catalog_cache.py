@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato import composition
+from mercato.catalog import cache as cache_module
 from mercato.catalog import consumers as catalog_consumers
 from mercato.catalog.cache import SHAPE, CachedRead, RedisCatalogCache
 from mercato.catalog.events import ProductChanged
@@ -205,13 +206,82 @@ async def test_a_damaged_entry_is_a_miss_and_is_replaced(redis_url: str) -> None
         generation = int(await redis.get(cache._generation_key) or 0)
         what = f"damaged-{uuid.uuid4().hex}"
         await redis.set(f"catalog:{SHAPE}:{generation}:{what}", b"not json\nbody")
-        assert await cache.peek(what) is None
+        await redis.set(f"catalog:{SHAPE}:raw:{what}?", b"not json\nbody")
+        assert await cache.peek(f"{what}?") is None
         computed = CachedRead(body=b"[]", etag='"fresh"')
+        computations = 0
 
         async def compute() -> CachedRead:
+            nonlocal computations
+            computations += 1
             return computed
 
+        assert await cache.fetch(what, compute, alias=f"{what}?") == computed
         assert await cache.fetch(what, compute) == computed
-        assert await cache.peek(what) == computed  # the damaged entry was replaced
+        assert computations == 1  # the damaged entry was replaced
+        assert await cache.peek(f"{what}?") == computed
     finally:
+        await redis.aclose()
+
+
+async def test_an_alias_never_outlives_the_generation_it_was_computed_in(redis_url: str) -> None:
+    """The fast path reads aliases with one plain GET (no generation in their key): a bump
+    must delete them all, and a read computed before a bump must not store one after it."""
+    redis = Redis.from_url(redis_url)
+    cache = RedisCatalogCache(redis)
+    read = CachedRead(body=b"[1]", etag='"one"')
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_compute() -> CachedRead:
+        started.set()
+        await release.wait()
+        return read
+
+    async def compute() -> CachedRead:
+        return read
+
+    try:
+        await cache.invalidate()
+        late = f"/late-{uuid.uuid4().hex}?"
+        computing = asyncio.create_task(cache.fetch(late, slow_compute, alias=late + "x=1"))
+        await started.wait()
+        await cache.invalidate()  # a change commits while the read is being computed
+        release.set()
+        assert await computing == read
+        assert await cache.peek(late + "x=1") is None
+
+        served = f"/served-{uuid.uuid4().hex}?"
+        await cache.fetch(served, compute, alias=served + "x=1")
+        assert await cache.peek(served + "x=1") == read
+        await cache.invalidate()
+        assert await cache.peek(served + "x=1") is None
+        assert await redis.exists(f"catalog:{SHAPE}:raw:{served}x=1") == 0
+    finally:
+        await redis.aclose()
+
+
+async def test_aliases_are_capped(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond the cap new request lines are not aliased (what a bump deletes stays bounded);
+    their reads are still cached under the canonical key."""
+    monkeypatch.setattr(cache_module, "MAX_ALIASES", 3)
+    redis = Redis.from_url(redis_url)
+    cache = RedisCatalogCache(redis)
+    computations = 0
+
+    async def compute() -> CachedRead:
+        nonlocal computations
+        computations += 1
+        return CachedRead(body=b"[]", etag='"e"')
+
+    try:
+        await cache.invalidate()
+        prefix = f"/capped-{uuid.uuid4().hex}"
+        for n in range(5):
+            await cache.fetch(f"{prefix}/{n}", compute, alias=f"{prefix}/{n}?raw")
+        aliased = [await cache.peek(f"{prefix}/{n}?raw") is not None for n in range(5)]
+        assert aliased == [True, True, True, False, False]
+        await cache.fetch(f"{prefix}/4", compute)
+        assert computations == 5  # the fifth read was cached all the same
+    finally:
+        await cache.invalidate()
         await redis.aclose()

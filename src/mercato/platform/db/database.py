@@ -6,9 +6,10 @@ read-only sessions. Without a replica, read sessions use the primary (read-your-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from mercato.platform.config import DatabaseSettings, normalise_database_url
+from mercato.platform.db.compiled import CompiledQuery, QueryCache
 
 APPLICATION_NAME = "mercato"
 
@@ -56,6 +58,10 @@ class Database:
             if replica is not None
             else self._sessions
         )
+        # One statement needs no transaction around it (its snapshot is its own): no BEGIN
+        # and ROLLBACK round trips for compiled reads.
+        self._compiled_reads = (replica or primary).execution_options(isolation_level="AUTOCOMMIT")
+        self.queries = QueryCache(primary.dialect)
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
@@ -76,6 +82,14 @@ class Database:
     def read_session(self) -> AsyncSession:
         """A read-only session on the replica when configured, else on the primary."""
         return self._read_sessions()
+
+    async def read_rows(
+        self, query: CompiledQuery, values: Mapping[str, Any]
+    ) -> list[Row[*tuple[Any, ...]]]:
+        """The rows of a compiled read (`compiled.py`), on the replica when configured."""
+        async with self._compiled_reads.connect() as connection:
+            result = await connection.exec_driver_sql(query.sql, query.arguments(values))
+            return list(result.all())
 
     async def ping(self) -> None:
         """Round-trip `SELECT 1` on the primary; raises when the database is unreachable."""
@@ -121,6 +135,13 @@ class ConnectionBoundDatabase(Database):
             join_transaction_mode="create_savepoint",
         )
         self._read_sessions = self._sessions
+
+    async def read_rows(
+        self, query: CompiledQuery, values: Mapping[str, Any]
+    ) -> list[Row[*tuple[Any, ...]]]:
+        """Inside the outer transaction, like every session of this database."""
+        result = await self._connection.exec_driver_sql(query.sql, query.arguments(values))
+        return list(result.all())
 
     async def dispose(self) -> None:
         """The connection belongs to whoever created it."""
