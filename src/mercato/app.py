@@ -29,10 +29,8 @@ from mercato.platform.events.contracts import EventCatalog
 from mercato.platform.events.metrics import EventMetrics
 from mercato.platform.http.middleware import (
     REQUEST_ID_HEADER,
+    PlatformMiddleware,
     RequestBodyMiddleware,
-    RequestContextMiddleware,
-    SecurityHeadersMiddleware,
-    UnhandledErrorMiddleware,
 )
 from mercato.platform.http.problems import install_problem_handlers
 from mercato.platform.http.rate_limits import RateLimiter, enforce_ip_rate_limit
@@ -118,10 +116,11 @@ def create_app(
         dependencies=[Depends(enforce_ip_rate_limit)],
         middleware=[
             Middleware(
-                RequestContextMiddleware, metrics=http_metrics, access_log=settings.log.access
+                PlatformMiddleware,
+                metrics=http_metrics,
+                access_log=settings.log.access,
+                hsts=settings.http.hsts,
             ),
-            Middleware(SecurityHeadersMiddleware, hsts=settings.http.hsts),
-            Middleware(UnhandledErrorMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.http.cors_origins),

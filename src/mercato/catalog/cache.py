@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 
 from mercato.catalog.schemas import CategoryOut, ProductOut
+from mercato.platform.redis import deadline
 
 logger = structlog.get_logger(__name__)
 
@@ -180,7 +181,8 @@ class RedisCatalogCache:
 
     async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
         try:
-            generation, raw, leader = await self._lookup(what)
+            async with deadline():
+                generation, raw, leader = await self._lookup(what)
         except Exception as error:  # noqa: BLE001 - the database can answer alone
             return await self._degraded(error, compute)
         key = self._key(generation, what)
@@ -204,7 +206,8 @@ class RedisCatalogCache:
 
     async def peek(self, alias: str) -> CachedRead | None:
         try:
-            raw = await self._redis.get(self._alias_key(alias))
+            async with deadline():
+                raw = await self._redis.get(self._alias_key(alias))
         except Exception:  # noqa: BLE001 - the slow path will tell (and count) it
             return None
         read = CachedRead.decode(raw)
@@ -236,28 +239,30 @@ class RedisCatalogCache:
         """Write `read` under `key` (releasing its lock) and under `alias` if `generation`
         is still the current one: one round trip."""
         try:
-            await self._store_script(
-                keys=[self._generation_key, self._alias_index],
-                args=[
-                    generation,
-                    read.encode(),
-                    TTL_S,
-                    int(time.time()),
-                    MAX_ALIASES,
-                    key or "",
-                    f"{key}:lock" if key is not None and unlock else "",
-                    self._alias_key(alias) if alias is not None else "",
-                ],
-            )
+            async with deadline():
+                await self._store_script(
+                    keys=[self._generation_key, self._alias_index],
+                    args=[
+                        generation,
+                        read.encode(),
+                        TTL_S,
+                        int(time.time()),
+                        MAX_ALIASES,
+                        key or "",
+                        f"{key}:lock" if key is not None and unlock else "",
+                        self._alias_key(alias) if alias is not None else "",
+                    ],
+                )
         except Exception as error:  # noqa: BLE001 - answered anyway; just not cached
             logger.warning("catalog_cache_unavailable", error=str(error))
 
     async def _wait_for(self, key: str, compute: Compute) -> CachedRead:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
+        give_up_at = time.monotonic() + WAIT_S
+        while time.monotonic() < give_up_at:
             await asyncio.sleep(_POLL_S)
             try:
-                raw = await self._redis.get(key)
+                async with deadline():
+                    raw = await self._redis.get(key)
             except Exception as error:  # noqa: BLE001
                 return await self._degraded(error, compute)
             read = CachedRead.decode(raw)
@@ -272,7 +277,8 @@ class RedisCatalogCache:
 
     async def bump(self) -> None:
         """Retire every entry and alias (raises if Redis cannot be reached)."""
-        await self._bump_script(keys=[self._generation_key, self._alias_index])
+        async with deadline():
+            await self._bump_script(keys=[self._generation_key, self._alias_index])
 
     async def invalidate(self) -> None:
         try:

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from mercato.identity.repository import PRINCIPALS_CHANGED
 from mercato.identity.service import Principal
+from mercato.platform.redis import deadline
 
 TTL_S = 60
 _GENERATION_TTL_S = 86_400  # far longer than any entry lives
@@ -79,9 +80,10 @@ class RedisPrincipalCache:
         self, *, session_id: uuid.UUID, user_id: uuid.UUID
     ) -> tuple[Principal | None, int | None]:
         try:
-            entry, generation = await self._redis.mget(
-                _entry_key(session_id), _generation_key(user_id)
-            )
+            async with deadline():
+                entry, generation = await self._redis.mget(
+                    _entry_key(session_id), _generation_key(user_id)
+                )
         except Exception as error:  # noqa: BLE001 - degrade to PostgreSQL, loudly
             self._results.labels("error").inc()
             logger.warning("principal_cache_unavailable", error=str(error))
@@ -107,7 +109,8 @@ class RedisPrincipalCache:
             "x": expires_at.timestamp(),
         }
         try:
-            await self._redis.set(_entry_key(principal.session_id), orjson.dumps(entry), ex=ttl)
+            async with deadline():
+                await self._redis.set(_entry_key(principal.session_id), orjson.dumps(entry), ex=ttl)
         except Exception as error:  # noqa: BLE001 - the answer is right; only not cached
             logger.warning("principal_cache_unavailable", error=str(error))
 
@@ -115,7 +118,7 @@ class RedisPrincipalCache:
         if not user_ids:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with deadline(), self._redis.pipeline(transaction=False) as pipe:
                 for user_id in user_ids:
                     pipe.incr(_generation_key(user_id))
                     pipe.expire(_generation_key(user_id), _GENERATION_TTL_S)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import subprocess
+import time
 import uuid
 
 import httpx
@@ -194,6 +196,33 @@ async def test_redis_stopped_mid_test_degrades_to_the_database(
             redis.start()  # back, empty: reads fill it again
             assert (await api.get(detail)).json()["name"] == "Copper kettle"
             assert (await api.get(detail)).json()["name"] == "Copper kettle"
+    finally:
+        redis.stop()
+
+
+async def test_a_hung_redis_costs_a_read_its_deadlines_not_an_answer(
+    settings: Settings, database: ConnectionBoundDatabase
+) -> None:
+    """A Redis that accepts connections but never answers (SIGSTOP): each cache operation
+    gives up at its deadline (`platform.redis.deadline`) and the database answers."""
+    redis = PrivateRedis()
+    redis.start()
+    assert redis.process is not None
+    try:
+        hung = settings.model_copy(update={"redis_url": redis.url})
+        async with app_client(hung, database) as api:
+            assert (await api.get("/api/v1/categories")).status_code == 200  # connected
+            redis.process.send_signal(signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                response = await api.get("/api/v1/products", params={"limit": 3})
+                elapsed = time.monotonic() - started
+            finally:
+                redis.process.send_signal(signal.SIGCONT)
+            assert response.status_code == 200
+            # peek, lookup and store: three deadlines of 0.5 s at most, never a hang.
+            assert elapsed < 5, elapsed
+            assert await metric(api, "error") >= 1
     finally:
         redis.stop()
 
