@@ -200,7 +200,12 @@ class RedisCatalogCache:
             if alias is not None:
                 await self._store(read, generation, alias=alias)
             return read
-        read = await compute()
+        try:
+            read = await compute()
+        except Exception:
+            if leader:  # the waiters compute for themselves now, rather than wait it out
+                await self._release(key)
+            raise
         await self._store(read, generation, key=key, unlock=leader, alias=alias)
         return read
 
@@ -257,18 +262,29 @@ class RedisCatalogCache:
             logger.warning("catalog_cache_unavailable", error=str(error))
 
     async def _wait_for(self, key: str, compute: Compute) -> CachedRead:
+        """The leader's result; computed here when the leader failed (its lock is gone with
+        no entry) or is too slow."""
         give_up_at = time.monotonic() + WAIT_S
         while time.monotonic() < give_up_at:
             await asyncio.sleep(_POLL_S)
             try:
                 async with deadline():
-                    raw = await self._redis.get(key)
+                    raw, locked = await self._redis.mget(key, f"{key}:lock")
             except Exception as error:  # noqa: BLE001
                 return await self._degraded(error, compute)
             read = CachedRead.decode(raw)
             if read is not None:
                 return read
-        return await compute()  # the leader is slow or gone: do not wait forever
+            if locked is None:
+                break
+        return await compute()
+
+    async def _release(self, key: str) -> None:
+        try:
+            async with deadline():
+                await self._redis.delete(f"{key}:lock")
+        except Exception as error:  # noqa: BLE001 - the lock expires by itself
+            logger.warning("catalog_cache_unavailable", error=str(error))
 
     async def _degraded(self, error: Exception, compute: Compute) -> CachedRead:
         self._count("error")

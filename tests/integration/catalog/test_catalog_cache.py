@@ -314,3 +314,36 @@ async def test_aliases_are_capped(redis_url: str, monkeypatch: pytest.MonkeyPatc
     finally:
         await cache.invalidate()
         await redis.aclose()
+
+
+async def test_a_failed_recomputation_releases_its_lock_at_once(redis_url: str) -> None:
+    """A leader whose read fails (a 404, a database error) must not leave the requests
+    waiting on it to sit out WAIT_S: they compute for themselves at once."""
+    redis = Redis.from_url(redis_url)
+    cache = RedisCatalogCache(redis)
+    read = CachedRead(body=b"[2]", etag='"two"')
+    started, fail = asyncio.Event(), asyncio.Event()
+
+    async def failing() -> CachedRead:
+        started.set()
+        await fail.wait()
+        raise LookupError("gone")
+
+    async def compute() -> CachedRead:
+        return read
+
+    try:
+        what = f"/failing-{uuid.uuid4().hex}"
+        leader = asyncio.create_task(cache.fetch(what, failing))
+        await started.wait()
+        waiter = asyncio.create_task(cache.fetch(what, compute))
+        await asyncio.sleep(0.2)  # the waiter is polling the leader's entry
+        assert not waiter.done()
+        failed_at = time.monotonic()
+        fail.set()
+        with pytest.raises(LookupError):
+            await leader
+        assert await waiter == read
+        assert time.monotonic() - failed_at < cache_module.WAIT_S / 2
+    finally:
+        await redis.aclose()
