@@ -48,6 +48,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
     parser.add_argument("--users", type=int, default=1_000_000, help="seeded accounts")
     parser.add_argument("--products", type=int, default=200_000, help="seeded products")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved catalog rounds")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     suites = set(args.suites.split(","))
@@ -74,7 +75,9 @@ def main() -> int:
             asyncio.run(identity.run(url, users=args.users)) if "identity" in suites else None
         )
         catalog_results = (
-            asyncio.run(catalog.run(url, products=args.products)) if "catalog" in suites else None
+            asyncio.run(catalog.run(url, products=args.products, rounds=args.rounds))
+            if "catalog" in suites
+            else None
         )
     finally:
         asyncio.run(_drop(admin, name))

@@ -8,16 +8,21 @@ drives both (2 threads, 8 connections, 10 s); pgbench runs the same SQL.
 Scenarios:
 - cache hit: the first page of the default list, always the same URL; baseline: the same
   bytes returned from Redis;
-- cache miss: `currency=EUR&min_price=<0..5000>`, 5,001 keys: mostly misses in 10 s;
+- cache miss: `currency=EUR&min_price=<0..5000>`, 5,001 keys, the cache retired before
+  each run (the share of reads that were misses is reported, from Mercato's metrics);
   baselines: the same SQL through asyncpg + orjson, and through pgbench;
 - search: `q=<material> <item>` with a random `max_price` (misses), and the p99 target;
 - detail: `GET /api/v1/products/{id}` for 2,000 random ids (misses, then hits).
+
+Per the method (checklists/performance.md) the scenarios run in `rounds` interleaved
+rounds, Mercato then its baseline; the report gives medians and the range of the ratios.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -63,24 +68,38 @@ CACHED_KEY = "bench:catalog:first-page"
 @dataclass(frozen=True)
 class Row:
     scenario: str
-    mercato: Load
+    mercato: list[Load]
     baseline_name: str
-    baseline: Load | None
+    baseline: list[Load]
 
     @property
-    def ratio(self) -> float | None:
-        if self.baseline is None:
-            return None
-        return self.mercato.requests_per_s / self.baseline.requests_per_s
+    def ratios(self) -> list[float]:
+        if not self.baseline:
+            return []
+        return [
+            ours.requests_per_s / theirs.requests_per_s
+            for ours, theirs in zip(self.mercato, self.baseline, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
 class Results:
     products: int
+    rounds: int
     seed_s: float
     rows: list[Row]
     pgbench_miss: Load
+    miss_share: list[float]
     mercato_rss_mib: float
+
+
+def median_load(loads: list[Load]) -> Load:
+    return Load(
+        requests_per_s=statistics.median(load.requests_per_s for load in loads),
+        p50_ms=statistics.median(load.p50_ms for load in loads),
+        p99_ms=statistics.median(load.p99_ms for load in loads),
+        errors=sum(load.errors for load in loads),
+    )
 
 
 def _miss_sql() -> str:
@@ -183,7 +202,7 @@ async def _copy_first_page_to(redis_url: str, base: str) -> None:
         await redis.aclose()
 
 
-async def run(database_url: str, *, products: int) -> Results:
+async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
     require_tool("wrk")
     require_tool("pgbench")
     redis_url = os.environ.get("REDIS_URL")
@@ -193,11 +212,7 @@ async def run(database_url: str, *, products: int) -> Results:
     seed_s, ids = await _seed(database_url, products)
     # Rows loaded by COPY bypass the commit listeners: retire what an earlier run cached
     # in this Redis (the seed is deterministic, so ids and URLs would match).
-    redis = Redis.from_url(redis_url)
-    try:
-        await RedisCatalogCache(redis).invalidate()
-    finally:
-        await redis.aclose()
+    await _retire(redis_url)
     miss_sql = _miss_sql()
     (workdir / "miss.sql").write_text(
         f"\\set p random(0, {MAX_MIN_PRICE})\n" + miss_sql.replace("$1", ":p") + ";\n"
@@ -226,49 +241,35 @@ async def run(database_url: str, *, products: int) -> Results:
             "warning",
         ),
     )
+    hit, miss, search, detail = (
+        Row("cache hit: first page", [], "Starlette: same bytes from Redis", []),
+        Row("cache miss: EUR, random min_price", [], "Starlette + asyncpg + orjson: same SQL", []),
+        Row("search: q=<material item>, random max_price", [], "", []),
+        Row("detail: 2,000 random ids", [], "", []),
+    )
+    miss_share: list[float] = []
     try:
         mercato.wait_ready()
         baseline.wait_ready()
         await _copy_first_page_to(redis_url, mercato.base)
         empty = _script(workdir, "empty", "")
-        rows = [
-            Row(
-                "cache hit: first page",
-                wrk_load(wrk(mercato.base + "/api/v1/products", empty)),
-                "Starlette: same bytes from Redis",
-                wrk_load(wrk(baseline.base + "/cached", empty)),
-            ),
-            Row(
-                "cache miss: EUR, random min_price",
-                wrk_load(
-                    wrk(
-                        mercato.base,
-                        _random_param_script(
-                            workdir, "miss", "/api/v1/products?currency=EUR&", "min_price"
-                        ),
-                    )
-                ),
-                "Starlette + asyncpg + orjson: same SQL",
-                wrk_load(
-                    wrk(
-                        baseline.base,
-                        _random_param_script(workdir, "raw-miss", "/list?", "min_price"),
-                    )
-                ),
-            ),
-            Row(
-                "search: q=<material item>, random max_price",
-                wrk_load(wrk(mercato.base, _search_script(workdir))),
-                "",
-                None,
-            ),
-            Row(
-                "detail: 2,000 random ids",
-                wrk_load(wrk(mercato.base, _detail_script(workdir, ids))),
-                "",
-                None,
-            ),
-        ]
+        miss_script = _random_param_script(
+            workdir, "miss", "/api/v1/products?currency=EUR&", "min_price"
+        )
+        raw_miss_script = _random_param_script(workdir, "raw-miss", "/list?", "min_price")
+        search_script, detail_script = _search_script(workdir), _detail_script(workdir, ids)
+        for _ in range(rounds):
+            hit.mercato.append(wrk_load(wrk(mercato.base + "/api/v1/products", empty)))
+            hit.baseline.append(wrk_load(wrk(baseline.base + "/cached", empty)))
+            await _retire(redis_url)
+            before = await _cache_results(mercato.base)
+            miss.mercato.append(wrk_load(wrk(mercato.base, miss_script)))
+            after = await _cache_results(mercato.base)
+            misses, hits = after["miss"] - before["miss"], after["hit"] - before["hit"]
+            miss_share.append(misses / max(1.0, misses + hits))
+            miss.baseline.append(wrk_load(wrk(baseline.base, raw_miss_script)))
+            search.mercato.append(wrk_load(wrk(mercato.base, search_script)))
+            detail.mercato.append(wrk_load(wrk(mercato.base, detail_script)))
         rss = rss_mib(mercato.pid)
     finally:
         mercato.stop()
@@ -276,39 +277,77 @@ async def run(database_url: str, *, products: int) -> Results:
     database_limit = pgbench(database_url, [workdir / "miss.sql"], workdir)
     return Results(
         products=products,
+        rounds=rounds,
         seed_s=seed_s,
-        rows=rows,
+        rows=[hit, miss, search, detail],
         pgbench_miss=database_limit,
+        miss_share=miss_share,
         mercato_rss_mib=rss,
     )
 
 
+async def _retire(redis_url: str) -> None:
+    """Retire every cached catalog read (a bump, as a committed change does)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        await RedisCatalogCache(redis).invalidate()
+    finally:
+        await redis.aclose()
+
+
+async def _cache_results(base: str) -> dict[str, float]:
+    """Mercato's `mercato_catalog_cache_total` counters, by result."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        text = (await client.get("/metrics")).text
+    counts = dict.fromkeys(("hit", "miss", "error"), 0.0)
+    for result in counts:
+        prefix = f'mercato_catalog_cache_total{{result="{result}"}} '
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                counts[result] = float(line.removeprefix(prefix))
+    return counts
+
+
 def report(results: Results) -> str:
+    shares = ", ".join(f"{share:.0%}" for share in results.miss_share)
     lines = [
         f"Seeded {results.products:,} products and 500 categories in {results.seed_s:.0f} s"
-        f" (COPY). wrk: {CONNECTIONS} connections, {DURATION_S} s per row; Mercato RSS after"
-        f" the runs: {results.mercato_rss_mib:.0f} MiB.",
+        f" (COPY). wrk: {CONNECTIONS} connections, {DURATION_S} s per run, {results.rounds}"
+        " interleaved rounds (Mercato, then its baseline); medians, and the range of the"
+        f" ratios. Mercato RSS after the runs: {results.mercato_rss_mib:.0f} MiB. Share of"
+        f" the cache-miss rows' reads that were misses, per round: {shares}.",
         "",
         "| scenario | Mercato req/s | p50 / p99 ms | baseline | baseline req/s | p50 / p99 ms"
-        " | ratio |",
+        " | ratio (range) |",
         "|---|---:|---:|---|---:|---:|---:|",
     ]
     for row in results.rows:
-        base = row.baseline
+        ours = median_load(row.mercato)
+        theirs = median_load(row.baseline) if row.baseline else None
+        ratios = row.ratios
+        ratio = (
+            f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            if ratios
+            else "-"
+        )
         lines.append(
-            f"| {row.scenario} | {row.mercato.requests_per_s:,.0f} |"
-            f" {row.mercato.p50_ms:.1f} / {row.mercato.p99_ms:.1f} |"
+            f"| {row.scenario} | {ours.requests_per_s:,.0f} |"
+            f" {ours.p50_ms:.1f} / {ours.p99_ms:.1f} |"
             f" {row.baseline_name or '-'} |"
-            f" {f'{base.requests_per_s:,.0f}' if base else '-'} |"
-            f" {f'{base.p50_ms:.1f} / {base.p99_ms:.1f}' if base else '-'} |"
-            f" {f'{row.ratio:.2f}' if row.ratio is not None else '-'} |"
+            f" {f'{theirs.requests_per_s:,.0f}' if theirs else '-'} |"
+            f" {f'{theirs.p50_ms:.1f} / {theirs.p99_ms:.1f}' if theirs else '-'} |"
+            f" {ratio} |"
         )
     database = results.pgbench_miss
     lines.append(
         f"| (database limit) pgbench, cache-miss SQL | | | pgbench |"
         f" {database.requests_per_s:,.0f} | {database.p50_ms:.1f} / {database.p99_ms:.1f} | |"
     )
-    errors = sum(row.mercato.errors for row in results.rows)
+    search = results.rows[2].mercato
+    lines.append(
+        "\nSearch p99 per round: " + ", ".join(f"{load.p99_ms:.1f} ms" for load in search) + "."
+    )
+    errors = sum(load.errors for row in results.rows for load in row.mercato)
     if errors:
         lines.append(f"\nNon-2xx answers from Mercato: {errors}.")
     return "\n".join(lines)

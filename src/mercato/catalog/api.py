@@ -21,6 +21,7 @@ from mercato.catalog.repository import (
     PRODUCT_TIEBREAKER,
     CatalogRepository,
     ProductCriteria,
+    live_product,
     product_page,
     product_sort_fields,
     tolerates_typos,
@@ -206,11 +207,9 @@ async def get_product(
         raise ProductNotFound()
 
     async def compute() -> CachedRead:
-        async with database.read_session() as session:
-            catalog = CatalogRepository(session)
-            row = await catalog.product_row(
-                product_id=product_id, slug=None if product_id else id_or_slug, live_only=True
-            )
+        row = await live_product(
+            database, product_id=product_id, slug=None if product_id else id_or_slug
+        )
         if row is None:
             raise ProductNotFound()
         encoded = encode(product_document(row))
