@@ -7,6 +7,7 @@ Reads are served as bytes: encoded once, cached with their ETag (see `cache.py`)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -61,38 +62,39 @@ async def get_catalog_cache(request: Request) -> CatalogCache:
 CatalogCacheDep = Annotated[CatalogCache, Depends(get_catalog_cache)]
 
 
-def product_document(row: AnyRow) -> dict[str, Any]:
+def product_document(row: Mapping[str, Any]) -> dict[str, Any]:
     """A product row as its JSON document: the shape of `ProductOut` (a test holds them
     together), built without models because lists build many of them."""
-    available = int(row.available)
-    category_slug = row.category_slug
+    product_id = row["id"]
+    available = int(row["available"])
+    category_slug = row["category_slug"]
     return {
-        "id": row.id,
-        "sku": row.sku,
-        "slug": row.slug,
-        "name": row.name,
-        "description": row.description,
-        "price": {"amount_minor": row.price_minor, "currency": row.currency},
+        "id": product_id,
+        "sku": row["sku"],
+        "slug": row["slug"],
+        "name": row["name"],
+        "description": row["description"],
+        "price": {"amount_minor": row["price_minor"], "currency": row["currency"]},
         "category": (
-            {"id": row.category_id, "slug": category_slug}
-            if row.category_id is not None and category_slug is not None
+            {"id": row["category_id"], "slug": category_slug}
+            if row["category_id"] is not None and category_slug is not None
             else None
         ),
-        "attributes": row.attributes,
-        "status": row.status,
+        "attributes": row["attributes"],
+        "status": row["status"],
         "stock": {"available": max(available, 0), "in_stock": available > 0},
-        "version": row.version,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
         "links": {
-            "self": f"/api/v1/products/{row.id}",
+            "self": f"/api/v1/products/{product_id}",
             "category": f"/api/v1/categories/{category_slug}" if category_slug else None,
         },
     }
 
 
 def product_out(row: AnyRow) -> ProductOut:
-    return ProductOut.model_validate(product_document(row))
+    return ProductOut.model_validate(product_document(dict(row._mapping)))
 
 
 def encode(document: Any) -> bytes:

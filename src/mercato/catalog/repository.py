@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from mercato.catalog.models import Category, Inventory, Product
-from mercato.platform.db.database import Database
+from mercato.platform.db.database import Database, DriverRow
 from mercato.platform.listing import (
     AnyRow,
     AnySelect,
@@ -195,7 +195,7 @@ def product_listing(criteria: ProductCriteria) -> ProductView:
 
 async def product_page(
     database: Database, criteria: ProductCriteria, *, sort: Sort, cursor: str | None, limit: int
-) -> tuple[list[AnyRow], str | None]:
+) -> tuple[list[DriverRow], str | None]:
     """A page of `product_listing`: one statement, compiled once per shape of the request
     (`platform.db.compiled`: the list is the catalog's hottest read)."""
     shape = ("products", criteria.shape, sort.canonical, cursor is not None)
@@ -222,7 +222,7 @@ def product_lookup(*, by_id: bool, live_only: bool) -> ProductView:
 
 async def live_product(
     database: Database, *, product_id: uuid.UUID | None, slug: str | None
-) -> AnyRow | None:
+) -> DriverRow | None:
     """A product the public may see, by id or slug; compiled once (`product_page`'s
     reasons: product pages are the second hottest read)."""
     by_id = product_id is not None

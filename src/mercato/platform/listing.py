@@ -272,13 +272,21 @@ async def fetch_page(
     """At most `limit` rows of `query` after `cursor`, and the cursor of the next page."""
     statement = page_statement(query, sort=sort, cursor=cursor, limit=limit)
     rows = list((await session.execute(statement)).all())
-    return cut_page(rows, sort=sort, limit=limit)
-
-
-def cut_page(rows: Sequence[AnyRow], *, sort: Sort, limit: int) -> tuple[list[AnyRow], str | None]:
-    """The page (`limit` of the `limit + 1` rows read) and the cursor of the next one."""
     if len(rows) <= limit:
-        return list(rows), None
-    last = rows[limit - 1]._mapping
-    values = [last[_sort_label(n)] for n in range(len(sort.keys))]
-    return list(rows[:limit]), sort.encode_cursor(values)
+        return rows, None
+    return rows[:limit], next_cursor(sort, rows[limit - 1]._mapping)
+
+
+def cut_page(
+    rows: list[dict[str, Any]], *, sort: Sort, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The page (`limit` of the `limit + 1` rows of `keyset_values`) and the cursor of the
+    next one, for rows read by column label."""
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], next_cursor(sort, rows[limit - 1])
+
+
+def next_cursor(sort: Sort, last: Mapping[Any, Any]) -> str:
+    """The cursor of the page after the row `last` (its `_sort_<n>` columns)."""
+    return sort.encode_cursor([last[_sort_label(n)] for n in range(len(sort.keys))])

@@ -84,7 +84,7 @@ async def test_a_cold_key_under_a_crowd_is_computed_once(
         editor = await bearer(api, "editor@corp.example")
         for _ in range(5):
             await create_product(api, editor)
-        with counted_statements(connection) as statements:
+        async with counted_statements(connection) as statements:
             answers = await asyncio.gather(
                 *(api.get("/api/v1/products", params={"limit": 3}) for _ in range(20))
             )

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Row, text
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -58,9 +60,7 @@ class Database:
             if replica is not None
             else self._sessions
         )
-        # One statement needs no transaction around it (its snapshot is its own): no BEGIN
-        # and ROLLBACK round trips for compiled reads.
-        self._compiled_reads = (replica or primary).execution_options(isolation_level="AUTOCOMMIT")
+        self._compiled_reads = replica or primary
         self.queries = QueryCache(primary.dialect)
 
     @classmethod
@@ -83,13 +83,10 @@ class Database:
         """A read-only session on the replica when configured, else on the primary."""
         return self._read_sessions()
 
-    async def read_rows(
-        self, query: CompiledQuery, values: Mapping[str, Any]
-    ) -> list[Row[*tuple[Any, ...]]]:
+    async def read_rows(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
         """The rows of a compiled read (`compiled.py`), on the replica when configured."""
         async with self._compiled_reads.connect() as connection:
-            result = await connection.exec_driver_sql(query.sql, query.arguments(values))
-            return list(result.all())
+            return await driver_rows(connection, query, values)
 
     async def ping(self) -> None:
         """Round-trip `SELECT 1` on the primary; raises when the database is unreachable."""
@@ -136,12 +133,35 @@ class ConnectionBoundDatabase(Database):
         )
         self._read_sessions = self._sessions
 
-    async def read_rows(
-        self, query: CompiledQuery, values: Mapping[str, Any]
-    ) -> list[Row[*tuple[Any, ...]]]:
+    async def read_rows(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
         """Inside the outer transaction, like every session of this database."""
-        result = await self._connection.exec_driver_sql(query.sql, query.arguments(values))
-        return list(result.all())
+        return await driver_rows(self._connection, query, values)
 
     async def dispose(self) -> None:
         """The connection belongs to whoever created it."""
+
+
+# A row of a compiled read: column label → value, as the driver decoded it.
+DriverRow = dict[str, Any]
+
+
+async def driver_rows(
+    connection: AsyncConnection, query: CompiledQuery, values: Mapping[str, Any]
+) -> list[DriverRow]:
+    """`query` sent on the connection's asyncpg connection: no statement building, no
+    compiling, no result objects, and no BEGIN/ROLLBACK around one statement (its snapshot
+    is its own; inside an open transaction it runs in that transaction). Driver errors
+    come out as `DBAPIError`, as from any SQLAlchemy call (the problem handlers map them:
+    503 for timeouts and lost connections), and a broken connection leaves the pool."""
+    pooled = await connection.get_raw_connection()
+    driver: asyncpg.Connection = pooled.driver_connection
+    try:
+        records = await driver.fetch(query.sql, *query.arguments(values))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        lost = not isinstance(error, asyncpg.PostgresError) or driver.is_closed()
+        if lost:
+            pooled.invalidate(error)
+        raise DBAPIError(
+            query.sql, None, error, hide_parameters=True, connection_invalidated=lost
+        ) from error
+    return [dict(record) for record in records]
