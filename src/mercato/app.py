@@ -157,12 +157,13 @@ def create_app(
     app.state.event_catalog = catalog if catalog is not None else composition.event_catalog()
     registry.register(PoolCollector(lambda: _pool_status(app)))
     install_problem_handlers(app)
+    # Routes match in order: the hottest (public catalog reads) first.
+    app.include_router(catalog_api.router)
     app.include_router(health.router)
     app.include_router(events_api.router)
     app.include_router(identity_api.router)
     app.include_router(identity_api.well_known)
     app.include_router(identity_admin_api.router)
-    app.include_router(catalog_api.router)
     app.include_router(catalog_admin_api.router)
     if settings.env is Environment.DEVELOPMENT:
         app.include_router(dev_api.router)

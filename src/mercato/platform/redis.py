@@ -18,7 +18,10 @@ OPERATION_TIMEOUT_S = 0.5
 
 def connect_redis(url: str) -> Redis:
     """A client with its own pool; nothing is sent until first use (start-up never waits)."""
-    return Redis.from_url(url, socket_connect_timeout=OPERATION_TIMEOUT_S, max_connections=50)
+    # socket_timeout=None explicitly: left out, redis-py 8 defaults it to 5 s (wait_for again).
+    return Redis.from_url(
+        url, socket_connect_timeout=OPERATION_TIMEOUT_S, socket_timeout=None, max_connections=50
+    )
 
 
 def deadline() -> asyncio.Timeout:
