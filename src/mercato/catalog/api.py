@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from mercato.catalog.cache import CachedRead, CatalogCache
 from mercato.catalog.errors import CategoryNotFound, ProductNotFound
-from mercato.catalog.fast_path import alias_of, public_cache_control
+from mercato.catalog.fast_path import alias_of, peek_of, public_cache_control
 from mercato.catalog.models import Category
 from mercato.catalog.repository import (
     PRODUCT_TIEBREAKER,
@@ -179,7 +179,10 @@ async def list_products(
         cache_control = "private, no-store"
     else:
         read = await cache.fetch(
-            f"products?{_canonical(params)}", compute, alias=alias_of(request.scope)
+            f"products?{_canonical(params)}",
+            compute,
+            alias=alias_of(request.scope),
+            peek=peek_of(request.scope),
         )
         cache_control = public_cache_control(settings)
     headers = link_header(read.link)
@@ -217,7 +220,12 @@ async def get_product(
         encoded = encode(product_document(row))
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
-    read = await cache.fetch(f"product:{id_or_slug}", compute, alias=alias_of(request.scope))
+    read = await cache.fetch(
+        f"product:{id_or_slug}",
+        compute,
+        alias=alias_of(request.scope),
+        peek=peek_of(request.scope),
+    )
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
     )
@@ -269,7 +277,12 @@ async def list_categories(
         encoded = b"[" + b",".join(tree.model_dump_json().encode() for tree in trees) + b"]"
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
-    read = await cache.fetch("categories", compute, alias=alias_of(request.scope))
+    read = await cache.fetch(
+        "categories",
+        compute,
+        alias=alias_of(request.scope),
+        peek=peek_of(request.scope),
+    )
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
     )
@@ -300,7 +313,12 @@ async def get_category(
 
     if len(slug) > 120:
         raise CategoryNotFound()
-    read = await cache.fetch(f"category:{slug}", compute, alias=alias_of(request.scope))
+    read = await cache.fetch(
+        f"category:{slug}",
+        compute,
+        alias=alias_of(request.scope),
+        peek=peek_of(request.scope),
+    )
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
     )

@@ -17,7 +17,9 @@ Aliases (the exact request line, for the fast path, `fast_path.py`) are read wit
 GET, so their keys carry no generation: `catalog:<shape>:raw:<path?query>`. They stay exact
 all the same: one is only written while the generation it was computed under is still the
 current one (checked atomically in Lua), and a bump deletes every alias (they are indexed,
-at most `MAX_ALIASES`, in a sorted set by expiry) in the same atomic step.
+at most `MAX_ALIASES`, in a sorted set by expiry) in the same atomic step. The fast path's
+one call also takes the alias's recomputation lock on a miss (`Peek`), so a miss costs two
+round trips: that call, and the store that releases the lock.
 
 Without `REDIS_URL` (a single `make run` process) an in-process cache does the same.
 """
@@ -36,6 +38,7 @@ import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from mercato.catalog.schemas import CategoryOut, ProductOut
 from mercato.platform.redis import deadline
@@ -92,6 +95,29 @@ class CachedRead:
 
 
 Compute = Callable[[], Awaitable[CachedRead]]
+
+
+@dataclass(frozen=True, slots=True)
+class Peek:
+    """A fast-path miss: the generation read before the database, and whether this request
+    now holds the alias's recomputation lock (the others wait for its entry)."""
+
+    generation: int
+    leader: bool
+
+
+# KEYS: the alias, the generation counter. ARGV: the lock's lifetime in ms. A hit is the
+# entry itself (a plain bulk reply, as cheap to read as a GET); a miss is {generation,
+# 1 if this caller now holds the alias's lock else 0}.
+_PEEK = """
+local entry = redis.call('GET', KEYS[1])
+if entry then return entry end
+local generation = redis.call('GET', KEYS[2]) or '0'
+if redis.call('SET', KEYS[1] .. ':lock', '1', 'NX', 'PX', ARGV[1]) then
+  return {generation, 1}
+end
+return {generation, 0}
+"""
 # KEYS[1]: the generation counter. ARGV: the entry key's prefix and suffix around the
 # generation, and the lock's lifetime in ms (0: do not lock). One round trip answers
 # {generation, entry, 0}, or on a miss {generation, false, 1} when this caller now holds
@@ -141,13 +167,17 @@ return generation
 
 
 class CatalogCache(Protocol):
-    async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
+    async def fetch(
+        self, what: str, compute: Compute, *, alias: str | None = None, peek: Peek | None = None
+    ) -> CachedRead:
         """The cached read of `what`, computed once on a miss. `alias` (the raw request
-        line) is remembered for the same read, for `peek` (the fast path)."""
+        line) is remembered for the same read, for `peek` (the fast path); with the `Peek`
+        of that line's miss, the alias's lock decides who computes."""
         ...
 
-    async def peek(self, alias: str) -> CachedRead | None:
-        """The read cached under `alias`, or None (never computes; errors are a None)."""
+    async def peek(self, alias: str) -> CachedRead | Peek | None:
+        """The read cached under `alias`; on a miss a `Peek` (or None when the cache cannot
+        tell: errors, a damaged entry). Never computes."""
         ...
 
     async def invalidate(self) -> None: ...
@@ -176,10 +206,15 @@ class RedisCatalogCache:
         self._generation_key = f"catalog:{SHAPE}:generation"
         self._alias_index = f"catalog:{SHAPE}:aliases"
         self._lookup_script = redis.register_script(_LOOKUP)
+        self._peek_script = redis.register_script(_PEEK)
         self._store_script = redis.register_script(_STORE)
         self._bump_script = redis.register_script(_BUMP)
 
-    async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
+    async def fetch(
+        self, what: str, compute: Compute, *, alias: str | None = None, peek: Peek | None = None
+    ) -> CachedRead:
+        if alias is not None and peek is not None:
+            return await self._fetch_alias(alias, compute, peek)
         try:
             async with deadline():
                 generation, raw, leader = await self._lookup(what)
@@ -200,25 +235,57 @@ class RedisCatalogCache:
             if alias is not None:
                 await self._store(read, generation, alias=alias)
             return read
+        return await self._compute_and_store(
+            compute, generation, key=key, lock=key if leader else None, alias=alias
+        )
+
+    async def _fetch_alias(self, alias: str, compute: Compute, peek: Peek) -> CachedRead:
+        """A fast-path miss: its lock was taken (or not) in the same call as the lookup."""
+        self._count("miss")
+        key = self._alias_key(alias)
+        if not peek.leader:
+            return await self._wait_for(key, compute)
+        return await self._compute_and_store(compute, peek.generation, lock=key, alias=alias)
+
+    async def _compute_and_store(
+        self,
+        compute: Compute,
+        generation: int,
+        *,
+        key: str | None = None,
+        lock: str | None,
+        alias: str | None,
+    ) -> CachedRead:
         try:
             read = await compute()
         except Exception:
-            if leader:  # the waiters compute for themselves now, rather than wait it out
-                await self._release(key)
+            if lock is not None:  # the waiters compute for themselves now, not wait it out
+                await self._release(lock)
             raise
-        await self._store(read, generation, key=key, unlock=leader, alias=alias)
+        await self._store(read, generation, key=key, unlock=lock, alias=alias)
         return read
 
-    async def peek(self, alias: str) -> CachedRead | None:
+    async def peek(self, alias: str) -> CachedRead | Peek | None:
         try:
             async with deadline():
-                raw = await self._redis.get(self._alias_key(alias))
+                found = await self._peek(self._alias_key(alias))
         except Exception:  # noqa: BLE001 - the slow path will tell (and count) it
             return None
-        read = CachedRead.decode(raw)
+        if isinstance(found, list):
+            generation, leader = found
+            return Peek(int(generation), bool(leader))
+        read = CachedRead.decode(found)
         if read is not None:
             self._count("hit")
         return read
+
+    async def _peek(self, key: str) -> Any:
+        # EVALSHA straight: redis-py's Script wrapper costs a fifth of a hit's round trip.
+        arguments = (2, key, self._generation_key, _LOCK_MS)
+        try:
+            return await self._redis.evalsha(self._peek_script.sha, *arguments)
+        except NoScriptError:  # a restarted or flushed Redis: load it once more
+            return await self._peek_script(keys=[key, self._generation_key], args=[_LOCK_MS])
 
     async def _lookup(self, what: str) -> tuple[int, bytes | None, bool]:
         generation, raw, leader = await self._lookup_script(
@@ -238,11 +305,11 @@ class RedisCatalogCache:
         generation: int,
         *,
         key: str | None = None,
-        unlock: bool = False,
+        unlock: str | None = None,
         alias: str | None = None,
     ) -> None:
-        """Write `read` under `key` (releasing its lock) and under `alias` if `generation`
-        is still the current one: one round trip."""
+        """Write `read` under `key`, release the lock of `unlock`, and write `read` under
+        `alias` if `generation` is still the current one: one round trip."""
         try:
             async with deadline():
                 await self._store_script(
@@ -254,7 +321,7 @@ class RedisCatalogCache:
                         int(time.time()),
                         MAX_ALIASES,
                         key or "",
-                        f"{key}:lock" if key is not None and unlock else "",
+                        f"{unlock}:lock" if unlock is not None else "",
                         self._alias_key(alias) if alias is not None else "",
                     ],
                 )
@@ -320,7 +387,9 @@ class LocalCatalogCache:
         self._in_flight: dict[str, asyncio.Future[CachedRead]] = {}
         self._count = _Results(registry)
 
-    async def fetch(self, what: str, compute: Compute, *, alias: str | None = None) -> CachedRead:
+    async def fetch(
+        self, what: str, compute: Compute, *, alias: str | None = None, peek: Peek | None = None
+    ) -> CachedRead:
         generation = self._generation
         read = self._get(generation, what)
         if read is not None:

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mercato.catalog.cache import CatalogCache
+from mercato.catalog.cache import CachedRead, CatalogCache, Peek
 from mercato.platform.config import Settings
 from mercato.platform.errors import RateLimited
 from mercato.platform.http.caching import cached_read
@@ -27,6 +27,7 @@ from mercato.platform.http.rate_limits import RateLimiter, client_ip
 from mercato.platform.listing import link_header
 
 POLICY = "catalog-read"
+_PEEK_STATE = "catalog_peek"
 _PRODUCTS = "/api/v1/products"
 _CATEGORIES = "/api/v1/categories"
 
@@ -61,6 +62,12 @@ def alias_of(scope: Scope) -> str:
     return f"raw:{scope['path']}?{query}"
 
 
+def peek_of(scope: Scope) -> Peek | None:
+    """What this path's lookup learnt when it missed (the routes pass it to `fetch`)."""
+    peek = scope.get("state", {}).get(_PEEK_STATE)
+    return peek if isinstance(peek, Peek) else None
+
+
 def _template(path: str) -> str | None:
     if path in (_PRODUCTS, _CATEGORIES):
         return path
@@ -83,7 +90,9 @@ class CachedCatalogReads:
         state = scope["app"].state
         cache: CatalogCache | None = getattr(state, "catalog_cache", None)
         read = await cache.peek(alias_of(scope)) if cache is not None else None
-        if read is None:
+        if not isinstance(read, CachedRead):
+            if read is not None:
+                scope.setdefault("state", {})[_PEEK_STATE] = read
             await self.app(scope, receive, send)
             return
         scope["route"] = _ROUTES[template]
