@@ -228,6 +228,9 @@ async def test_customers_cannot_search(
 
 
 async def test_the_q_search_plan_uses_the_trigram_indexes(connection: AsyncConnection) -> None:
+    # Setup, not the code under test: 30,000 rows and their trigram index entries may take
+    # longer than the application's statement timeout on a slow CI machine.
+    await connection.execute(text("SET LOCAL statement_timeout = '60s'"))
     await connection.execute(
         text(
             "INSERT INTO identity_user (id, email, name, password_hash, created_at)"
