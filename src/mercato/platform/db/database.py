@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from mercato.platform.config import DatabaseSettings, normalise_database_url
 from mercato.platform.db.compiled import CompiledQuery, QueryCache
@@ -85,8 +87,14 @@ class Database:
 
     async def read_rows(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
         """The rows of a compiled read (`compiled.py`), on the replica when configured."""
-        async with self._compiled_reads.connect() as connection:
-            return await driver_rows(connection, query, values)
+        # The pooled DBAPI connection itself: no Connection object around one statement.
+        pooled = await self._compiled_reads.raw_connection()
+        try:
+            return await driver_rows(pooled, query, values)
+        finally:
+            # Back to the pool; its reset-on-return runs through SQLAlchemy's greenlet
+            # bridge, as AsyncEngine.raw_connection() took the connection out.
+            await greenlet_spawn(pooled.close)
 
     async def ping(self) -> None:
         """Round-trip `SELECT 1` on the primary; raises when the database is unreachable."""
@@ -135,7 +143,7 @@ class ConnectionBoundDatabase(Database):
 
     async def read_rows(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
         """Inside the outer transaction, like every session of this database."""
-        return await driver_rows(self._connection, query, values)
+        return await driver_rows(await self._connection.get_raw_connection(), query, values)
 
     async def dispose(self) -> None:
         """The connection belongs to whoever created it."""
@@ -146,14 +154,13 @@ DriverRow = dict[str, Any]
 
 
 async def driver_rows(
-    connection: AsyncConnection, query: CompiledQuery, values: Mapping[str, Any]
+    pooled: PoolProxiedConnection, query: CompiledQuery, values: Mapping[str, Any]
 ) -> list[DriverRow]:
-    """`query` sent on the connection's asyncpg connection: no statement building, no
+    """`query` sent on the pooled connection's asyncpg connection: no statement building, no
     compiling, no result objects, and no BEGIN/ROLLBACK around one statement (its snapshot
     is its own; inside an open transaction it runs in that transaction). Driver errors
     come out as `DBAPIError`, as from any SQLAlchemy call (the problem handlers map them:
     503 for timeouts and lost connections), and a broken connection leaves the pool."""
-    pooled = await connection.get_raw_connection()
     driver: asyncpg.Connection = pooled.driver_connection
     try:
         records = await driver.fetch(query.sql, *query.arguments(values))
