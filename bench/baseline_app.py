@@ -1,7 +1,8 @@
 """The Python ceiling for the catalog benchmark: Starlette + asyncpg + orjson, no ORM, no
 validation, no middleware. `/list` runs the same SQL as Mercato's cache-miss list (the
-statement text is handed over in BASELINE_LIST_SQL, `$1` = min_price); `/cached` returns
-the bytes stored at BASELINE_CACHED_KEY in Redis, as Mercato's cache hit does."""
+statement text is handed over in BASELINE_LIST_SQL: `$1` = min_price, and the LIMIT
+written in, as Mercato does); `/cached` returns the bytes stored at BASELINE_CACHED_KEY in
+Redis, as Mercato's cache hit does."""
 
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def listing(request: Request) -> Response:
+    limit = int(request.query_params["limit"]) + 1
     rows = await state["pool"].fetch(
-        os.environ["BASELINE_LIST_SQL"], int(request.query_params["min_price"])
+        os.environ["BASELINE_LIST_SQL"].replace("<limit>", str(limit)),
+        int(request.query_params["min_price"]),
     )
     body = orjson.dumps({"items": [dict(row) for row in rows]}, default=str)
     return Response(body, media_type="application/json")

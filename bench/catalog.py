@@ -8,8 +8,9 @@ drives both (2 threads, 8 connections, 10 s); pgbench runs the same SQL.
 Scenarios:
 - cache hit: the first page of the default list, always the same URL; baseline: the same
   bytes returned from Redis;
-- cache miss: `currency=EUR&min_price=<0..5000>`, 5,001 keys, the cache retired before
-  each run (the share of reads that were misses is reported, from Mercato's metrics);
+- cache miss: `currency=EUR&min_price=<0..5000>&limit=<20..30>` (55,011 keys: few
+  repeats in a run; pages stay full), the cache retired before each run; the share of
+  reads that were misses is reported from Mercato's metrics;
   baselines: the same SQL through asyncpg + orjson, and through pgbench;
 - search: `q=<material> <item>` with a random `max_price` (misses), and the p99 target;
 - detail: `GET /api/v1/products/{id}` for 2,000 random ids (misses, then hits).
@@ -57,10 +58,12 @@ from mercato.platform.db.compiled import compile_query
 from mercato.platform.jobs.runtime import libpq_url
 from mercato.platform.listing import Sort, keyset_statement, keyset_values
 
-PAGE = 24
 # min_price drawn up to here keeps pages full (prices are ~€30 at the median), so every
 # request does a page's worth of work rather than scanning for matches that do not exist.
 MAX_MIN_PRICE = 5_000
+# Page sizes drawn for the cache-miss row: with min_price, enough keys for few repeats,
+# and the same plan as any list (LIMIT is a parameter; a price range would change it).
+LIMITS = (20, 30)
 MAX_PRICE = 1_000_000
 CACHED_KEY = "bench:catalog:first-page"
 
@@ -103,24 +106,28 @@ def median_load(loads: list[Load]) -> Load:
 
 
 def _miss_sql() -> str:
-    """The cache-miss list's statement, as Mercato sends it: `$1` is min_price."""
+    """The cache-miss list's statement, as Mercato sends it for one page size: `$1` is
+    min_price, `<limit>` stands for the LIMIT (the page size + 1, written into the text as
+    Mercato does, so each page size is its own statement)."""
     criteria = ProductCriteria(currency="EUR", min_price=0)
     sort = Sort.parse(
         "-created_at", allowed=product_sort_fields(criteria), tiebreaker=PRODUCT_TIEBREAKER
     )
     query = compile_query(
-        keyset_statement(product_listing(criteria), sort=sort, paged=False),
+        keyset_statement(product_listing(criteria), sort=sort, paged=False, limit=123456788),
         PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
     )
-    values = criteria.values | keyset_values(sort=sort, cursor=None, limit=PAGE)
-    # Everything but min_price inlined, for pgbench and the baseline app alike.
+    values = criteria.values | keyset_values(sort=sort, cursor=None)
+    # Everything but the prices inlined, for pgbench and the baseline app alike.
     sql = query.sql
+    kept = {"min_price": "$1"}
     for position, (name, value) in reversed(
         list(enumerate(zip(query.names, query.arguments(values), strict=True), start=1))
     ):
-        replacement = "<min_price>" if name == "min_price" else _literal(value)
-        sql = sql.replace(f"${position}", replacement)
-    return sql.replace("<min_price>", "$1")
+        sql = sql.replace(f"${position}", f"<{name}>" if name in kept else _literal(value))
+    for name, placeholder in kept.items():
+        sql = sql.replace(f"<{name}>", placeholder)
+    return sql.replace("123456789", "<limit>")
 
 
 def _literal(value: object) -> str:
@@ -137,12 +144,14 @@ def _script(workdir: Path, name: str, body: str) -> Path:
     return script
 
 
-def _random_param_script(workdir: Path, name: str, path: str, parameter: str) -> Path:
+def _miss_script(workdir: Path, name: str, path: str) -> Path:
+    low, high = LIMITS
     return _script(
         workdir,
         name,
         "request = function()\n"
-        f'  return wrk.format("GET", "{path}{parameter}=" .. math.random(0, {MAX_MIN_PRICE}))\n'
+        f'  return wrk.format("GET", "{path}min_price=" .. math.random(0, {MAX_MIN_PRICE})'
+        f' .. "&limit=" .. math.random({low}, {high}))\n'
         "end\n",
     )
 
@@ -214,8 +223,11 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
     # in this Redis (the seed is deterministic, so ids and URLs would match).
     await _retire(redis_url)
     miss_sql = _miss_sql()
+    low, high = LIMITS
     (workdir / "miss.sql").write_text(
-        f"\\set p random(0, {MAX_MIN_PRICE})\n" + miss_sql.replace("$1", ":p") + ";\n"
+        f"\\set p random(0, {MAX_MIN_PRICE})\n\\set q random({low + 1}, {high + 1})\n"
+        + miss_sql.replace("$1", ":p").replace("<limit>", ":q")
+        + ";\n"
     )
 
     mercato = Server(database_url, workdir, extra_env={"REDIS_URL": redis_url})
@@ -243,7 +255,12 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
     )
     hit, miss, search, detail = (
         Row("cache hit: first page", [], "Starlette: same bytes from Redis", []),
-        Row("cache miss: EUR, random min_price", [], "Starlette + asyncpg + orjson: same SQL", []),
+        Row(
+            "cache miss: EUR, random min/max price",
+            [],
+            "Starlette + asyncpg + orjson: same SQL",
+            [],
+        ),
         Row("search: q=<material item>, random max_price", [], "", []),
         Row("detail: 2,000 random ids", [], "", []),
     )
@@ -253,10 +270,8 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
         baseline.wait_ready()
         await _copy_first_page_to(redis_url, mercato.base)
         empty = _script(workdir, "empty", "")
-        miss_script = _random_param_script(
-            workdir, "miss", "/api/v1/products?currency=EUR&", "min_price"
-        )
-        raw_miss_script = _random_param_script(workdir, "raw-miss", "/list?", "min_price")
+        miss_script = _miss_script(workdir, "miss", "/api/v1/products?currency=EUR&")
+        raw_miss_script = _miss_script(workdir, "raw-miss", "/list?")
         search_script, detail_script = _search_script(workdir), _detail_script(workdir, ids)
         for _ in range(rounds):
             hit.mercato.append(wrk_load(wrk(mercato.base + "/api/v1/products", empty)))

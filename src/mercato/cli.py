@@ -62,7 +62,7 @@ app.add_typer(migrate_app, name="migrate")
 app.add_typer(db_app, name="db", no_args_is_help=True)
 seed_app = typer.Typer(help="Generated data for development and benchmarks.")
 app.add_typer(seed_app, name="seed", no_args_is_help=True)
-catalog_app = typer.Typer(help="Catalog tooling: bulk import.")
+catalog_app = typer.Typer(help="Catalog tooling: bulk import, cache retirement.")
 app.add_typer(catalog_app, name="catalog", no_args_is_help=True)
 keys_app = typer.Typer(help="Access-token signing keys and field-encryption keys.")
 app.add_typer(events_app, name="events", no_args_is_help=True)
@@ -382,6 +382,17 @@ async def _import_catalog(settings: Settings, path: Path, *, batch: int) -> Impo
     finally:
         await database.dispose()
         await _retire_cached_catalog(settings)
+
+
+@catalog_app.command("retire-cache")
+def catalog_retire_cache() -> None:
+    """Retire every cached catalog read in Redis (entries and fast-path aliases)."""
+    settings = _settings()
+    if settings.redis_url is None:
+        typer.echo("no REDIS_URL: each process's in-memory cache lives and dies with it")
+        return
+    asyncio.run(_retire_cached_catalog(settings))
+    typer.echo("catalog cache retired")
 
 
 @app.command()

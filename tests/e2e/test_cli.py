@@ -12,7 +12,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
+from mercato.catalog.cache import CachedRead, Peek, RedisCatalogCache
 from mercato.platform.db import migrations
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_port, mercato_env, run_mercato
@@ -175,3 +177,36 @@ def test_keys_rotate_on_the_command_line(scratch_database: str, tmp_path: Path) 
     queued = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'identity:reencrypt_fields'"
     assert asyncio.run(_scalar(scratch_database, queued)) == 1
     assert run_mercato("keys", "rotate", "--no-signing", "--no-fields", env=env).returncode == 2
+
+
+def test_retire_cache_on_the_command_line(redis_url: str) -> None:
+    line = f"raw:/cli-{uuid.uuid4().hex}?"
+
+    async def cached() -> bool:
+        redis = Redis.from_url(redis_url)
+        try:
+            return isinstance(await RedisCatalogCache(redis).peek(line), CachedRead)
+        finally:
+            await redis.aclose()
+
+    async def cache_one() -> None:
+        redis = Redis.from_url(redis_url)
+        cache = RedisCatalogCache(redis)
+        read = CachedRead(body=b"[]", etag='"cli"')
+
+        async def compute() -> CachedRead:
+            return read
+
+        try:
+            peek = await cache.peek(line)
+            assert isinstance(peek, Peek)
+            await cache.fetch("cli", compute, alias=line, peek=peek)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(cache_one())
+    assert asyncio.run(cached())
+    retired = run_mercato("catalog", "retire-cache", env=mercato_env(REDIS_URL=redis_url))
+    assert retired.returncode == 0, retired.stderr
+    assert "catalog cache retired" in retired.stdout
+    assert not asyncio.run(cached())  # the alias went with the entries

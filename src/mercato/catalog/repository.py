@@ -198,12 +198,14 @@ async def product_page(
 ) -> tuple[list[DriverRow], str | None]:
     """A page of `product_listing`: one statement, compiled once per shape of the request
     (`platform.db.compiled`: the list is the catalog's hottest read)."""
-    shape = ("products", criteria.shape, sort.canonical, cursor is not None)
+    shape = ("products", criteria.shape, sort.canonical, cursor is not None, limit)
     query = database.queries.get(
         shape,
-        lambda: keyset_statement(product_listing(criteria), sort=sort, paged=cursor is not None),
+        lambda: keyset_statement(
+            product_listing(criteria), sort=sort, paged=cursor is not None, limit=limit
+        ),
     )
-    values = criteria.values | keyset_values(sort=sort, cursor=cursor, limit=limit)
+    values = criteria.values | keyset_values(sort=sort, cursor=cursor)
     rows = await database.read_rows(query, values)
     return cut_page(rows, sort=sort, limit=limit)
 
