@@ -13,13 +13,14 @@ Stampede protection: on a miss one request per key recomputes (a `SET NX` lock);
 others wait for its result for up to `WAIT_S`, then compute for themselves. Redis errors
 degrade to the database (counted as `error`), never to a failed request.
 
-Aliases (the exact request line, for the fast path, `fast_path.py`) are read with one plain
-GET, so their keys carry no generation: `catalog:<shape>:raw:<path?query>`. They stay exact
-all the same: one is only written while the generation it was computed under is still the
-current one (checked atomically in Lua), and a bump deletes every alias (they are indexed,
-at most `MAX_ALIASES`, in a sorted set by expiry) in the same atomic step. The fast path's
-one call also takes the alias's recomputation lock on a miss (`Peek`), so a miss costs two
-round trips: that call, and the store that releases the lock.
+Aliases (the exact request line, for the fast path, `fast_path.py`) are read in one call
+that needs no generation first, so their keys carry none:
+`catalog:<shape>:raw:<path?query>`. They stay exact all the same: one is only written
+while the generation it was computed under is still the current one (checked atomically
+in Lua), and a bump deletes every alias (they are indexed, at most `MAX_ALIASES`, in a
+sorted set by expiry) in the same atomic step. The fast path's one call also takes the
+alias's recomputation lock on a miss (`Peek`), so a miss costs two round trips: that
+call, and the store that releases the lock.
 
 Without `REDIS_URL` (a single `make run` process) an in-process cache does the same.
 """

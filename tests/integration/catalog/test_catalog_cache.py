@@ -254,7 +254,7 @@ async def test_a_damaged_entry_is_a_miss_and_is_replaced(redis_url: str) -> None
 
 
 async def test_an_alias_never_outlives_the_generation_it_was_computed_in(redis_url: str) -> None:
-    """The fast path reads aliases with one plain GET (no generation in their key): a bump
+    """The fast path reads aliases in one call (no generation in their key): a bump
     must delete them all, and a read computed before a bump must not store one after it."""
     redis = Redis.from_url(redis_url)
     cache = RedisCatalogCache(redis)
