@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from mercato.catalog.cache import CachedRead, CatalogCache
+from mercato.catalog.cache import CachedRead, CatalogCache, Compute
 from mercato.catalog.errors import CategoryNotFound, ProductNotFound
 from mercato.catalog.fast_path import alias_of, peek_of, public_cache_control
 from mercato.catalog.models import Category
@@ -103,6 +103,16 @@ def encode(document: Any) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_UTC_Z, default=str)
 
 
+async def _public_read(
+    request: Request, cache: CatalogCache, what: str, compute: Compute
+) -> CachedRead:
+    """A public read through the cache, remembered under this request line for the fast
+    path, whose lookup (when it missed) decides who recomputes."""
+    return await cache.fetch(
+        what, compute, alias=alias_of(request.scope), peek=peek_of(request.scope)
+    )
+
+
 def _listing_plan(params: ProductListParams, *, fuzzy: bool) -> tuple[ProductCriteria, Sort]:
     criteria = ProductCriteria(
         q=params.q,
@@ -178,12 +188,7 @@ async def list_products(
         read = await compute()
         cache_control = "private, no-store"
     else:
-        read = await cache.fetch(
-            f"products?{_canonical(params)}",
-            compute,
-            alias=alias_of(request.scope),
-            peek=peek_of(request.scope),
-        )
+        read = await _public_read(request, cache, f"products?{_canonical(params)}", compute)
         cache_control = public_cache_control(settings)
     headers = link_header(read.link)
     return cached_read(
@@ -220,12 +225,7 @@ async def get_product(
         encoded = encode(product_document(row))
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
-    read = await cache.fetch(
-        f"product:{id_or_slug}",
-        compute,
-        alias=alias_of(request.scope),
-        peek=peek_of(request.scope),
-    )
+    read = await _public_read(request, cache, f"product:{id_or_slug}", compute)
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
     )
@@ -277,12 +277,7 @@ async def list_categories(
         encoded = b"[" + b",".join(tree.model_dump_json().encode() for tree in trees) + b"]"
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
-    read = await cache.fetch(
-        "categories",
-        compute,
-        alias=alias_of(request.scope),
-        peek=peek_of(request.scope),
-    )
+    read = await _public_read(request, cache, "categories", compute)
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
     )
@@ -313,12 +308,7 @@ async def get_category(
 
     if len(slug) > 120:
         raise CategoryNotFound()
-    read = await cache.fetch(
-        f"category:{slug}",
-        compute,
-        alias=alias_of(request.scope),
-        peek=peek_of(request.scope),
-    )
+    read = await _public_read(request, cache, f"category:{slug}", compute)
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=public_cache_control(settings)
     )

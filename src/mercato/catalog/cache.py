@@ -120,7 +120,7 @@ end
 return {generation, 0}
 """
 # KEYS[1]: the generation counter. ARGV: the entry key's prefix and suffix around the
-# generation, and the lock's lifetime in ms (0: do not lock). One round trip answers
+# generation, and the lock's lifetime in ms. One round trip answers
 # {generation, entry, 0}, or on a miss {generation, false, 1} when this caller now holds
 # the recomputation lock (atomically with the miss, so no leader ever computes an entry
 # another one has just stored). A missing GET is `false` in Lua: the array keeps its shape.
@@ -131,7 +131,7 @@ local entry = redis.call('GET', key)
 if entry then
   return {generation, entry, 0}
 end
-if ARGV[3] ~= '0' and redis.call('SET', key .. ':lock', '1', 'NX', 'PX', ARGV[3]) then
+if redis.call('SET', key .. ':lock', '1', 'NX', 'PX', ARGV[3]) then
   return {generation, false, 1}
 end
 return {generation, false, 0}

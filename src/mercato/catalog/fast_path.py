@@ -2,9 +2,10 @@
 served without routing, validation or dependencies.
 
 Only answers the slow path (the FastAPI routes) produced, validated and stored for the
-very same path and query string are served here (they are stored under that "alias" next
-to their canonical key, in the same generation, so invalidation retires both). Anything
-else (a miss, another method, Redis trouble) goes down to the routes untouched. This sits
+very same path and query string are served here (under that "alias"; a catalog change
+deletes every alias with the rest, `cache.py`). Anything else (a miss, another method,
+Redis trouble) goes down to the routes; on a miss, with what the lookup learnt (`Peek`:
+the generation, and whether this request holds the line's recomputation lock). This sits
 inside the platform middleware: request id, security headers, CORS, metrics and the access
 log apply as to any response; the route's per-IP rate limit is applied here.
 """

@@ -5,9 +5,9 @@ spends answering it (measured on the catalog list: 5.6 ms a request through a se
 against 0.9 ms for the same SQL on asyncpg; docs/benchmarks.md). A hot read therefore names
 its *shape* (which filters, which sort, first page or not), builds the statement with
 `bindparam`s only when that shape is new, and keeps the compiled text and the order of its
-parameters. Each request then binds its values and sends the text through
-`exec_driver_sql`: still SQLAlchemy's connection (events, pool, error wrapping into
-`DBAPIError`), without building, compiling or a transaction around one statement.
+parameters. Each request then binds its values and sends the text on the pooled asyncpg
+connection (`Database.read_rows`): SQLAlchemy's pool and error type (`DBAPIError`), without
+building, compiling, result objects or a transaction around one statement.
 
 Values are always parameters; the text never holds user input (parameterised queries only).
 """
