@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mercato.platform.errors import Invalid
 from mercato.platform.money import MAX_MINOR_UNITS, is_known_currency
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -203,14 +204,17 @@ class ProductPatchIn(_Input):
     def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return _attributes_size(value) if value is not None else None
 
-    def changes(self) -> dict[str, Any]:
-        """The fields sent (None only where null is meaningful: the category)."""
-        sent = self.model_fields_set - {"version"}
-        changes = {name: getattr(self, name) for name in sent}
-        for name, value in changes.items():
-            if value is None and name != "category":
-                raise ValueError(f"{name} cannot be null")
-        return changes
+    def sent_fields(self) -> frozenset[str]:
+        """The fields to change: those sent (null is meaningful only for the category;
+        `Invalid` for any other)."""
+        sent = frozenset(self.model_fields_set - {"version"})
+        for name in sorted(sent):
+            if getattr(self, name) is None and name != "category":
+                raise Invalid(
+                    f"{name} cannot be null.",
+                    errors=[{"in": "body", "pointer": f"/{name}", "detail": "cannot be null"}],
+                )
+        return sent
 
 
 class CategoryIn(_Input):

@@ -9,12 +9,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from mercato.identity.addresses import InvalidEmail, normalise_email
 from mercato.identity.administration import AccountChange
-from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.models import AuditEntry, User
 from mercato.identity.profile import ProfileChange
-from mercato.identity.repository import AuditCriteria, UserCriteria
-from mercato.identity.service import TokenPair
+from mercato.identity.search import AuditCriteria, UserCriteria
+from mercato.identity.sessions import TokenPair
 
 # Hashing cost grows with input: anything longer than this is refused before hashing.
 MAX_PASSWORD_INPUT = 1024

@@ -10,7 +10,6 @@ rest keep flowing.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -190,7 +189,3 @@ async def stage_dead_letter(
 
 def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

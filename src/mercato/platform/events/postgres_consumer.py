@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from mercato.platform.aio import wait_first
+from mercato.platform.clock import utc_now
 from mercato.platform.db.database import Database
 from mercato.platform.db.notify import close_quietly, listen
 from mercato.platform.db.uow import UnitOfWork
@@ -26,7 +27,6 @@ from mercato.platform.events.consumers import (
     apply_in,
     describe,
     stage_dead_letter,
-    utcnow,
 )
 from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.models import ConsumerPosition, OutboxMessage
@@ -72,7 +72,7 @@ class PostgresConsumer:
             )
             if state is None:
                 return 0  # another instance of this group is at work
-            if state.retry_at is not None and state.retry_at > utcnow():
+            if state.retry_at is not None and state.retry_at > utc_now():
                 return 0
             rows = (
                 await session.execute(
@@ -103,7 +103,7 @@ class PostgresConsumer:
                     )
                     if attempts < self._group.retry.max_attempts:
                         delay = self._group.retry.delay(attempts)
-                        retry_at = utcnow() + dt.timedelta(seconds=delay)
+                        retry_at = utc_now() + dt.timedelta(seconds=delay)
                         break
                     await stage_dead_letter(
                         uow,

@@ -25,6 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from mercato.platform.clock import utc_now
 from mercato.platform.security.keyfiles import write_private_file
 
 ALGORITHM = "EdDSA"
@@ -65,7 +66,7 @@ class SigningKey:
     @classmethod
     def generate(cls) -> SigningKey:
         return cls(
-            kid=uuid.uuid4().hex, private_key=Ed25519PrivateKey.generate(), created_at=_now()
+            kid=uuid.uuid4().hex, private_key=Ed25519PrivateKey.generate(), created_at=utc_now()
         )
 
 
@@ -86,7 +87,7 @@ class KeyRing:
 
     def rotated(self, *, keep_previous_for: dt.timedelta) -> KeyRing:
         """`next` signs from now on; the old current is kept for `keep_previous_for`."""
-        now = _now()
+        now = utc_now()
         retired = SigningKey(
             kid=self.current.kid,
             private_key=self.current.private_key,
@@ -154,7 +155,7 @@ class AccessTokens:
     def issue(
         self, *, subject: str, session_id: str, roles: tuple[str, ...], email_verified: bool
     ) -> tuple[str, AccessClaims]:
-        now = _now()
+        now = utc_now()
         claims = AccessClaims(
             subject=subject,
             session_id=session_id,
@@ -219,10 +220,6 @@ class AccessTokens:
             roles=tuple(roles),
             expires_at=dt.datetime.fromtimestamp(int(payload["exp"]), dt.UTC),
         )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _dump(key: SigningKey) -> dict[str, str | None]:
