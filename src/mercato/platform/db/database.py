@@ -44,6 +44,8 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
     }
     if read_only:
         server_settings["default_transaction_read_only"] = "on"
+    if settings.schema_name is not None:
+        server_settings["search_path"] = settings.schema_name
     return create_async_engine(
         normalise_database_url(url),
         pool_size=settings.pool_size,
