@@ -44,9 +44,14 @@ def _fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
 def _describe(error: ValidationError) -> str:
     """The variable at fault, never its value (it may be a secret)."""
     first = error.errors(include_url=False, include_input=False)[0]
-    field = ".".join(str(part) for part in first["loc"])
+    field = ".".join(str(part) for part in first["loc"]).upper()
     message = first["msg"].removeprefix("Value error, ")
-    return f"SANDBOX_{field.upper()}: {message}" if field else message
+    if not field:
+        return message
+    variable = field if field.startswith("SANDBOX_") else f"SANDBOX_{field}"
+    if variable == "SANDBOX_DATABASE_URL":
+        variable += " (or DATABASE_URL)"  # whichever of the two was set
+    return f"{variable}: {message}"
 
 
 def load_settings(*, host: str | None = None, port: int | None = None) -> SandboxSettings:

@@ -7,13 +7,15 @@ settles after 0.3 s, webhook retries start at 0.1 s.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from pydantic import SecretStr
 
 from mercato.payments.providers.sandbox import SandboxProvider
@@ -151,6 +153,20 @@ async def provider(sandbox: Sandbox) -> AsyncIterator[SandboxProvider]:
         yield adapter
     finally:
         await adapter.aclose()
+
+
+@pytest.fixture
+def preserved_logging() -> Iterator[None]:
+    """Logging as it was before the test, whatever the test configured."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    structlog_config = structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**structlog_config)
 
 
 @pytest.fixture
