@@ -22,8 +22,13 @@ from mercato.sandbox.faults import Faults
 # and the health checks stay reachable whatever the knobs say.
 FAULTY_PATHS = ("/v1/payment_methods", "/v1/payment_intents", "/v1/refunds")
 RETRY_AFTER_S = 1
+_ACTIONS = "/v1/actions/"
 
 logger = structlog.get_logger(__name__)
+
+
+def _loggable(path: str) -> str:
+    return _ACTIONS + "[redacted]" if path.startswith(_ACTIONS) else path
 
 
 class ProviderSurface:
@@ -63,9 +68,13 @@ class ProviderSurface:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except Exception:  # the last line of defence, by design
-            logger.exception("sandbox_unhandled_error", path=scope["path"])
+            logger.exception("sandbox_unhandled_error", path=_loggable(scope["path"]))
             if not started:
                 await internal_error().response()(scope, receive, send)
+        finally:
+            # The platform's access line, written once this returns, logs the path: an
+            # action page's token is a capability and must not be in it.
+            scope["path"] = _loggable(scope["path"])
 
 
 class FaultInjection:

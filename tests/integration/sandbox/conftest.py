@@ -7,6 +7,7 @@ settles after 0.3 s, webhook retries start at 0.1 s.
 
 from __future__ import annotations
 
+import io
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +20,8 @@ import structlog
 from pydantic import SecretStr
 
 from mercato.payments.providers.sandbox import SandboxProvider
+from mercato.platform.config import LogSettings
+from mercato.platform.observability.logging import configure_logging
 from mercato.sandbox.app import create_sandbox_app
 from mercato.sandbox.config import SandboxSettings
 from tests.conftest import create_database, drop_database
@@ -167,6 +170,14 @@ def preserved_logging() -> Iterator[None]:
         root.handlers[:] = handlers
         root.setLevel(level)
         structlog.configure(**structlog_config)
+
+
+@pytest.fixture
+def captured_logs(preserved_logging: None) -> io.StringIO:
+    """Every log line of the test (the sandbox's included: it runs in this process), JSON."""
+    stream = io.StringIO()
+    configure_logging(LogSettings(level="DEBUG"), stream=stream)
+    return stream
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
+import structlog
 
 from mercato.payments.providers.base import (
     CaptureMethod,
@@ -196,3 +198,12 @@ async def test_a_server_error_is_an_unknown_outcome(
             return_url=None,
             idempotency_key=f"p-{intent['id']}",
         )
+
+
+async def test_the_callers_correlation_id_travels_with_the_call(
+    provider: SandboxProvider, captured_logs: io.StringIO
+) -> None:
+    with structlog.contextvars.bound_contextvars(correlation_id="checkout-7f3a"):
+        await provider.find_payment("any-reference")
+
+    assert '"request_id":"checkout-7f3a"' in captured_logs.getvalue()

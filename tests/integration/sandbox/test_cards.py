@@ -105,6 +105,11 @@ async def test_the_threeds_card_waits_for_the_customer_at_the_action_page(
     assert after["next_action"] is None
     again = await sandbox.api.post(page_url, json={"outcome": "approve"})
     assert again.status_code == 400  # an action is answered once
+    final = "payment_intent.succeeded" if outcome == "approve" else "payment_intent.payment_failed"
+    deliveries = await sandbox.receiver.wait_for(
+        lambda found: len(found) == 2, object_id=intent["id"]
+    )
+    assert [d.event["type"] for d in deliveries] == ["payment_intent.requires_action", final]
     charged = 1 if outcome == "approve" else 0
     books = await sandbox.ledger(intent["reference"])
     assert (books["EUR"]["charges"]["count"] if books else 0) == charged

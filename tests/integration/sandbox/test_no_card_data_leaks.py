@@ -1,4 +1,5 @@
-"""Card numbers and CVCs never reach a log line, an error body or the sandbox's tables."""
+"""Card numbers and CVCs never reach a log line, an error body or the sandbox's tables;
+API keys, webhook secrets and action tokens never reach a log line."""
 
 from __future__ import annotations
 
@@ -6,25 +7,16 @@ import datetime as dt
 import io
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from mercato.platform.config import LogSettings, normalise_database_url
-from mercato.platform.observability.logging import configure_logging
-from tests.integration.sandbox.conftest import Sandbox
+from mercato.platform.config import normalise_database_url
+from tests.integration.sandbox.conftest import API_KEY, NEW_SECRET, OLD_SECRET, Sandbox
 
 YEAR = dt.datetime.now(dt.UTC).year + 3
 NUMBERS = ("4000000000000002", "4242424242424242", "4111111111111111", "4242424242424241")
 SPACED = "4000 0025 0000 3155"
 CVC = "ZQXJ"  # invalid, and made of letters no id, hash or timestamp contains
-
-
-@pytest.fixture
-def captured_logs(preserved_logging: None) -> io.StringIO:
-    stream = io.StringIO()
-    configure_logging(LogSettings(level="DEBUG"), stream=stream)
-    return stream
 
 
 def _card(number: str, **changes: object) -> dict[str, object]:
@@ -83,3 +75,24 @@ async def test_card_data_is_never_logged_echoed_or_stored(
         assert CVC not in content, f"a CVC reached the {place}"
         assert '"314"' not in content, f"a CVC reached the {place}"
     assert "\\x00" not in bodies
+
+
+async def test_keys_secrets_and_action_tokens_never_reach_the_logs(
+    sandbox: Sandbox, captured_logs: io.StringIO
+) -> None:
+    intent = await sandbox.create_intent()
+    pending = (await sandbox.confirm(intent["id"], "pm_card_threeds")).json()
+    url = pending["next_action"]["redirect_url"]
+    token = url.rsplit("/", 1)[1]
+    await sandbox.api.get(url)
+    await sandbox.api.post(url, data={"outcome": "approve"})
+    await sandbox.receiver.wait_for(lambda found: len(found) == 2, object_id=intent["id"])
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as wrong:
+        await wrong.get("/v1/ledger", headers={"Authorization": "Bearer sk_sandbox_guessed_guess"})
+
+    logs = captured_logs.getvalue()
+
+    assert "/v1/actions/[redacted]" in logs
+    assert token not in logs
+    for secret in (API_KEY, OLD_SECRET, NEW_SECRET, "sk_sandbox_guessed_guess"):
+        assert secret not in logs
