@@ -1,4 +1,4 @@
-"""The sandbox's clock: settles asynchronous payments, delivers webhooks, reaps old keys.
+"""The sandbox's clock: settles asynchronous payments, delivers webhooks, reaps old rows.
 
 One task per sandbox process, started and stopped by the application's lifespan. It wakes
 on the `NOTIFY` every new event sends (from any sandbox process), else every poll
@@ -16,7 +16,7 @@ import structlog
 from mercato.platform.aio import wait_first
 from mercato.platform.db.database import Database
 from mercato.platform.db.notify import close_quietly, listen
-from mercato.sandbox.deliveries import WebhookDispatcher
+from mercato.sandbox.deliveries import WebhookDispatcher, reap_finished_deliveries
 from mercato.sandbox.events import WEBHOOK_CHANNEL
 from mercato.sandbox.idempotency import reap_expired_keys
 from mercato.sandbox.intents import PaymentIntents
@@ -62,6 +62,7 @@ class SandboxClock:
             if time.monotonic() >= self._next_reap:
                 self._next_reap = time.monotonic() + REAP_EVERY_S
                 await reap_expired_keys(self._database.primary)
+                await reap_finished_deliveries(self._database.primary)
         except Exception as error:  # noqa: BLE001 - the loop outlives a database outage
             logger.warning("sandbox_clock_failed", error=type(error).__name__)
             return False

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mercato.sandbox.config import SandboxSettings
@@ -23,6 +23,7 @@ from mercato.sandbox.faults import Faults
 from mercato.sandbox.schema import webhook_delivery
 from mercato.sandbox.signing import SIGNATURE_HEADER, signature_header
 
+DELIVERY_RETENTION = dt.timedelta(days=7)
 JITTER = 0.2  # ±20 % on every retry delay, so failed receivers are not hit in lockstep
 BATCH_SIZE = 50
 USER_AGENT = "mercato-sandbox/1"
@@ -172,3 +173,14 @@ class WebhookDispatcher:
                 .where(webhook_delivery.c.id == delivery.id)
                 .values(**values)
             )
+
+
+async def reap_finished_deliveries(engine: AsyncEngine) -> int:
+    """Deliveries done with (delivered or given up) for longer than the retention."""
+    table = webhook_delivery
+    cutoff = func.now() - DELIVERY_RETENTION
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            delete(table).where(or_(table.c.delivered_at < cutoff, table.c.failed_at < cutoff))
+        )
+    return int(result.rowcount or 0)
