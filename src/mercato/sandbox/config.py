@@ -63,6 +63,8 @@ class SandboxSettings(BaseSettings):
     webhooks_paused: bool = False
     webhook_duplicates: bool = False
     webhook_out_of_order: bool = False
+    # With webhook_out_of_order: each first delivery waits a random 0 to this many seconds.
+    out_of_order_window_s: float = Field(default=2.0, gt=0.0, le=60.0)
 
     # The "timeout after charging" card answers this long after it charged.
     slow_answer_s: float = Field(default=30.0, ge=0.0, le=120.0)

@@ -25,8 +25,8 @@ class FaultKnobs(BaseModel):
     rate_limit_rate: Rate = 0.0  # share of API calls answered 429 with Retry-After
     webhooks_paused: bool = False  # deliveries wait (they are kept, and sent on resume)
     webhook_duplicates: bool = False  # every event is delivered twice
-    # Each event's first delivery waits a random 0 to OUT_OF_ORDER_WINDOW_S, so events
-    # closer together than that arrive in any order.
+    # Each event's first delivery waits a random 0 to SANDBOX_OUT_OF_ORDER_WINDOW_S, so
+    # events closer together than that arrive in any order.
     webhook_out_of_order: bool = False
 
 
@@ -43,14 +43,18 @@ class FaultPatch(BaseModel):
     webhook_out_of_order: bool | None = None
 
 
-OUT_OF_ORDER_WINDOW_S = 2.0
-
-
 class Faults:
     """The process's current knobs and the dice that apply them."""
 
-    def __init__(self, knobs: FaultKnobs, *, dice: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        knobs: FaultKnobs,
+        *,
+        out_of_order_window_s: float = 2.0,
+        dice: random.Random | None = None,
+    ) -> None:
         self.knobs = knobs
+        self.out_of_order_window_s = out_of_order_window_s
         # Fault injection, not security: a plain PRNG is the right tool.
         self._dice = dice or random.Random()  # noqa: S311
 
@@ -64,7 +68,8 @@ class Faults:
                 webhooks_paused=settings.webhooks_paused,
                 webhook_duplicates=settings.webhook_duplicates,
                 webhook_out_of_order=settings.webhook_out_of_order,
-            )
+            ),
+            out_of_order_window_s=settings.out_of_order_window_s,
         )
 
     def apply(self, patch: FaultPatch) -> FaultKnobs:
@@ -81,7 +86,7 @@ class Faults:
     def first_delivery_delay_s(self) -> float:
         if not self.knobs.webhook_out_of_order:
             return 0.0
-        return self._dice.uniform(0.0, OUT_OF_ORDER_WINDOW_S)
+        return self._dice.uniform(0.0, self.out_of_order_window_s)
 
     def delivery_copies(self) -> int:
         return 2 if self.knobs.webhook_duplicates else 1

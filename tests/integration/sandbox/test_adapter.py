@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import pytest
@@ -18,7 +17,7 @@ from mercato.payments.providers.base import (
     RefundStatus,
 )
 from mercato.payments.providers.sandbox import SandboxProvider
-from tests.integration.sandbox.conftest import API_KEY, NEW_SECRET, SLOW_ANSWER_S, Sandbox
+from tests.integration.sandbox.conftest import API_KEY, NEW_SECRET, Sandbox
 from tests.support.servers import bound_socket
 
 
@@ -183,7 +182,6 @@ async def test_a_read_timeout_after_sending_is_an_unknown_outcome(sandbox: Sandb
             )
     finally:
         await adapter.aclose()
-    await asyncio.sleep(SLOW_ANSWER_S)  # let the slow answer finish before the next test
 
 
 async def test_a_server_error_is_an_unknown_outcome(

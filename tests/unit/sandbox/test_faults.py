@@ -8,11 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from mercato.sandbox.config import SandboxSettings
-from mercato.sandbox.faults import OUT_OF_ORDER_WINDOW_S, FaultKnobs, FaultPatch, Faults
+from mercato.sandbox.faults import FaultKnobs, FaultPatch, Faults
 
 
 def _faults(**knobs: object) -> Faults:
-    return Faults(FaultKnobs.model_validate(knobs), dice=random.Random(1))
+    return Faults(
+        FaultKnobs.model_validate(knobs), out_of_order_window_s=2.0, dice=random.Random(1)
+    )
 
 
 def test_a_patch_changes_only_what_it_names() -> None:
@@ -53,7 +55,7 @@ def test_webhook_knobs() -> None:
     assert (plain.delivery_copies(), plain.first_delivery_delay_s()) == (1, 0.0)
     assert shuffled.delivery_copies() == 2
     delays = [shuffled.first_delivery_delay_s() for _ in range(200)]
-    assert 0 <= min(delays) < max(delays) <= OUT_OF_ORDER_WINDOW_S
+    assert 0 <= min(delays) < max(delays) <= 2.0
 
 
 def test_the_start_up_knobs_come_from_the_settings() -> None:
