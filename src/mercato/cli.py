@@ -14,6 +14,7 @@ from mercato.modules import MODULES
 from mercato.platform import cli as platform_cli
 from mercato.platform.cli import CommandLine, fail
 from mercato.platform.config import Settings, redact_url
+from mercato.sandbox import cli as sandbox_cli
 
 app = typer.Typer(help="Mercato, a commerce backend.", no_args_is_help=True, add_completion=False)
 command_line = CommandLine(app, MODULES)
@@ -135,6 +136,8 @@ platform_cli.register(command_line)
 for _module in MODULES:
     if _module.cli is not None:
         _module.cli(command_line)
+# Services of their own, with their own settings: mounted as they are.
+app.add_typer(sandbox_cli.app, name="sandbox")
 
 
 def main() -> None:
