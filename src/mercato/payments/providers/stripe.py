@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -100,6 +101,10 @@ class StripeProvider:
 
     def __init__(self, settings: StripeSettings) -> None:
         self._settings = settings
+        # The SDK logs every request's form body and every answer's body (client secrets
+        # included) at DEBUG, and Stripe's error messages at INFO: keep only its warnings.
+        # (Its `STRIPE_LOG` variable prints the same to stderr: never set it in production.)
+        logging.getLogger("stripe").setLevel(logging.WARNING)
         self._http = StripeHttpTransport(
             timeout=httpx.Timeout(
                 settings.read_timeout_s,
