@@ -24,19 +24,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import NewType, TypeVar
+from typing import TypeVar
 
 import stamina
 import structlog
 
 from mercato.payments.breaker import CircuitOpen, ProviderBreaker
 from mercato.payments.config import ProviderCallPolicy
+from mercato.payments.idempotency_keys import (
+    IdempotencyKey,
+    ProviderOperation,
+    derive_idempotency_key,
+)
 from mercato.payments.outcomes import (
     Answered,
     NoEffect,
@@ -65,47 +67,12 @@ from mercato.payments.providers.base import (
 T = TypeVar("T")
 logger = structlog.get_logger(__name__)
 
-IdempotencyKey = NewType("IdempotencyKey", str)
-_OBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-class ProviderOperation(StrEnum):
-    CREATE = "create_payment"
-    CONFIRM = "confirm_payment"
-    CAPTURE = "capture_payment"
-    CANCEL = "cancel_payment"
-    REFUND = "refund_payment"
-    RETRIEVE = "retrieve_payment"
-    FIND = "find_payment"
-
-
-MUTATING_OPERATIONS = frozenset(
-    {
-        ProviderOperation.CREATE,
-        ProviderOperation.CONFIRM,
-        ProviderOperation.CAPTURE,
-        ProviderOperation.CANCEL,
-        ProviderOperation.REFUND,
-    }
-)
-
-
-def derive_idempotency_key(
-    operation: ProviderOperation, *, object_id: uuid.UUID | str
-) -> IdempotencyKey:
-    """The provider idempotency key of one mutating call, from the id of OUR row that
-    records it (the attempt for create/confirm, the capture, cancellation or refund row).
-
-    Stable: the same operation on the same row always gives the same key, so every retry,
-    restart and reconciliation repeats the first request instead of making a new one.
-    Store it with the row before the first try.
-    """
-    if operation not in MUTATING_OPERATIONS:
-        raise ValueError(f"{operation} changes nothing: reads carry no idempotency key")
-    text = str(object_id)
-    if not _OBJECT_ID.fullmatch(text):
-        raise ValueError("object_id must be 1-128 characters of [A-Za-z0-9_.-]")
-    return IdempotencyKey(f"mercato-{operation.value}-{text}")
+__all__ = [
+    "IdempotencyKey",
+    "PaymentGateway",
+    "ProviderOperation",
+    "derive_idempotency_key",
+]
 
 
 class _DeadlineReached(ProviderOutcomeUnknown):
