@@ -19,8 +19,9 @@ class _TestServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` on a free port of 127.0.0.1 until the block ends; yields its base URL."""
+async def serving(app: ASGIApp, **options: object) -> AsyncIterator[str]:
+    """Serve `app` on a free port of 127.0.0.1 until the block ends; yields its base URL.
+    `options` go to `uvicorn.Config` (e.g. `ssl_certfile`, `ssl_keyfile`)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -32,6 +33,7 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
         access_log=False,
         ws="none",
         timeout_graceful_shutdown=1,
+        **options,  # type: ignore[arg-type]
     )
     server = _TestServer(config)
     task = asyncio.create_task(server.serve(sockets=[listener]))
@@ -42,7 +44,8 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
             await asyncio.sleep(0.01)
         if not server.started:
             raise RuntimeError("the test server did not start")
-        yield f"http://127.0.0.1:{port}"
+        scheme = "https" if "ssl_certfile" in options else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

@@ -1,4 +1,5 @@
-"""Payments integration fixtures: a Stripe replay server on 127.0.0.1 for the session."""
+"""Payments integration fixtures: a Stripe replay server and a merchant's webhook receiver
+on 127.0.0.1, one each for the session."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.support.local_server import serving
 from tests.support.stripe_replay import StripeReplay
+from tests.support.webhook_receiver import WebhookReceiver
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,16 @@ def stripe_replay(running_replay: RunningReplay) -> Iterator[RunningReplay]:
     running_replay.replay.reset()
     yield running_replay
     running_replay.replay.reset()
+
+
+@dataclass(frozen=True)
+class RunningReceiver:
+    receiver: WebhookReceiver
+    port: int
+
+
+@pytest.fixture(scope="session")
+async def running_receiver() -> AsyncIterator[RunningReceiver]:
+    receiver = WebhookReceiver()
+    async with serving(receiver.app) as url:
+        yield RunningReceiver(receiver, int(url.rsplit(":", 1)[1]))
