@@ -6,9 +6,9 @@ A job loads the endpoint and the message rows, calls `deliver`, stores the retur
 the database, so the same function serves the first attempt, retries and manual replays.
 
 Only a 2xx is success. No redirect is followed (a 3xx is a failure: following it would
-skip the SSRF guard). The whole attempt (DNS, connect, send, the status line) is bounded by
-`MerchantWebhookSettings.timeout_s`; of the response body only the first
-`response_excerpt_bytes` are read, raw (never decompressed), for the delivery log.
+skip the SSRF guard). The whole attempt (DNS, connect, send, the status line, the
+excerpt) is bounded by `MerchantWebhookSettings.timeout_s`; of the response body only the
+first `response_excerpt_bytes` are read, raw (never decompressed), for the delivery log.
 """
 
 from __future__ import annotations
@@ -181,7 +181,9 @@ async def _attempt(
     except httpx.HTTPError as error:
         return failed(_error_name(error), address=address)
     try:
-        excerpt = await _read_excerpt(response, limit=settings.response_excerpt_bytes)
+        excerpt = await _read_excerpt(
+            response, limit=settings.response_excerpt_bytes, deadline=deadline
+        )
     finally:
         await response.aclose()
 
@@ -202,13 +204,14 @@ async def _attempt(
     return DeliveryAttempt(attempt_number, verdict, status, excerpt, error=failure, address=address)
 
 
-async def _read_excerpt(response: httpx.Response, *, limit: int) -> bytes:
-    """Up to `limit` raw bytes of the body, within a second: a slow body is not our wait."""
+async def _read_excerpt(response: httpx.Response, *, limit: int, deadline: float) -> bytes:
+    """Up to `limit` raw bytes of the body, before the attempt's deadline (a body still
+    arriving then is cut: the status line already decided the verdict)."""
     excerpt = bytearray()
     if limit == 0:
         return b""
     try:
-        async with asyncio.timeout(1.0):
+        async with asyncio.timeout_at(deadline):
             async for chunk in response.aiter_raw():
                 excerpt += chunk[: limit - len(excerpt)]
                 if len(excerpt) >= limit:
