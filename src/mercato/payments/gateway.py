@@ -12,6 +12,10 @@ provider (docs/decisions/0004-payments-provider-calls.md):
 - an explicit result (`payments.outcomes`): the provider's answer, its refusal, "certainly
   no effect" or "outcome unknown after N tries", never an exception to swallow.
 
+If the caller itself is cancelled mid-call (shutdown), `CancelledError` propagates: the
+attempt row, stored before the call, stays "started" and the reconciler treats it as an
+unknown outcome.
+
 Provider idempotency keys come from our own ids (`derive_idempotency_key`), never from a
 random value per try. The caller derives the key and stores it with the attempt (or
 refund) row *before* the first call, so that a retry, a crash-restart or the reconciler
@@ -118,6 +122,8 @@ class PaymentGateway:
             recovery_s=policy.breaker_recovery_s,
             on_state_change=metrics.breaker_changed if metrics is not None else None,
         )
+        if metrics is not None:
+            metrics.breaker_state.labels(provider.name).set(0)  # closed until it opens
 
     # -- mutating calls -------------------------------------------------------------------
 

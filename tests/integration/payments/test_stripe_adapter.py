@@ -67,6 +67,8 @@ async def test_create_sends_the_amount_reference_and_key_and_reads_the_intent(
         "amount": "2000",
         "currency": "eur",
         "capture_method": "manual",
+        "automatic_payment_methods[enabled]": "true",
+        "automatic_payment_methods[allow_redirects]": "never",
         "metadata[order_id]": "ord_42",
         "metadata[mercato_reference]": REFERENCE,
     }

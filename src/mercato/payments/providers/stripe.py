@@ -123,10 +123,13 @@ class StripeProvider:
     async def create_payment(
         self, request: CreatePayment, *, idempotency_key: str
     ) -> ProviderPayment:
+        # No redirect-based methods (the protocol models cards): otherwise Stripe demands a
+        # return_url on every confirm. Cards' 3-D Secure is unaffected.
         params: PaymentIntentCreateParams = {
             "amount": request.amount,
             "currency": request.currency.lower(),
             "capture_method": request.capture_method.value,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": {**request.metadata, REFERENCE_KEY: request.reference},
         }
         return await _payment_answer(
@@ -141,6 +144,8 @@ class StripeProvider:
         return_url: str | None,
         idempotency_key: str,
     ) -> ProviderPayment:
+        """Without a `return_url`, a card that needs 3-D Secure comes back REQUIRES_ACTION
+        with no `action_url` (Stripe then expects Stripe.js to handle it): pass one."""
         params: PaymentIntentConfirmParams = {"payment_method": payment_method}
         if return_url is not None:
             params["return_url"] = return_url
