@@ -60,7 +60,9 @@ async def apply_payment(
     current = IntentStatus(intent.status)
     # Money only ever grows here (refunds are counted by their own rows).
     intent.amount_capturable = min(payment.amount_capturable, intent.amount)
-    intent.amount_received = max(intent.amount_received, min(payment.amount_captured, intent.amount))
+    intent.amount_received = max(
+        intent.amount_received, min(payment.amount_captured, intent.amount)
+    )
     if target is not current:
         moved = await payments.move(intent, target)
         if not moved:

@@ -25,8 +25,8 @@ from mercato.platform.observability.logging import configure_logging
 from mercato.sandbox.app import create_sandbox_app
 from mercato.sandbox.config import SandboxSettings
 from tests.conftest import create_database, drop_database
+from tests.support.sandbox_receiver import PATH, WebhookReceiver
 from tests.support.servers import bound_socket, port_of, serve_app
-from tests.support.webhook_receiver import PATH, WebhookReceiver
 
 SLOW_ANSWER_S = 1.5
 ASYNC_DELAY_S = 0.3
