@@ -1,18 +1,21 @@
 """Settings of the payments pieces that talk to the outside: provider calls, the Stripe
 adapter and merchant webhooks out.
 
-Plain frozen pydantic models for now: the payments service's own settings class (env prefix
-`PAYMENTS_`) will nest them when the service is assembled. Defaults are production values;
-tests pass millisecond schedules.
+Plain frozen pydantic models, nested in (or built from) the service's settings section,
+`PaymentsSettings` (`PAYMENTS_*`). Defaults are production values; tests pass millisecond
+schedules.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from mercato.platform.config import section_config
 
 _HOST_NAME = re.compile(
     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -95,3 +98,55 @@ class MerchantWebhookSettings(BaseModel):
                     raise ValueError(f"not a CIDR or a host name: {entry!r}") from None
             cleaned.append(entry)
         return tuple(cleaned)
+
+
+class PaymentsSettings(BaseSettings):
+    """The payments service (`PAYMENTS_*`): where it runs, its database schema, its
+    provider, how it recognises callers, and its merchant webhooks."""
+
+    model_config = section_config("PAYMENTS_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+    # Its own database; unset: the main database's server, schema `payments`.
+    database_url: SecretStr | None = None
+    provider: Literal["sandbox", "stripe"] = "sandbox"
+    sandbox_url: str = "http://127.0.0.1:8002"
+    # Unset in development: read from the sandbox's credentials file (`mercato run`).
+    sandbox_api_key: SecretStr | None = None
+    sandbox_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    # Callers: the API's keys (its JWKS) sign customers' access tokens and the short-lived
+    # service tokens the API sends with `aud=payments`.
+    jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
+    jwt_issuer: str = "mercato"
+    customer_audience: str = "mercato-api"
+    service_audience: str = "payments"
+    # The reconciler: how soon an attempt or refund of unknown outcome is asked about.
+    reconcile_after_s: float = Field(default=5.0, gt=0)
+    # Merchant webhook targets allowed on private/loopback addresses (development only).
+    webhook_allowed_private_targets: Annotated[tuple[str, ...], NoDecode] = ()
+    call_policy: ProviderCallPolicy = Field(default_factory=ProviderCallPolicy)
+
+    @field_validator(
+        "sandbox_webhook_secrets",
+        "stripe_webhook_secrets",
+        "webhook_allowed_private_targets",
+        mode="before",
+    )
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    def stripe(self) -> StripeSettings:
+        if self.stripe_api_key is None:
+            raise ValueError("PAYMENTS_STRIPE_API_KEY is required with PAYMENTS_PROVIDER=stripe")
+        return StripeSettings(
+            api_key=self.stripe_api_key, webhook_secrets=self.stripe_webhook_secrets
+        )
+
+    def merchant_webhooks(self) -> MerchantWebhookSettings:
+        return MerchantWebhookSettings(allowed_private_targets=self.webhook_allowed_private_targets)
