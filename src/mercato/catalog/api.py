@@ -46,6 +46,7 @@ from mercato.platform.listing import (
     link_header,
     next_page_url,
 )
+from mercato.platform.validation import SafeLine
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
@@ -203,7 +204,7 @@ async def list_products(
     summary="One active product, by id or slug",
 )
 async def get_product(
-    id_or_slug: str,
+    id_or_slug: SafeLine,
     request: Request,
     database: DatabaseDep,
     cache: CatalogCacheDep,
@@ -290,7 +291,7 @@ async def list_categories(
     summary="One category with its subtree",
 )
 async def get_category(
-    slug: str,
+    slug: SafeLine,
     request: Request,
     database: DatabaseDep,
     cache: CatalogCacheDep,

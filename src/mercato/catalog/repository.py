@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
-    Integer,
     String,
     bindparam,
+    cast,
     exists,
     func,
     literal_column,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mercato.catalog.models import Category, Inventory, Product
+from mercato.catalog.models import MAX_ON_HAND, Category, Inventory, Product
 from mercato.platform.db.database import Database, DriverRow
 from mercato.platform.listing import (
     AnyRow,
@@ -39,6 +40,7 @@ from mercato.platform.listing import (
     keyset_values,
     parse_datetime,
     parse_int,
+    parse_real,
     parse_str,
     parse_uuid,
 )
@@ -49,12 +51,6 @@ ProductView = AnySelect
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 # The search text, bound by name: `ProductCriteria.values`.
 _Q = bindparam("q", type_=String())
-
-
-def parse_float(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ValueError("not a number")
-    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +121,7 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
         "name": SortField(Product.name, parse_str),
     }
     if criteria.q is not None:
-        fields["relevance"] = SortField(relevance(criteria), parse_float)
+        fields["relevance"] = SortField(relevance(criteria), parse_real)
     return fields
 
 
@@ -185,9 +181,9 @@ def product_listing(criteria: ProductCriteria) -> ProductView:
     if criteria.currency is not None:
         query = query.where(Product.currency == bindparam("currency", type_=String()))
     if criteria.min_price is not None:
-        query = query.where(Product.price_minor >= bindparam("min_price", type_=Integer()))
+        query = query.where(Product.price_minor >= bindparam("min_price", type_=BigInteger()))
     if criteria.max_price is not None:
-        query = query.where(Product.price_minor <= bindparam("max_price", type_=Integer()))
+        query = query.where(Product.price_minor <= bindparam("max_price", type_=BigInteger()))
     if criteria.in_stock is not None:
         query = query.where(available_units() > 0 if criteria.in_stock else available_units() <= 0)
     return query
@@ -273,13 +269,17 @@ class CatalogRepository:
         )
 
     async def adjust_on_hand(self, product_id: uuid.UUID, delta: int) -> Inventory | None:
-        """Atomic `on_hand += delta`, refused (None) below what is reserved or below 0."""
+        """Atomic `on_hand += delta`, refused (None) below what is reserved, below 0 or above
+        `MAX_ON_HAND`; compared in 64 bits, so no sum overflows the 32-bit column."""
+        delta_64 = bindparam("delta", delta, type_=BigInteger())
+        adjusted = cast(Inventory.on_hand, BigInteger) + delta_64
         return await self._session.scalar(
             update(Inventory)
             .where(
                 Inventory.product_id == product_id,
-                Inventory.on_hand + delta >= Inventory.reserved,
-                Inventory.on_hand + delta >= 0,
+                adjusted >= Inventory.reserved,
+                adjusted >= 0,
+                adjusted <= MAX_ON_HAND,
             )
             .values(on_hand=Inventory.on_hand + delta, updated_at=func.now())
             .returning(Inventory)

@@ -19,9 +19,10 @@ from mercato.catalog.errors import (
     DuplicateProduct,
     InsufficientStock,
     ProductNotFound,
+    StockLimitExceeded,
 )
 from mercato.catalog.events import CategoryChanged, ProductChanged
-from mercato.catalog.models import Category, Inventory, Product
+from mercato.catalog.models import MAX_ON_HAND, Category, Inventory, Product
 from mercato.catalog.repository import CatalogRepository
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork
@@ -178,6 +179,8 @@ async def adjust_stock(*, product_id: uuid.UUID, delta: int, uow: UnitOfWork) ->
         if await catalog.inventory(product_id) is None:
             raise ProductNotFound()
         inventory = await catalog.adjust_on_hand(product_id, delta)
+        if inventory is None and delta > 0:
+            raise StockLimitExceeded(f"On hand cannot go above {MAX_ON_HAND} units.")
         if inventory is None:
             raise InsufficientStock("On hand cannot go below the units already reserved.")
         await _stock_changed(uow, catalog, product_id)
