@@ -29,6 +29,7 @@ from mercato.catalog.schemas import (
 from mercato.platform.deps import DatabaseDep
 from mercato.platform.http.caching import cached_read, strong_etag
 from mercato.platform.listing import Page, link_header
+from mercato.platform.validation import SafeLine
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
@@ -86,7 +87,7 @@ async def list_products(
     dependencies=[PUBLIC_READ],
 )
 async def get_product(
-    id_or_slug: str, request: Request, database: DatabaseDep, catalog: CatalogDep
+    id_or_slug: SafeLine, request: Request, database: DatabaseDep, catalog: CatalogDep
 ) -> Response:
     try:
         product_id: uuid.UUID | None = uuid.UUID(id_or_slug)
@@ -170,7 +171,7 @@ async def list_categories(request: Request, database: DatabaseDep, catalog: Cata
     dependencies=[PUBLIC_READ],
 )
 async def get_category(
-    slug: str, request: Request, database: DatabaseDep, catalog: CatalogDep
+    slug: SafeLine, request: Request, database: DatabaseDep, catalog: CatalogDep
 ) -> Response:
     async def compute() -> CachedRead:
         pending = list(await _tree(database))

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
-    Integer,
     String,
     bindparam,
     func,
@@ -46,6 +46,7 @@ from mercato.platform.listing import (
     next_page_url,
     parse_datetime,
     parse_int,
+    parse_real,
     parse_str,
     parse_uuid,
 )
@@ -58,12 +59,6 @@ ProductView = AnySelect
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 # The search text, bound by name: `ProductCriteria.values`.
 _Q = bindparam("q", type_=String())
-
-
-def parse_float(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ValueError("not a number")
-    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +129,7 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
         "name": SortField(Product.name, parse_str),
     }
     if criteria.q is not None:
-        fields["relevance"] = SortField(relevance(criteria), parse_float)
+        fields["relevance"] = SortField(relevance(criteria), parse_real)
     return fields
 
 
@@ -194,9 +189,9 @@ def product_listing(criteria: ProductCriteria) -> ProductView:
     if criteria.currency is not None:
         query = query.where(Product.currency == bindparam("currency", type_=String()))
     if criteria.min_price is not None:
-        query = query.where(Product.price_minor >= bindparam("min_price", type_=Integer()))
+        query = query.where(Product.price_minor >= bindparam("min_price", type_=BigInteger()))
     if criteria.max_price is not None:
-        query = query.where(Product.price_minor <= bindparam("max_price", type_=Integer()))
+        query = query.where(Product.price_minor <= bindparam("max_price", type_=BigInteger()))
     if criteria.in_stock is not None:
         query = query.where(available_units() > 0 if criteria.in_stock else available_units() <= 0)
     return query

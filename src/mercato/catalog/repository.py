@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import BigInteger, bindparam, cast, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercato.catalog.models import Category, Inventory, Product
+from mercato.catalog.models import MAX_ON_HAND, Category, Inventory, Product
 from mercato.catalog.reads import product_lookup
 from mercato.platform.db.database import WriteSession
 from mercato.platform.db.sqlstates import UNIQUE_VIOLATION, sqlstate_of
@@ -105,13 +105,17 @@ class CatalogRepository(CatalogReads):
         )
 
     async def adjust_on_hand(self, product_id: uuid.UUID, delta: int) -> Inventory | None:
-        """Atomic `on_hand += delta`, refused (None) below what is reserved or below 0."""
+        """Atomic `on_hand += delta`, refused (None) below what is reserved, below 0 or above
+        `MAX_ON_HAND`; compared in 64 bits, so no sum overflows the 32-bit column."""
+        delta_64 = bindparam("delta", delta, type_=BigInteger())
+        adjusted = cast(Inventory.on_hand, BigInteger) + delta_64
         return await self._session.scalar(
             update(Inventory)
             .where(
                 Inventory.product_id == product_id,
-                Inventory.on_hand + delta >= Inventory.reserved,
-                Inventory.on_hand + delta >= 0,
+                adjusted >= Inventory.reserved,
+                adjusted >= 0,
+                adjusted <= MAX_ON_HAND,
             )
             .values(on_hand=Inventory.on_hand + delta, updated_at=func.now())
             .returning(Inventory)

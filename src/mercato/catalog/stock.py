@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from mercato.catalog.changes import publish_change
-from mercato.catalog.errors import InsufficientStock, ProductNotFound
+from mercato.catalog.errors import InsufficientStock, ProductNotFound, StockLimitExceeded
 from mercato.catalog.events import ProductChanged
-from mercato.catalog.models import Inventory
+from mercato.catalog.models import MAX_ON_HAND, Inventory
 from mercato.catalog.repository import CatalogRepository
 from mercato.platform.db.uow import UnitOfWork
 
@@ -32,6 +32,8 @@ async def adjust_stock(*, product_id: uuid.UUID, delta: int, uow: UnitOfWork) ->
         if await catalog.inventory(product_id) is None:
             raise ProductNotFound()
         inventory = await catalog.adjust_on_hand(product_id, delta)
+        if inventory is None and delta > 0:
+            raise StockLimitExceeded(f"On hand cannot go above {MAX_ON_HAND} units.")
         if inventory is None:
             raise InsufficientStock("On hand cannot go below the units already reserved.")
         await _stock_changed(uow, catalog, product_id)

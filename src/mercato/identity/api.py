@@ -34,6 +34,7 @@ from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
 from mercato.platform.errors import NotFound
 from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.validation import SafeLine
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])
@@ -109,7 +110,7 @@ async def refresh(
     uow: UnitOfWorkDep,
     client: ClientDep,
     response: Response,
-    refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE, max_length=200)] = None,
+    refresh_cookie: Annotated[SafeLine | None, Cookie(alias=REFRESH_COOKIE, max_length=200)] = None,
     body: RefreshIn | None = None,
 ) -> TokenOut:
     """Rotate the refresh token sent in the body, or else the one in the cookie."""

@@ -46,8 +46,7 @@ class RemoteKeySet:
 
     def _may_fetch(self) -> bool:
         return (
-            self._fetched_at is None
-            or time.monotonic() - self._fetched_at >= self._refresh_every_s
+            self._fetched_at is None or time.monotonic() - self._fetched_at >= self._refresh_every_s
         )
 
     async def _fetch(self) -> None:
