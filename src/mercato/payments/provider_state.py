@@ -84,10 +84,15 @@ async def apply_payment(
     if attempt is not None:
         resolve_attempt(attempt, target, failure_code=payment.failure_code)
     if target is not current:
-        event = _event_for(intent, target)
-        if event is not None:
-            uow.publish(event, aggregate_id=intent.id)
+        publish_for(uow, intent)
     return target is not current
+
+
+def publish_for(uow: UnitOfWork, intent: PaymentIntent) -> None:
+    """Publish the event of the status `intent` just reached (if it has one)."""
+    event = _event_for(intent, IntentStatus(intent.status))
+    if event is not None:
+        uow.publish(event, aggregate_id=intent.id)
 
 
 def resolve_attempt(

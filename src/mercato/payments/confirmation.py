@@ -1,0 +1,199 @@
+"""Confirming an intent: one attempt to pay it with a payment method.
+
+Three steps, each durable before the next (the recovery points of a payment):
+
+1. *started*: in one transaction, the intent (row-locked) moves to `processing` and a
+   `pending` attempt is stored with its provider idempotency key, derived from the
+   attempt's id. A second confirmation meanwhile finds the active attempt (a partial
+   unique index) and is refused: never two charges for one intent.
+2. *provider called* (outside any transaction): the provider's payment is made on the
+   first confirmation (its key derived from the intent's id), then confirmed with the
+   attempt's key. The gateway retries only what is safe, always with the same key.
+3. *finished*: the answer is applied under the row lock (`provider_state.apply_payment`);
+   an answer we did not get leaves the attempt `unknown`, and the reconciler asks the
+   provider before anything else happens to the intent.
+
+A process killed between 1 and 3 leaves a `pending` attempt: the reconciler resolves it
+the same way (the provider finds the payment by our reference, or answers the repeated
+call with the first outcome).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import structlog
+
+from mercato.payments.errors import (
+    IntentNotFound,
+    InvalidIntentState,
+    ProviderDeclined,
+    ProviderUnavailable,
+)
+from mercato.payments.gateway import PaymentGateway
+from mercato.payments.idempotency_keys import ProviderOperation, derive_idempotency_key
+from mercato.payments.intents import may_act_on
+from mercato.payments.models import PaymentAttempt, PaymentIntent
+from mercato.payments.outcomes import Answered, NoEffect, Rejected, Unknown, WriteResult
+from mercato.payments.provider_state import apply_payment, publish_for
+from mercato.payments.providers.base import CaptureMethod, CreatePayment, ProviderPayment
+from mercato.payments.repository import PaymentsRepository
+from mercato.payments.schemas import ConfirmIn
+from mercato.payments.states import CONFIRMABLE, AttemptStatus, IntentStatus
+from mercato.platform.auth import Principal
+from mercato.platform.clock import utc_now
+from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.ids import uuid7
+
+logger = structlog.get_logger(__name__)
+
+
+async def confirm_intent(
+    *,
+    intent_id: uuid.UUID,
+    confirm: ConfirmIn,
+    principal: Principal,
+    gateway: PaymentGateway,
+    uow: UnitOfWork,
+    recheck_after: dt.timedelta,
+) -> PaymentIntent:
+    """Pay the intent with `confirm.payment_method` (see the module docstring)."""
+    attempt_id, provider_payment_id, request = await _start(
+        uow, intent_id=intent_id, confirm=confirm, principal=principal
+    )
+    if provider_payment_id is None:
+        created = await gateway.create_payment(
+            request,
+            idempotency_key=derive_idempotency_key(ProviderOperation.CREATE, object_id=intent_id),
+        )
+        if not isinstance(created, Answered):
+            return await _finish(
+                uow,
+                intent_id=intent_id,
+                attempt_id=attempt_id,
+                result=created,
+                recheck_after=recheck_after,
+            )
+        provider_payment_id = created.value.provider_id
+        await _remember_provider_payment(uow, intent_id, provider_payment_id)
+    result = await gateway.confirm_payment(
+        provider_payment_id,
+        payment_method=confirm.payment_method,
+        return_url=str(confirm.return_url) if confirm.return_url is not None else None,
+        idempotency_key=derive_idempotency_key(ProviderOperation.CONFIRM, object_id=attempt_id),
+    )
+    return await _finish(
+        uow, intent_id=intent_id, attempt_id=attempt_id, result=result, recheck_after=recheck_after
+    )
+
+
+async def _start(
+    uow: UnitOfWork, *, intent_id: uuid.UUID, confirm: ConfirmIn, principal: Principal
+) -> tuple[uuid.UUID, str | None, CreatePayment]:
+    """Recovery point 1: the attempt and its key are stored, the intent is `processing`."""
+    async with uow:
+        payments = PaymentsRepository(uow.session)
+        intent = await payments.intent_for_update(intent_id)
+        if intent is None or not may_act_on(principal, intent):
+            raise IntentNotFound()
+        if IntentStatus(intent.status) not in CONFIRMABLE:
+            raise InvalidIntentState(f"An intent in status {intent.status} cannot be confirmed.")
+        attempt_id = uuid7()
+        await payments.add_attempt(
+            PaymentAttempt(
+                id=attempt_id,
+                intent_id=intent.id,
+                number=await payments.next_attempt_number(intent.id),
+                payment_method=confirm.payment_method,
+                status=AttemptStatus.PENDING.value,
+                provider_idempotency_key=derive_idempotency_key(
+                    ProviderOperation.CONFIRM, object_id=attempt_id
+                ),
+                checks=0,
+                # If this process dies before recording the answer, the reconciler looks.
+                next_check_at=utc_now() + dt.timedelta(seconds=30),
+            )
+        )
+        await payments.move(intent, IntentStatus.PROCESSING)
+        intent.last_failure_code = intent.last_failure_message = None
+        await uow.commit()
+    request = CreatePayment(
+        amount=intent.amount,
+        currency=intent.currency,
+        reference=str(intent.id),
+        capture_method=CaptureMethod(intent.capture_method),
+        metadata={"order_reference": intent.order_reference},
+    )
+    return attempt_id, intent.provider_payment_id, request
+
+
+async def _remember_provider_payment(
+    uow: UnitOfWork, intent_id: uuid.UUID, provider_payment_id: str
+) -> None:
+    async with uow:
+        intent = await PaymentsRepository(uow.session).intent_for_update(intent_id)
+        if intent is not None and intent.provider_payment_id is None:
+            intent.provider_payment_id = provider_payment_id
+        await uow.commit()
+
+
+async def _finish(
+    uow: UnitOfWork,
+    *,
+    intent_id: uuid.UUID,
+    attempt_id: uuid.UUID,
+    result: WriteResult[ProviderPayment],
+    recheck_after: dt.timedelta,
+) -> PaymentIntent:
+    """Recovery point 3: what the provider said (or that we do not know) is recorded."""
+    async with uow:
+        payments = PaymentsRepository(uow.session)
+        intent = await payments.intent_for_update(intent_id)
+        attempt = await uow.session.get(PaymentAttempt, attempt_id, with_for_update=True)
+        assert intent is not None
+        assert attempt is not None
+        refusal: Exception | None = None
+        if attempt.status != AttemptStatus.PENDING.value:
+            pass  # settled meanwhile (a webhook or the reconciler got there first)
+        else:
+            match result:
+                case Answered(value=payment):
+                    await apply_payment(uow, payments, intent, payment, attempt=attempt)
+                case Rejected(code=code):
+                    await _fail(uow, payments, intent, attempt, failure_code=code)
+                    refusal = ProviderDeclined(f"The provider refused the payment ({code}).")
+                case NoEffect(reason=reason):
+                    await _fail(uow, payments, intent, attempt, failure_code="provider_unavailable")
+                    refusal = ProviderUnavailable(
+                        f"The payment did not reach the provider ({reason})."
+                    )
+                case Unknown(cause=cause):
+                    attempt.status = AttemptStatus.UNKNOWN.value
+                    attempt.failure_message = cause[:500]
+                    attempt.next_check_at = utc_now() + recheck_after
+                    attempt.updated_at = utc_now()
+                    logger.warning("payment_outcome_unknown", intent_id=str(intent.id), cause=cause)
+        await uow.commit()
+    if refusal is not None:
+        raise refusal
+    return intent
+
+
+async def _fail(
+    uow: UnitOfWork,
+    payments: PaymentsRepository,
+    intent: PaymentIntent,
+    attempt: PaymentAttempt,
+    *,
+    failure_code: str,
+) -> None:
+    """The attempt certainly did not pay: the intent waits for another payment method."""
+    now = utc_now()
+    attempt.status = AttemptStatus.FAILED.value
+    attempt.failure_code = failure_code[:64]
+    attempt.resolved_at = attempt.updated_at = now
+    attempt.next_check_at = None
+    intent.last_failure_code = failure_code[:64]
+    if await payments.move(intent, IntentStatus.REQUIRES_PAYMENT_METHOD):
+        publish_for(uow, intent)
