@@ -1,130 +1,25 @@
-"""The application factory: `create_app(settings)` mounts the platform and every module.
-
-Nothing here knows a context: each module (`mercato.modules.MODULES`) declares its routers,
-middleware and services, and the runtime built in the lifespan holds them.
-"""
+"""The API's application: the platform with every module of `mercato.modules.MODULES`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
-import structlog
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 
-from mercato import __version__
 from mercato.modules import MODULES
-from mercato.platform import dev_api
-from mercato.platform.config import Environment, Settings
+from mercato.platform.app import create_app as create_service_app
+from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
-from mercato.platform.http.middleware import (
-    REQUEST_ID_HEADER,
-    PlatformMiddleware,
-    RequestBodyMiddleware,
-)
-from mercato.platform.http.openapi import describe_policies
-from mercato.platform.http.problems import install_problem_handlers
 from mercato.platform.module import Module
-from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
-from mercato.platform.runtime import Runtime, open_runtime
-
-logger = structlog.get_logger(__name__)
 
 
 def create_app(
-    settings: Settings,
-    *,
-    database: Database | None = None,
-    modules: Sequence[Module] = MODULES,
+    settings: Settings, *, database: Database | None = None, modules: Sequence[Module] = MODULES
 ) -> FastAPI:
     """Build the API. A `database` passed in is used as is and left open at shutdown."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(
-            settings, modules, database=database, rate_limits=True, registry=registry
-        ) as runtime:
-            app.state.runtime = runtime
-            logger.info(
-                "caches",
-                backend="redis" if runtime.redis is not None else "in-process (set REDIS_URL)",
-            )
-            logger.info("startup", env=settings.env.value, version=__version__)
-            try:
-                yield
-            finally:
-                logger.info("shutdown")
-
-    registry = CollectorRegistry()
-    app = FastAPI(
-        title="Mercato API",
-        version=__version__,
-        summary="Identity, catalog, orders and payments for a commerce backend.",
-        lifespan=lifespan,
-        openapi_tags=[tag for module in modules for tag in module.tags],
-        middleware=_middleware(settings, modules, HttpMetrics(registry)),
+    return create_service_app(
+        settings,
+        modules=modules,
+        database=database,
+        summary="Identity, catalog and orders for a commerce backend.",
     )
-    registry.register(PoolCollector(lambda: _pool_status(app)))
-    install_problem_handlers(app)
-    # Routes match in order: the modules' (the catalog's public reads, the hottest, first).
-    for module in modules:
-        for router in module.routers() if module.routers is not None else ():
-            app.include_router(router)
-    if settings.env is Environment.DEVELOPMENT:
-        app.include_router(dev_api.router)
-    describe_policies(app)
-    return app
-
-
-def _middleware(
-    settings: Settings, modules: Sequence[Module], metrics: HttpMetrics
-) -> list[Middleware]:
-    platform = [
-        Middleware(
-            PlatformMiddleware,
-            metrics=metrics,
-            access_log=settings.log.access,
-            hsts=settings.http.hsts,
-        ),
-        Middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.http.cors_origins),
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "Idempotency-Key",
-                "If-Match",
-                "If-None-Match",
-                REQUEST_ID_HEADER,
-            ],
-            expose_headers=[
-                REQUEST_ID_HEADER,
-                "ETag",
-                "Location",
-                "Link",
-                "Retry-After",
-                "RateLimit",
-                "RateLimit-Policy",
-                "Idempotent-Replayed",
-            ],
-            max_age=600,
-        ),
-        Middleware(RequestBodyMiddleware, max_body_bytes=settings.http.max_body_bytes),
-    ]
-    # Innermost: the modules' own (the catalog's cached reads skip routing altogether).
-    return platform + [
-        middleware
-        for module in modules
-        if module.middleware is not None
-        for middleware in module.middleware()
-    ]
-
-
-def _pool_status(app: FastAPI) -> dict[str, dict[str, int]] | None:
-    runtime: Runtime | None = getattr(app.state, "runtime", None)
-    return runtime.database.pool_status() if runtime is not None else None

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mercato.modules import MODULES
+from mercato.payments.cli import register as register_payments
 from mercato.platform import cli as platform_cli
 from mercato.platform.cli import CommandLine, fail
 from mercato.platform.config import Settings, redact_url
@@ -136,7 +137,8 @@ platform_cli.register(command_line)
 for _module in MODULES:
     if _module.cli is not None:
         _module.cli(command_line)
-# Services of their own, with their own settings: mounted as they are.
+# Services of their own, with their own settings.
+register_payments(command_line)
 app.add_typer(sandbox_cli.app, name="sandbox")
 
 

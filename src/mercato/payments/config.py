@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -112,9 +113,12 @@ class PaymentsSettings(BaseSettings):
     database_url: SecretStr | None = None
     provider: Literal["sandbox", "stripe"] = "sandbox"
     sandbox_url: str = "http://127.0.0.1:8002"
-    # Unset in development: read from the sandbox's credentials file (`mercato run`).
+    # Unset in development: read from the sandbox's credentials file (docs/sandbox.md).
     sandbox_api_key: SecretStr | None = None
     sandbox_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    sandbox_credentials_file: Path = Path(".data/keys/sandbox-credentials.json")
+    # The signing secrets of merchant endpoints are stored encrypted with these keys.
+    field_keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/payments-field-keys.json
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     # Callers: the API's keys (its JWKS) sign customers' access tokens and the short-lived

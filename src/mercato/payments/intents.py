@@ -8,6 +8,9 @@ the provider to open an order.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+
+from starlette.responses import Response
 
 from mercato.payments.auth import ADMIN, READ, WRITE
 from mercato.payments.errors import (
@@ -29,6 +32,7 @@ from mercato.platform.auth import Principal
 from mercato.platform.clock import utc_now
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.idempotency import KeyClaim
 from mercato.platform.ids import uuid7
 
 
@@ -43,9 +47,31 @@ def may_read(principal: Principal, intent: PaymentIntent) -> bool:
     return READ in principal.permissions or may_act_on(principal, intent)
 
 
-async def create_intent(intent_in: IntentIn, *, provider: str, uow: UnitOfWork) -> PaymentIntent:
-    """A new intent for an order (409 if the order has a live one)."""
-    intent = PaymentIntent(
+async def create_intent(
+    intent_in: IntentIn,
+    *,
+    provider: str,
+    uow: UnitOfWork,
+    claim: KeyClaim,
+    render: Callable[[PaymentIntent], Response],
+) -> Response:
+    """A new intent for an order (409 if the order has a live one). The idempotency key is
+    claimed, and the answer (`render`) stored, in the intent's own transaction: a retry
+    replays it, and no crash can leave an intent without its answer or the reverse."""
+    intent = _new_intent(intent_in, provider=provider)
+    async with uow:
+        replay = await claim.claim_in(uow.session)
+        if replay is not None:
+            return replay
+        await PaymentsRepository(uow.session).add_intent(intent)
+        created = render(intent)
+        await claim.complete_in(uow.session, created)
+        await uow.commit()
+    return created
+
+
+def _new_intent(intent_in: IntentIn, *, provider: str) -> PaymentIntent:
+    return PaymentIntent(
         id=uuid7(),
         amount=intent_in.amount,
         currency=intent_in.currency,
@@ -60,11 +86,9 @@ async def create_intent(intent_in: IntentIn, *, provider: str, uow: UnitOfWork) 
         amount_received=0,
         amount_refunded=0,
         version=1,
+        created_at=utc_now(),
+        updated_at=utc_now(),
     )
-    async with uow:
-        await PaymentsRepository(uow.session).add_intent(intent)
-        await uow.commit()
-    return intent
 
 
 async def intent_for(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 from sqlalchemy import select, update
@@ -51,10 +51,10 @@ async def receive(
     *,
     gateway: PaymentGateway,
     uow: UnitOfWork,
-    process_job: JobRequest,
+    job_for: Callable[[str], JobRequest],
 ) -> bool:
     """Verify and store a webhook (raises `WebhookRejected` if it does not verify); True if
-    it is new. `process_job` is the job to defer for it (built by the caller)."""
+    it is new. `job_for(event_id)` is the job that applies it, deferred with it."""
     event = gateway.verify_webhook(body, headers, now=int(time.time()))
     payment_id = event.payment.provider_id if event.payment is not None else None
     if payment_id is None and event.refund is not None:
@@ -70,7 +70,7 @@ async def receive(
             )
         )
         if fresh and event.kind is not ProviderEventKind.IGNORED:
-            uow.defer(process_job)
+            uow.defer(job_for(event.event_id[:255]))
         await uow.commit()
     logger.info(
         "provider_event_received",

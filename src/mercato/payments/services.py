@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import httpx
@@ -24,3 +25,8 @@ class PaymentsServices:
     @property
     def provider(self) -> str:
         return self.gateway.provider.name
+
+    @property
+    def recheck_after(self) -> dt.timedelta:
+        """How soon the reconciler asks about a payment whose outcome we did not learn."""
+        return dt.timedelta(seconds=self.settings.reconcile_after_s)

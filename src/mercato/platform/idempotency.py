@@ -22,17 +22,19 @@ import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mercato.platform.db.database import Database
 from mercato.platform.db.metadata import Base
-from mercato.platform.errors import Conflict, Invalid
+from mercato.platform.errors import BadRequest, Conflict, Invalid
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -63,6 +65,11 @@ class IdempotencyKeyInFlight(Conflict):
     title = "A request with this Idempotency-Key is still being processed"
 
 
+class IdempotencyKeyRequired(BadRequest):
+    code = "idempotency-key-required"
+    title = "This request needs an Idempotency-Key"
+
+
 class IdempotencyKeyReused(Invalid):
     code = "idempotency-key-reused"
     title = "This Idempotency-Key was used for a different request"
@@ -85,22 +92,10 @@ class Guard:
     async def finish(self, response: Response) -> Response:
         if not self.claimed:
             return response
-        headers = {
-            name: value
-            for name, value in response.headers.items()
-            if name.lower() in _STORED_HEADERS
-        }
+        assert self._scope is not None
+        assert self._key is not None
         async with self._database.session() as session, session.begin():
-            await session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.scope == self._scope, IdempotencyKey.key == self._key)
-                .values(
-                    completed_at=func.now(),
-                    response_status=response.status_code,
-                    response_headers=headers,
-                    response_body=bytes(response.body),
-                )
-            )
+            await complete_in(session, scope=self._scope, key=self._key, response=response)
         self._key = None  # finished: nothing to release
         return response
 
@@ -162,32 +157,41 @@ async def _claim(
 ) -> Response | None:
     """None when this request now owns the key; the stored response to replay otherwise."""
     async with database.session() as session, session.begin():
-        claimed = await session.scalar(
-            insert(IdempotencyKey)
-            .values(scope=scope, key=key, fingerprint=fingerprint)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
+        return await claim_in(session, scope=scope, key=key, fingerprint=fingerprint)
+
+
+async def claim_in(
+    session: AsyncSession, *, scope: str, key: str, fingerprint: bytes
+) -> Response | None:
+    """Claim a key in the caller's transaction (committed, or rolled back, with the use
+    case's own writes): None when this request now owns it, else the response to replay.
+    A concurrent first request holding the key is waited for (its row lock), then replayed."""
+    claimed = await session.scalar(
+        insert(IdempotencyKey)
+        .values(scope=scope, key=key, fingerprint=fingerprint)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    )
+    if claimed is not None:
+        return None
+    # Someone has it: reclaim it only if it was abandoned (its process died mid-request).
+    reclaimed = await session.scalar(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+            IdempotencyKey.fingerprint == fingerprint,
+            IdempotencyKey.completed_at.is_(None),
+            IdempotencyKey.created_at < func.now() - ABANDONED_AFTER,
         )
-        if claimed is not None:
-            return None
-        # Someone has it: reclaim it only if it was abandoned (its process died mid-request).
-        reclaimed = await session.scalar(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.scope == scope,
-                IdempotencyKey.key == key,
-                IdempotencyKey.fingerprint == fingerprint,
-                IdempotencyKey.completed_at.is_(None),
-                IdempotencyKey.created_at < func.now() - ABANDONED_AFTER,
-            )
-            .values(created_at=func.now())
-            .returning(IdempotencyKey.key)
-        )
-        if reclaimed is not None:
-            return None
-        stored = await session.scalar(
-            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        )
+        .values(created_at=func.now())
+        .returning(IdempotencyKey.key)
+    )
+    if reclaimed is not None:
+        return None
+    stored = await session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+    )
     if stored is None:  # released between our insert and our read: the client may retry
         raise IdempotencyKeyInFlight("Retry the request.")
     if stored.fingerprint != fingerprint:
@@ -202,6 +206,56 @@ async def _claim(
         status_code=stored.response_status,
         headers={**(stored.response_headers or {}), REPLAYED_HEADER: "true"},
     )
+
+
+async def complete_in(session: AsyncSession, *, scope: str, key: str, response: Response) -> None:
+    """Store the response of a key claimed with `claim_in`, in the same transaction."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .values(
+            completed_at=func.now(),
+            response_status=response.status_code,
+            response_headers=_replayed_headers(response),
+            response_body=bytes(response.body),
+        )
+    )
+
+
+def _replayed_headers(response: Response) -> dict[str, str]:
+    return {
+        name: value for name, value in response.headers.items() if name.lower() in _STORED_HEADERS
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A request's key, to claim in a use case's own transaction (`claim_in`)."""
+
+    scope: str
+    key: str
+    fingerprint: bytes
+
+    @classmethod
+    async def of(cls, request: Request, *, scope: str) -> KeyClaim:
+        """The claim of a request that must carry a key (400 without one)."""
+        return cls(scope, required_key(request), await fingerprint_of(request))
+
+    async def claim_in(self, session: AsyncSession) -> Response | None:
+        return await claim_in(
+            session, scope=self.scope, key=self.key, fingerprint=self.fingerprint
+        )
+
+    async def complete_in(self, session: AsyncSession, response: Response) -> None:
+        await complete_in(session, scope=self.scope, key=self.key, response=response)
+
+
+def required_key(request: Request) -> str:
+    """The request's Idempotency-Key, validated; 400 when a route requires one."""
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        raise IdempotencyKeyRequired(f"Send an {HEADER} header: this request must be retryable.")
+    return _checked_key(raw)
 
 
 async def reap_idempotency_keys(database: Database, *, older_than: dt.timedelta = RETENTION) -> int:

@@ -28,5 +28,7 @@ RATE_LIMIT_POLICIES = {
         RateLimitPolicy("email-token", per_ip="10/minute"),
         RateLimitPolicy("catalog-read", per_ip="1200/minute", per_user="2400/minute"),
         RateLimitPolicy("operations", per_ip=None),  # probes and scrapes: never limited
+        # Payment providers deliver webhooks in bursts from a few addresses.
+        RateLimitPolicy("provider-webhooks", per_ip="6000/minute"),
     )
 }

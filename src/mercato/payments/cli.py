@@ -1,0 +1,94 @@
+"""`mercato payments …`: the payments service's process (serve, worker) and its own
+migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mercato.platform.cli import CommandLine, fail
+
+if TYPE_CHECKING:
+    from mercato.platform.config import Settings
+
+
+def register(cli: CommandLine) -> None:
+    payments = cli.group("payments", "The payments service: its API, worker and migrations.")
+
+    @payments.command("serve")
+    def serve(
+        host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+        port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    ) -> None:
+        """Serve the payments API (migrate first: `mercato payments migrate up`)."""
+        from mercato.payments.process import create_payments_app
+        from mercato.platform.server import serve as serve_app
+
+        settings = _reachable(cli)
+        overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+        settings = settings.model_copy(update=overrides)
+        serve_app(create_payments_app(settings), settings)
+
+    @payments.command("worker")
+    def worker() -> None:
+        """The payments outbox relay, its consumers and its jobs (provider webhooks, the
+        reconciler, merchant webhooks), until SIGINT/SIGTERM."""
+        from mercato.payments.process import MODULES
+        from mercato.platform.server import run_worker
+
+        settings = _reachable(cli)
+
+        async def until_signalled() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await run_worker(settings, MODULES, stop)
+
+        asyncio.run(until_signalled())
+
+    migrate = typer.Typer(help="The payments schema's migrations.", no_args_is_help=True)
+    payments.add_typer(migrate, name="migrate")
+
+    @migrate.command("up")
+    def migrate_up(revision: Annotated[str, typer.Argument()] = "head") -> None:
+        """Upgrade the payments schema to REVISION (default: head)."""
+        _migrate(cli, "up", revision)
+
+    @migrate.command("down")
+    def migrate_down(revision: Annotated[str, typer.Argument()] = "-1") -> None:
+        """Downgrade the payments schema to REVISION (`base` empties it)."""
+        _migrate(cli, "down", revision)
+
+
+def _reachable(cli: CommandLine) -> Settings:
+    from mercato.payments.process import service_settings
+    from mercato.platform.server import StartupError, check_database
+
+    settings = service_settings(cli.reachable_settings())
+    try:
+        check_database(settings)
+    except StartupError as error:
+        fail(str(error))
+    return settings
+
+
+def _migrate(cli: CommandLine, direction: str, revision: str) -> None:
+    from alembic.util import CommandError
+
+    from mercato.payments.schema import HISTORY
+    from mercato.platform.db import migrations
+
+    settings = _reachable(cli)
+    assert settings.database.url is not None
+    url = settings.database.url.get_secret_value()
+    try:
+        if direction == "up":
+            migrations.upgrade(url, revision, history=HISTORY)
+        else:
+            migrations.downgrade(url, revision, history=HISTORY)
+    except CommandError as error:
+        fail(f"migration: {error}")

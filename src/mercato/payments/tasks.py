@@ -1,0 +1,68 @@
+"""The payments service's jobs: applying provider webhooks, and the reconciler.
+
+Jobs carry references (a provider event's id), never payment data. Applying an event is
+retried with backoff while the provider cannot be read back; the reconciler runs every
+minute and asks about whatever is due (attempts, refunds, captures, cancellations of
+unknown outcome).
+"""
+
+from __future__ import annotations
+
+import procrastinate
+import structlog
+
+from mercato.payments import provider_events, reconciliation
+from mercato.payments.services import PaymentsServices
+from mercato.platform.jobs.queue import JobRequest
+from mercato.platform.jobs.runtime import dependencies_of
+
+NAMESPACE = "payments"
+QUEUE = "payments"
+logger = structlog.get_logger(__name__)
+
+
+def blueprint() -> procrastinate.Blueprint:
+    """A fresh blueprint of the payments service's tasks."""
+    tasks = procrastinate.Blueprint()
+    tasks.task(
+        name="process_provider_event",
+        queue=QUEUE,
+        pass_context=True,
+        # 1, 2, 4 … 512 s: rides out a provider outage of several minutes.
+        retry=procrastinate.RetryStrategy(max_attempts=10, exponential_wait=1),
+    )(process_provider_event)
+    tasks.periodic(cron="* * * * *", periodic_id="reconcile-payments")(
+        tasks.task(name="reconcile", queue=QUEUE, pass_context=True)(reconcile)
+    )
+    return tasks
+
+
+def process_provider_event_job(*, provider: str, event_id: str) -> JobRequest:
+    return JobRequest(
+        task_name=f"{NAMESPACE}:process_provider_event",
+        queue=QUEUE,
+        args={"provider": provider, "event_id": event_id},
+        # One payment's events one at a time would need the payment id; the intent's
+        # row lock already serialises their effects.
+    )
+
+
+async def process_provider_event(
+    context: procrastinate.JobContext, *, provider: str, event_id: str
+) -> str:
+    runtime = dependencies_of(context).runtime
+    payments = runtime.services(PaymentsServices)
+    outcome = await provider_events.process(
+        provider=provider, event_id=event_id, gateway=payments.gateway, uow=runtime.unit_of_work()
+    )
+    logger.info("provider_event_applied", event_id=event_id, outcome=outcome)
+    return outcome
+
+
+async def reconcile(context: procrastinate.JobContext, timestamp: int) -> int:
+    runtime = dependencies_of(context).runtime
+    payments = runtime.services(PaymentsServices)
+    report = await reconciliation.reconcile_due(
+        gateway=payments.gateway, new_uow=runtime.unit_of_work, first_wait=payments.recheck_after
+    )
+    return report.settled
