@@ -25,7 +25,7 @@ from mercato.platform.events.nats_consumer import NatsConsumer
 from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import NatsTransport, PostgresTransport, Transport
-from mercato.platform.jobs.runtime import JobDependencies, create_job_app, mailer_for
+from mercato.platform.jobs.runtime import run_job_worker
 
 logger = structlog.get_logger(__name__)
 
@@ -133,30 +133,4 @@ class Worker:
         return None
 
     async def _run_job_worker(self, stop: asyncio.Event) -> None:
-        assert self._settings.database.url is not None
-        job_app = create_job_app(self._settings.database.url.get_secret_value(), self._blueprints)
-        dependencies = JobDependencies(
-            settings=self._settings,
-            database=self._database,
-            mailer=mailer_for(self._settings, self._database),
-        )
-        async with job_app.open_async():
-            worker = asyncio.create_task(
-                job_app.run_worker_async(
-                    concurrency=self._settings.jobs.concurrency,
-                    install_signal_handlers=False,
-                    additional_context={"dependencies": dependencies},
-                    shutdown_graceful_timeout=self._settings.jobs.shutdown_timeout_s,
-                    stalled_worker_timeout=self._settings.jobs.stalled_worker_timeout_s,
-                    update_heartbeat_interval=min(
-                        10.0, self._settings.jobs.stalled_worker_timeout_s / 3
-                    ),
-                )
-            )
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not worker.done():
-                worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await run_job_worker(self._settings, self._database, self._blueprints, stop)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import procrastinate
+from procrastinate.app import WorkerOptions
 from sqlalchemy.engine import make_url
 
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
+from mercato.platform.jobs.recovery import StalledJobRecovery
 from mercato.platform.mail import DevMailbox, Mailer, SmtpMailer, SmtpServer
 
 
@@ -54,3 +58,52 @@ def create_job_app(
     for namespace, blueprint in blueprints:
         app.add_tasks_from(blueprint, namespace=namespace)
     return app
+
+
+async def run_job_worker(
+    settings: Settings,
+    database: Database,
+    blueprints: Iterable[tuple[str, procrastinate.Blueprint]],
+    stop: asyncio.Event,
+    *,
+    queues: Sequence[str] | None = None,
+) -> None:
+    """Run jobs and the recovery of dead workers' jobs until `stop` is set.
+
+    On stop, running jobs get `JOBS_SHUTDOWN_TIMEOUT_S` to finish; the worker then
+    unregisters, so that nobody waits for its heartbeat to expire.
+    """
+    assert settings.database.url is not None
+    jobs = settings.jobs
+    job_app = create_job_app(settings.database.url.get_secret_value(), blueprints)
+    dependencies = JobDependencies(
+        settings=settings, database=database, mailer=mailer_for(settings, database)
+    )
+    recovery = StalledJobRecovery(
+        database, stalled_after_s=jobs.stalled_worker_timeout_s, interval_s=jobs.recovery_interval_s
+    )
+    options: WorkerOptions = {
+        "concurrency": jobs.concurrency,
+        "install_signal_handlers": False,
+        "additional_context": {"dependencies": dependencies},
+        "shutdown_graceful_timeout": jobs.shutdown_timeout_s,
+        "stalled_worker_timeout": jobs.stalled_worker_timeout_s,
+        "update_heartbeat_interval": jobs.heartbeat_interval_s,
+    }
+    if queues is not None:
+        options["queues"] = list(queues)
+    async with job_app.open_async():
+        worker = asyncio.create_task(job_app.run_worker_async(**options))
+        recovering = asyncio.create_task(recovery.run(stop))
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not worker.done():
+                worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            recovering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovering
