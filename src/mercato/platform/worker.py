@@ -110,7 +110,9 @@ class Worker:
             NatsConsumer(self._database, group, jetstream, partitions=partitions)
             for group in groups
         ]
-        transport = NatsTransport(jetstream, domains=self._catalog.domains(), partitions=partitions)
+        transport = NatsTransport(
+            nats_client, domains=self._catalog.domains(), partitions=partitions
+        )
         return transport, nats_loops
 
     async def _connect_nats(self, stop: asyncio.Event) -> Any:
