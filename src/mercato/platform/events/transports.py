@@ -157,7 +157,7 @@ class NatsTransport:
         try:
             await self.ensure_streams()
         except Exception as error:
-            raise PublishError(error) from error
+            raise PublishError(error, failed=[messages[0].id] if messages else []) from error
         lanes: dict[tuple[str, str], list[PendingMessage]] = {}
         for message in messages:
             lanes.setdefault(message.aggregate, []).append(message)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import procrastinate
+import structlog
 from procrastinate.app import WorkerOptions
 from sqlalchemy.engine import make_url
 
@@ -15,6 +16,8 @@ from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
 from mercato.platform.jobs.recovery import StalledJobRecovery
 from mercato.platform.mail import DevMailbox, Mailer, SmtpMailer, SmtpServer
+
+logger = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,9 @@ async def run_job_worker(
         stopping = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not stop.is_set():
+                # procrastinate stops by itself when a side task (heartbeat, listener) fails.
+                logger.error("job_worker_stopped_unexpectedly")
         finally:
             stopping.cancel()
             if not worker.done():
