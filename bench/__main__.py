@@ -1,7 +1,7 @@
 """`make bench`: run the benchmark suites and print Markdown tables for docs/benchmarks.md.
 
-Suites: `events` (NATS_URL enables the NATS rows), `identity` and `catalog` (wrk, pgbench;
-the catalog needs REDIS_URL).
+Suites: `events` (NATS_URL enables the NATS rows), `relay` (needs NATS_URL), `identity` and
+`catalog` (wrk, pgbench; the catalog needs REDIS_URL).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
 embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import catalog, events, identity
+from bench import catalog, events, identity, relay
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -48,7 +48,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
     parser.add_argument("--users", type=int, default=1_000_000, help="seeded accounts")
     parser.add_argument("--products", type=int, default=200_000, help="seeded products")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved catalog rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (catalog, relay)")
+    parser.add_argument("--relay-events", type=int, default=20_000, help="events per relay run")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     suites = set(args.suites.split(","))
@@ -71,6 +72,14 @@ def main() -> int:
             if "events" in suites
             else []
         )
+        nats_url = os.environ.get("NATS_URL")
+        if "relay" in suites and nats_url is None:
+            sys.exit("the relay suite needs NATS_URL (a JetStream server)")
+        relay_results = (
+            asyncio.run(relay.run(url, nats_url, events=args.relay_events, rounds=args.rounds))
+            if "relay" in suites and nats_url is not None
+            else None
+        )
         identity_results = (
             asyncio.run(identity.run(url, users=args.users)) if "identity" in suites else None
         )
@@ -91,6 +100,8 @@ def main() -> int:
     print(f"\n{today} · commit {commit} · `python -m bench {' '.join(sys.argv[1:])}`\n")
     if event_results:
         print(events.report(event_results))
+    if relay_results is not None:
+        print("\n" + relay.report(relay_results))
     if identity_results is not None:
         print("\n" + identity.report(identity_results))
     if catalog_results is not None:

@@ -237,7 +237,7 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await jetstream.delete_stream("MERCATO_BENCH")
                 consumer = NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2)
-                transport = NatsTransport(jetstream, domains={"bench"})
+                transport = NatsTransport(client, domains={"bench"})
                 measured = await mercato_path(database, transport, consumer, events, paced=paced)
                 await jetstream.delete_stream("MERCATO_BENCH")
                 return measured

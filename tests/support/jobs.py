@@ -1,4 +1,5 @@
-"""Test tasks: one that fails before it succeeds, one slow enough to be killed mid-way."""
+"""Test tasks: one that fails before it succeeds, one slow enough to be killed mid-way, one
+that stalls right after its outside effect, one that is merely long."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import procrastinate
 from sqlalchemy import text
 
+from mercato.platform.jobs.effects import effect_id_of
 from mercato.platform.jobs.runtime import dependencies_of
+from mercato.platform.mail import Mail
 
 NAMESPACE = "test"
 
@@ -46,6 +49,8 @@ def blueprint() -> procrastinate.Blueprint:
         pass_context=True,
         retry=procrastinate.RetryStrategy(max_attempts=3),
     )(slow)
+    tasks.task(name="mail_then_stall", queue="test", pass_context=True)(mail_then_stall)
+    tasks.task(name="long_running", queue="test", pass_context=True)(long_running)
     return tasks
 
 
@@ -69,3 +74,21 @@ async def _runs(context: procrastinate.JobContext, task: str) -> int:
             text("SELECT count(*) FROM test_job_run WHERE task = :task"), {"task": task}
         )
     return int(count or 0)
+
+
+async def mail_then_stall(context: procrastinate.JobContext, *, to: str, effect_id: str) -> None:
+    """Send a mail, then (on the first run only) hang before the job can be marked done:
+    the worker is killed in exactly the window where a non-idempotent effect doubles."""
+    await dependencies_of(context).mailer.send(
+        Mail(to=to, subject="Once", text="Exactly once"),
+        effect_id=effect_id_of(effect_id, job_id=context.job.id),
+    )
+    await _record(context, "mail_then_stall")
+    if await _runs(context, "mail_then_stall") == 1:
+        await asyncio.sleep(120)
+
+
+async def long_running(context: procrastinate.JobContext, *, seconds: float) -> None:
+    """A job much longer than the stalled-worker timeout, on a worker that stays alive."""
+    await _record(context, "long_running")
+    await asyncio.sleep(seconds)

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 
-def spawn_module(module: str, *args: str, cwd: Path) -> subprocess.Popen[bytes]:
+def spawn_module(
+    module: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """`python -m module args…` from the repository root, quiet, logging warnings only."""
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
+        env={**os.environ, "LOG_LEVEL": "WARNING", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -20,7 +20,7 @@ async def main(url: str, transport_name: str, nats_url: str | None) -> None:
     if transport_name == "nats":
         assert nats_url is not None
         client = await nats.connect(nats_url)
-        transport = NatsTransport(client.jetstream(), domains={"test"})
+        transport = NatsTransport(client, domains={"test"})
     await Relay(database, transport, batch_size=50, poll_interval_s=0.1).run(asyncio.Event())
 
 

@@ -135,11 +135,31 @@ class MailSettings(BaseSettings):
 
 
 class JobSettings(BaseSettings):
+    """Job workers, and how soon the jobs of a dead worker run again.
+
+    A worker stamps a heartbeat every `heartbeat_interval_s`; one silent for
+    `stalled_worker_timeout_s` is dead, and the recovery that every worker runs every
+    `recovery_interval_s` requeues its jobs: they run again within about
+    timeout + interval seconds of its death (6 s by default).
+    """
+
     model_config = section_config("JOBS_")
 
     concurrency: int = Field(default=4, ge=1, le=100)
-    stalled_worker_timeout_s: float = Field(default=30.0, gt=0)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
+    stalled_worker_timeout_s: float = Field(default=5.0, gt=0)
+    recovery_interval_s: float = Field(default=1.0, gt=0, le=60)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _live_workers_are_never_declared_dead(self) -> Self:
+        # Three missed heartbeats at least: a busy event loop or a slow UPDATE delays one.
+        if self.stalled_worker_timeout_s < 3 * self.heartbeat_interval_s:
+            raise ValueError(
+                "JOBS_STALLED_WORKER_TIMEOUT_S must be at least 3 x JOBS_HEARTBEAT_INTERVAL_S:"
+                " a live worker that misses a heartbeat would have its jobs run twice"
+            )
+        return self
 
 
 class LogSettings(BaseSettings):

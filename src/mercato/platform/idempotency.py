@@ -242,9 +242,7 @@ class KeyClaim:
         return cls(scope, required_key(request), await fingerprint_of(request))
 
     async def claim_in(self, session: AsyncSession) -> Response | None:
-        return await claim_in(
-            session, scope=self.scope, key=self.key, fingerprint=self.fingerprint
-        )
+        return await claim_in(session, scope=self.scope, key=self.key, fingerprint=self.fingerprint)
 
     async def complete_in(self, session: AsyncSession, response: Response) -> None:
         await complete_in(session, scope=self.scope, key=self.key, response=response)

@@ -1,23 +1,33 @@
 """Outgoing mail: a real SMTP server, or a development mailbox in the database.
 
 Mail is always sent from a job (`platform:send_mail`), never on the request path: an SMTP
-outage delays mail, it does not fail a registration.
+outage delays mail, it does not fail a registration. Every send carries the job's effect
+id (`platform.jobs.effects`), so that a job run again after a crash does not show its
+reader a second copy: the dev mailbox stores a mail once per effect id, and SMTP sends the
+id as the `Message-ID`, on which receivers deduplicate.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
-from sqlalchemy import BigInteger, DateTime, Identity, String, Text, func, insert
+import structlog
+from sqlalchemy import BigInteger, DateTime, Identity, String, Text, func
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercato.platform.db.database import Database
 from mercato.platform.db.metadata import Base
+
+logger = structlog.get_logger(__name__)
+_DEFAULT_MESSAGE_ID_DOMAIN = "mercato.localhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +39,10 @@ class Mail:
 
 
 class Mailer(Protocol):
-    async def send(self, mail: Mail) -> None: ...
+    async def send(self, mail: Mail, *, effect_id: uuid.UUID) -> None:
+        """Send `mail`; sending it again with the same `effect_id` must not show it twice
+        (where the receiver allows: see each implementation)."""
+        ...
 
 
 class DevMail(Base):
@@ -38,6 +51,8 @@ class DevMail(Base):
     __tablename__ = "platform_dev_mailbox"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    # One row per effect: a job run again after a crash finds its mail already here.
+    effect_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
     recipient: Mapped[str] = mapped_column(String(320), index=True)
     subject: Mapped[str] = mapped_column(String(500))
     text: Mapped[str] = mapped_column(Text)
@@ -48,16 +63,27 @@ class DevMail(Base):
 
 
 class DevMailbox:
+    """Exactly once: the insert is skipped when the effect id is already stored."""
+
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def send(self, mail: Mail) -> None:
+    async def send(self, mail: Mail, *, effect_id: uuid.UUID) -> None:
         async with self._database.session() as session, session.begin():
-            await session.execute(
-                insert(DevMail).values(
-                    recipient=mail.to, subject=mail.subject, text=mail.text, html=mail.html
+            stored = await session.scalar(
+                insert(DevMail)
+                .values(
+                    effect_id=effect_id,
+                    recipient=mail.to,
+                    subject=mail.subject,
+                    text=mail.text,
+                    html=mail.html,
                 )
+                .on_conflict_do_nothing(index_elements=[DevMail.effect_id])
+                .returning(DevMail.id)
             )
+        if stored is None:
+            logger.info("mail_already_delivered", effect_id=str(effect_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +114,24 @@ class SmtpServer:
 
 
 class SmtpMailer:
+    """At least once, with a stable `Message-ID`: a server that accepted a message whose
+    job was then interrupted receives it again with the same id, and receivers that
+    deduplicate by Message-ID (most mailbox providers do) show it once."""
+
     def __init__(self, server: SmtpServer, *, sender: str, timeout_s: float = 10.0) -> None:
         self._server = server
         self._sender = sender
         self._timeout_s = timeout_s
+        _, at, domain = parseaddr(sender)[1].rpartition("@")
+        self._message_id_domain = domain if at and domain else _DEFAULT_MESSAGE_ID_DOMAIN
 
-    async def send(self, mail: Mail) -> None:
+    def message_id(self, effect_id: uuid.UUID) -> str:
+        """`<effect id@sender domain>`: globally unique, and the same on every resend."""
+        return f"<{effect_id}@{self._message_id_domain}>"
+
+    async def send(self, mail: Mail, *, effect_id: uuid.UUID) -> None:
         message = EmailMessage()
+        message["Message-ID"] = self.message_id(effect_id)
         message["From"] = self._sender
         message["To"] = mail.to
         message["Subject"] = mail.subject

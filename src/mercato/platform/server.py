@@ -236,6 +236,7 @@ def build_worker(runtime: Runtime) -> Worker:
         consumers=runtime.consumers(),
         blueprints=job_blueprints(runtime.modules),
         metrics=runtime.event_metrics,
+        runtime=runtime,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import nats
 import procrastinate
@@ -26,7 +26,10 @@ from mercato.platform.events.nats_consumer import NatsConsumer
 from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import NatsTransport, PostgresTransport, Transport
-from mercato.platform.jobs.runtime import JobDependencies, create_job_app, mailer_for
+from mercato.platform.jobs.runtime import run_job_worker
+
+if TYPE_CHECKING:
+    from mercato.platform.runtime import Runtime
 
 logger = structlog.get_logger(__name__)
 
@@ -49,6 +52,7 @@ class Worker:
         metrics: EventMetrics | None = None,
         relay: bool = True,
         jobs: bool = True,
+        runtime: Runtime | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
@@ -58,6 +62,7 @@ class Worker:
         self._metrics = metrics
         self._run_relay = relay
         self._run_jobs = jobs
+        self._runtime = runtime
         self._logs: dict[str, Database] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -117,7 +122,9 @@ class Worker:
             NatsConsumer(self._database, group, jetstream, partitions=partitions)
             for group in groups
         ]
-        transport = NatsTransport(jetstream, domains=self._catalog.domains(), partitions=partitions)
+        transport = NatsTransport(
+            nats_client, domains=self._catalog.domains(), partitions=partitions
+        )
         return transport, nats_loops
 
     def _log_of(self, source: str | None) -> Database | None:
@@ -161,30 +168,6 @@ class Worker:
         return None
 
     async def _run_job_worker(self, stop: asyncio.Event) -> None:
-        assert self._settings.database.url is not None
-        job_app = create_job_app(self._settings.database.url.get_secret_value(), self._blueprints)
-        dependencies = JobDependencies(
-            settings=self._settings,
-            database=self._database,
-            mailer=mailer_for(self._settings, self._database),
+        await run_job_worker(
+            self._settings, self._database, self._blueprints, stop, runtime=self._runtime
         )
-        async with job_app.open_async():
-            worker = asyncio.create_task(
-                job_app.run_worker_async(
-                    concurrency=self._settings.jobs.concurrency,
-                    install_signal_handlers=False,
-                    additional_context={"dependencies": dependencies},
-                    shutdown_graceful_timeout=self._settings.jobs.shutdown_timeout_s,
-                    stalled_worker_timeout=self._settings.jobs.stalled_worker_timeout_s,
-                    update_heartbeat_interval=min(
-                        10.0, self._settings.jobs.stalled_worker_timeout_s / 3
-                    ),
-                )
-            )
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not worker.done():
-                worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 
 import httpx
@@ -71,7 +72,9 @@ async def test_the_document_is_served(
 async def test_the_dev_mailbox_exists_only_in_development(
     settings: Settings, database: ConnectionBoundDatabase, env: Environment, status: int
 ) -> None:
-    await DevMailbox(database).send(Mail(to="eve@example.com", subject="Hi", text="Hello"))
+    await DevMailbox(database).send(
+        Mail(to="eve@example.com", subject="Hi", text="Hello"), effect_id=uuid.uuid4()
+    )
     app = create_app(settings.model_copy(update={"env": env}), database=database)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -50,7 +50,7 @@ async def client(clean_nats: str) -> AsyncIterator[Client]:
 
 
 def transport_for(client: Client) -> NatsTransport:
-    return NatsTransport(client.jetstream(), domains=catalog().domains())
+    return NatsTransport(client, domains=catalog().domains())
 
 
 async def stream_messages(client: Client) -> int:
@@ -188,7 +188,7 @@ async def test_writes_continue_while_the_broker_is_down_and_drain_after(
     )
     relay = Relay(
         live_database,
-        NatsTransport(connection.jetstream(), domains={"test"}, publish_timeout_s=0.5),
+        NatsTransport(connection, domains={"test"}, publish_timeout_s=0.5),
         poll_interval_s=0.1,
         max_backoff_s=0.5,
     )

@@ -76,7 +76,7 @@ async def test_nats_relay_killed_midway(
     client = await nats.connect(clean_nats)
     try:
         jetstream = client.jetstream()
-        relay = Relay(live_database, NatsTransport(jetstream, domains={"test"}), batch_size=500)
+        relay = Relay(live_database, NatsTransport(client, domains={"test"}), batch_size=500)
         while await relay.publish_pending():
             pass
         assert await scalar(live_database, PUBLISHED) == TOTAL

@@ -1,15 +1,14 @@
-"""Jobs on procrastinate: transactional deferral, retries with backoff, recovery, mail."""
+"""Jobs on procrastinate: retries with backoff, mail sent once per effect id."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
+import uuid
 from collections.abc import Iterator
 from email import message_from_bytes
 from typing import Any
 
-import procrastinate
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
@@ -18,85 +17,19 @@ from sqlalchemy import text
 
 from mercato.platform.config import MailSettings, Settings
 from mercato.platform.db.database import Database
-from mercato.platform.db.uow import UnitOfWork
-from mercato.platform.jobs import tasks as platform_tasks
+from mercato.platform.jobs.effects import effect_id_of
 from mercato.platform.jobs.queue import JobRequest
-from mercato.platform.jobs.runtime import JobDependencies, create_job_app, mailer_for
-from mercato.platform.jobs.tasks import requeue_stalled_jobs, send_mail_job
-from mercato.platform.mail import Mail
+from mercato.platform.jobs.runtime import create_job_app
+from mercato.platform.jobs.tasks import send_mail_job
+from mercato.platform.mail import DevMailbox, Mail, SmtpMailer, SmtpServer
 from tests.e2e.conftest import free_port
-from tests.integration.events.conftest import live_database, scalar  # noqa: F401
-from tests.support import jobs
-from tests.support.jobs import JOB_RUNS_DDL
-from tests.support.processes import spawn_module
-
-
-def blueprints() -> list[tuple[str, procrastinate.Blueprint]]:
-    return [
-        (platform_tasks.NAMESPACE, platform_tasks.blueprint()),
-        (jobs.NAMESPACE, jobs.blueprint()),
-    ]
-
-
-@pytest.fixture
-async def job_database(live_database: Database) -> Database:  # noqa: F811
-    async with live_database.session() as session, session.begin():
-        await session.execute(text(JOB_RUNS_DDL))
-        await session.execute(text("TRUNCATE test_job_run RESTART IDENTITY"))
-    return live_database
-
-
-async def run_jobs_until_idle(
-    settings: Settings, database: Database, *, queues: list[str], rounds: int = 1
-) -> None:
-    """Run a worker that stops once no job is ready (procrastinate's `wait=False`)."""
-    assert settings.database.url is not None
-    app = create_job_app(settings.database.url.get_secret_value(), blueprints())
-    dependencies = JobDependencies(
-        settings=settings, database=database, mailer=mailer_for(settings, database)
-    )
-    async with app.open_async():
-        for _ in range(rounds):
-            await app.run_worker_async(
-                queues=queues,
-                wait=False,
-                install_signal_handlers=False,
-                additional_context={"dependencies": dependencies},
-            )
-
-
-async def defer(database: Database, job: JobRequest) -> None:
-    async with UnitOfWork(database) as uow:
-        uow.defer(job)
-        await uow.commit()
-
-
-async def job_status(database: Database, task: str) -> str:
-    async with database.session() as session:
-        return str(
-            await session.scalar(
-                text("SELECT status::text FROM procrastinate_jobs WHERE task_name = :t"),
-                {"t": task},
-            )
-        )
-
-
-async def wait_for_status(database: Database, task: str, status: str, *, seconds: float) -> str:
-    deadline = time.monotonic() + seconds
-    current = await job_status(database, task)
-    while current != status and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        current = await job_status(database, task)
-    return current
-
-
-async def wait_for_count(database: Database, table: str, expected: int, *, seconds: float) -> int:
-    deadline = time.monotonic() + seconds
-    count = await scalar(database, f"SELECT count(*) FROM {table}")
-    while count < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        count = await scalar(database, f"SELECT count(*) FROM {table}")
-    return count
+from tests.integration.events.conftest import scalar
+from tests.integration.jobs.conftest import (
+    blueprints,
+    defer,
+    job_status,
+    run_jobs_until_idle,
+)
 
 
 async def test_a_failing_job_is_retried_with_backoff_until_it_succeeds(
@@ -125,31 +58,6 @@ async def test_a_failing_job_is_retried_with_backoff_until_it_succeeds(
     assert second_gap >= 2.0
 
 
-async def test_a_job_whose_worker_is_killed_is_recovered(
-    job_database: Database, settings: Settings, repo_root: Any
-) -> None:
-    await defer(job_database, JobRequest(task_name="test:slow", queue="test", args={}))
-    assert settings.database.url is not None
-    url = settings.database.url.get_secret_value()
-    worker = spawn_module("tests.support.job_worker", url, cwd=repo_root)
-    try:
-        assert await wait_for_status(job_database, "test:slow", "doing", seconds=30) == "doing"
-        # Kill it mid-task, not between "fetched" and "started": wait for the task's mark.
-        assert await wait_for_count(job_database, "test_job_run", 1, seconds=30) == 1
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(worker.wait, 10)
-    await asyncio.sleep(1.5)  # its heartbeat is now older than the 1 s stall threshold
-
-    assert settings.database.url is not None
-    app = create_job_app(settings.database.url.get_secret_value(), blueprints())
-    async with app.open_async():
-        assert await requeue_stalled_jobs(app, seconds_since_heartbeat=1) == 1
-    await run_jobs_until_idle(settings, job_database, queues=["test"])
-    assert await job_status(job_database, "test:slow") == "succeeded"
-    assert await scalar(job_database, "SELECT count(*) FROM test_job_run") == 2
-
-
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
@@ -174,43 +82,109 @@ def smtp_server() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
-async def test_mail_is_delivered_over_smtp_by_a_job(
+async def test_mail_is_delivered_over_smtp_by_a_job_with_its_effect_id_as_message_id(
     job_database: Database, settings: Settings, smtp_server: tuple[Inbox, int]
 ) -> None:
     inbox, port = smtp_server
     smtp_settings = settings.model_copy(
         update={"mail": MailSettings(SMTP_URL=f"smtp://127.0.0.1:{port}")}
     )
-    await defer(
-        job_database,
-        send_mail_job(Mail(to="ada@example.com", subject="Welcome", text="Hello Ada")),
-    )
+    job = send_mail_job(Mail(to="ada@example.com", subject="Welcome", text="Hello Ada"))
+    await defer(job_database, job)
     await run_jobs_until_idle(smtp_settings, job_database, queues=["mail"])
     assert await job_status(job_database, "platform:send_mail") == "succeeded"
     (message,) = inbox.messages
     assert message["To"] == "ada@example.com"
     assert message["Subject"] == "Welcome"
+    assert message["Message-ID"] == f"<{job.effect_id}@mercato.localhost>"
     assert "Hello Ada" in message.get_payload()
+
+
+async def test_smtp_sends_the_same_message_id_every_time_an_effect_is_repeated(
+    smtp_server: tuple[Inbox, int],
+) -> None:
+    inbox, port = smtp_server
+    mailer = SmtpMailer(
+        SmtpServer.from_url(f"smtp://127.0.0.1:{port}"), sender="Shop <hello@shop.example.com>"
+    )
+    effect_id = uuid.uuid4()
+    mail = Mail(to="ada@example.com", subject="Receipt", text="Thanks")
+    await mailer.send(mail, effect_id=effect_id)
+    await mailer.send(mail, effect_id=effect_id)  # the job ran again after a crash
+    await mailer.send(mail, effect_id=uuid.uuid4())  # another effect: another message
+    ids = [message["Message-ID"] for message in inbox.messages]
+    assert ids[0] == ids[1] == f"<{effect_id}@shop.example.com>"
+    assert ids[2] != ids[0]
 
 
 async def test_without_smtp_mail_lands_in_the_dev_mailbox(
     job_database: Database, settings: Settings
 ) -> None:
-    await defer(
-        job_database,
-        send_mail_job(Mail(to="bob@example.com", subject="Hi", text="Hello Bob")),
-    )
+    job = send_mail_job(Mail(to="bob@example.com", subject="Hi", text="Hello Bob"))
+    await defer(job_database, job)
     await run_jobs_until_idle(settings, job_database, queues=["mail"])
     async with job_database.session() as session:
         row = (
-            await session.execute(text("SELECT recipient, subject, text FROM platform_dev_mailbox"))
+            await session.execute(
+                text("SELECT recipient, subject, text, effect_id FROM platform_dev_mailbox")
+            )
         ).one()
-    assert tuple(row) == ("bob@example.com", "Hi", "Hello Bob")
+    assert tuple(row) == ("bob@example.com", "Hi", "Hello Bob", job.effect_id)
+
+
+async def test_the_dev_mailbox_stores_a_mail_once_per_effect_id(job_database: Database) -> None:
+    mailbox = DevMailbox(job_database)
+    effect_id = uuid.uuid4()
+    mail = Mail(to="eve@example.com", subject="Hi", text="Hello")
+    await mailbox.send(mail, effect_id=effect_id)
+    await mailbox.send(mail, effect_id=effect_id)
+    await mailbox.send(mail, effect_id=uuid.uuid4())
+    assert (
+        await scalar(
+            job_database,
+            f"SELECT count(*) FROM platform_dev_mailbox WHERE effect_id = '{effect_id}'",
+        )
+        == 1
+    )
+    assert await scalar(job_database, "SELECT count(*) FROM platform_dev_mailbox") == 2
+
+
+async def test_a_mail_job_carries_its_effect_id_in_its_arguments(job_database: Database) -> None:
+    job = send_mail_job(Mail(to="cy@example.com", subject="Hi", text="Hello"))
+    await defer(job_database, job)
+    async with job_database.session() as session:
+        args = await session.scalar(text("SELECT args FROM procrastinate_jobs"))
+    assert args["effect_id"] == str(job.effect_id)
+    assert send_mail_job(Mail(to="cy@example.com", subject="Hi", text="Hello")).effect_id != (
+        job.effect_id
+    )
+
+
+async def test_a_mail_job_queued_without_an_effect_id_is_sent_once_under_its_job_id(
+    job_database: Database, settings: Settings
+) -> None:
+    """Jobs queued by the version before effect ids still run, idempotently."""
+    legacy = JobRequest(
+        task_name="platform:send_mail",
+        queue="mail",
+        args={"to": "old@example.com", "subject": "Hi", "text": "Hello", "html": None},
+    )
+    await defer(job_database, legacy)
+    job_id = await scalar(job_database, "SELECT id FROM procrastinate_jobs")
+    await run_jobs_until_idle(settings, job_database, queues=["mail"])
+    assert (
+        await scalar(
+            job_database,
+            "SELECT count(*) FROM platform_dev_mailbox"
+            f" WHERE effect_id = '{effect_id_of(None, job_id=job_id)}'",
+        )
+        == 1
+    )
 
 
 def test_the_platform_tasks_are_registered_under_their_namespace() -> None:
     app = create_job_app("postgresql://unused@127.0.0.1/unused", blueprints())
     again = create_job_app("postgresql://unused@127.0.0.1/unused", blueprints())
-    expected = {"platform:send_mail", "platform:retry_stalled_jobs", "platform:reap_event_history"}
+    expected = {"platform:send_mail", "platform:reap_event_history"}
     assert expected <= set(app.tasks)
     assert expected <= set(again.tasks)  # building a second app renames nothing

@@ -11,6 +11,7 @@ with backoff (`nak(delay)`) and, after `max_attempts` deliveries, dead-lettered:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 import uuid
@@ -100,7 +101,16 @@ class NatsConsumer:
             for domain in sorted(self._group.domains())
             for partition in range(self._partitions)
         ]
-        await asyncio.gather(*(self._drain(subscription, stop) for subscription in subscriptions))
+        try:
+            await asyncio.gather(
+                *(self._drain(subscription, stop) for subscription in subscriptions)
+            )
+        finally:
+            # Without this, the connection's drain at shutdown waits out its 30 s timeout
+            # for the pull inboxes (the durable consumers stay; only our inboxes go).
+            for subscription in subscriptions:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
 
     async def _drain(self, subscription: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():

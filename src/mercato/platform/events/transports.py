@@ -1,24 +1,27 @@
 """Where the relay publishes: the PostgreSQL event log (default) or NATS JetStream.
 
 `publish` receives outbox rows in `seq` order, already checked by the relay to be the next
-events of their aggregates, and must keep that order. It raises `PublishError` saying how
-many of them were acknowledged before the failure, so those are not published twice.
+events of their aggregates, and must keep that order within each aggregate. It raises
+`PublishError` naming the messages the transport acknowledged before the failure (the relay
+marks those published) and the ones whose publish failed.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nats.aio.client import Client
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.platform.events.models import OutboxMessage
+from mercato.platform.events.nats_publisher import PipelinedPublisher
 
 EVENTS_CHANNEL = "mercato_events"
 # Any constant works; it only has to be the same in every relay.
@@ -34,20 +37,35 @@ class PendingMessage:
     name: str
     aggregate_type: str
     aggregate_id: str
-    envelope: dict[str, Any]
+    body: bytes  # the envelope, as JSON
+
+    @property
+    def aggregate(self) -> tuple[str, str]:
+        return (self.aggregate_type, self.aggregate_id)
 
 
 class PublishError(Exception):
-    def __init__(self, acknowledged: int, cause: BaseException) -> None:
+    """Some messages were not published: `acknowledged` (ids) were, `failed` (ids) were
+    tried and failed; the others were not tried (they wait behind a failed one)."""
+
+    def __init__(
+        self,
+        cause: BaseException,
+        *,
+        acknowledged: Collection[Any] = (),
+        failed: Collection[Any] = (),
+    ) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
-        self.acknowledged = acknowledged
+        self.acknowledged = frozenset(acknowledged)
+        self.failed = frozenset(failed)
 
 
 class Transport(Protocol):
     name: str
 
     async def publish(self, messages: Sequence[PendingMessage], *, session: AsyncSession) -> None:
-        """Publish in order, inside the relay's transaction; raise PublishError on failure."""
+        """Publish inside the relay's transaction, in order per aggregate; return once all
+        are acknowledged, or raise PublishError."""
         ...
 
 
@@ -110,13 +128,14 @@ class NatsTransport:
 
     def __init__(
         self,
-        jetstream: Any,
+        client: Client,
         *,
         domains: set[str],
         partitions: int = 8,
         publish_timeout_s: float = 5.0,
     ) -> None:
-        self._js = jetstream
+        self._js = client.jetstream()
+        self._publisher = PipelinedPublisher(client)
         self._domains = domains
         self._partitions = partitions
         self._timeout = publish_timeout_s
@@ -128,26 +147,51 @@ class NatsTransport:
             self._ready.add(domain)
 
     async def publish(self, messages: Sequence[PendingMessage], *, session: AsyncSession) -> None:
-        acknowledged = 0
+        """Publish with many messages in flight, but at most one per aggregate.
+
+        Each aggregate's messages go out one after another (the next only once the
+        previous one is acknowledged), and the aggregates proceed side by side. Should one
+        publish fail, the aggregate's later messages are not sent at all: a later event
+        can never reach the stream ahead of an earlier one that is retried next round.
+        """
         try:
             await self.ensure_streams()
-            for message in messages:
-                domain = message.name.split(".", 1)[0]
-                if domain not in self._ready:
-                    await ensure_stream(self._js, domain)
-                    self._ready.add(domain)
-                partition = partition_of(
-                    message.aggregate_type, message.aggregate_id, self._partitions
-                )
-                await self._js.publish(
-                    nats_subject(message.name, partition),
-                    json.dumps(message.envelope, separators=(",", ":")).encode(),
-                    timeout=self._timeout,
-                    headers={"Nats-Msg-Id": str(message.id)},
-                )
-                acknowledged += 1
         except Exception as error:
-            raise PublishError(acknowledged, error) from error
+            raise PublishError(error, failed=[messages[0].id] if messages else []) from error
+        lanes: dict[tuple[str, str], list[PendingMessage]] = {}
+        for message in messages:
+            lanes.setdefault(message.aggregate, []).append(message)
+        acknowledged: list[Any] = []
+        failures: dict[Any, BaseException] = {}
+
+        async def publish_in_order(lane: list[PendingMessage]) -> None:
+            for message in lane:
+                try:
+                    await self._publish_one(message)
+                except Exception as error:  # noqa: BLE001 - reported through PublishError
+                    failures[message.id] = error
+                    return
+                acknowledged.append(message.id)
+
+        await asyncio.gather(*(publish_in_order(lane) for lane in lanes.values()))
+        if failures:
+            first = next(iter(failures.values()))
+            raise PublishError(first, acknowledged=acknowledged, failed=failures) from first
+
+    async def _publish_one(self, message: PendingMessage) -> None:
+        """Send, and wait for the stream's PubAck; a timeout counts as a failure (if the
+        message was stored after all, its re-publish is dropped by `Nats-Msg-Id`)."""
+        domain = message.name.split(".", 1)[0]
+        if domain not in self._ready:
+            await ensure_stream(self._js, domain)
+            self._ready.add(domain)
+        partition = partition_of(message.aggregate_type, message.aggregate_id, self._partitions)
+        await self._publisher.publish(
+            nats_subject(message.name, partition),
+            message.body,
+            headers={"Nats-Msg-Id": str(message.id)},
+            timeout_s=self._timeout,
+        )
 
 
 async def ensure_stream(jetstream: Any, domain: str) -> None:

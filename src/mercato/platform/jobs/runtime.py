@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import procrastinate
+import structlog
+from procrastinate.app import WorkerOptions
 from sqlalchemy.engine import make_url
 
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
+from mercato.platform.jobs.recovery import StalledJobRecovery
 from mercato.platform.mail import DevMailbox, Mailer, SmtpMailer, SmtpServer
+
+if TYPE_CHECKING:
+    from mercato.platform.runtime import Runtime
+
+logger = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +31,14 @@ class JobDependencies:
     settings: Settings
     database: Database
     mailer: Mailer
+    # The process's runtime, for tasks that use a module's services (its gateway, caches).
+    runtime_or_none: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self.runtime_or_none is None:
+            raise LookupError("this job worker runs without a runtime")
+        return self.runtime_or_none
 
 
 def dependencies_of(context: procrastinate.JobContext) -> JobDependencies:
@@ -41,12 +60,19 @@ def libpq_url(database_url: str) -> str:
 
 
 def create_job_app(
-    database_url: str, blueprints: Iterable[tuple[str, procrastinate.Blueprint]]
+    database_url: str,
+    blueprints: Iterable[tuple[str, procrastinate.Blueprint]],
+    *,
+    schema: str | None = None,
 ) -> procrastinate.App:
-    """A procrastinate app on our database, with each context's tasks under its namespace."""
+    """A procrastinate app on our database, with each context's tasks under its namespace
+    (and a service's own job queue, in its schema, when `schema` names one)."""
+    kwargs: dict[str, str] = {"application_name": "mercato-worker"}
+    if schema is not None:
+        kwargs["options"] = f"-c search_path={schema}"
     connector = procrastinate.PsycopgConnector(
         conninfo=libpq_url(database_url),
-        kwargs={"application_name": "mercato-worker"},
+        kwargs=kwargs,
         min_size=1,
         max_size=4,
     )
@@ -54,3 +80,63 @@ def create_job_app(
     for namespace, blueprint in blueprints:
         app.add_tasks_from(blueprint, namespace=namespace)
     return app
+
+
+async def run_job_worker(
+    settings: Settings,
+    database: Database,
+    blueprints: Iterable[tuple[str, procrastinate.Blueprint]],
+    stop: asyncio.Event,
+    *,
+    queues: Sequence[str] | None = None,
+    runtime: Runtime | None = None,
+) -> None:
+    """Run jobs and the recovery of dead workers' jobs until `stop` is set.
+
+    On stop, running jobs get `JOBS_SHUTDOWN_TIMEOUT_S` to finish; the worker then
+    unregisters, so that nobody waits for its heartbeat to expire.
+    """
+    assert settings.database.url is not None
+    jobs = settings.jobs
+    job_app = create_job_app(
+        settings.database.url.get_secret_value(),
+        blueprints,
+        schema=settings.database.schema_name,
+    )
+    dependencies = JobDependencies(
+        settings=settings,
+        database=database,
+        mailer=mailer_for(settings, database),
+        runtime_or_none=runtime,
+    )
+    recovery = StalledJobRecovery(
+        database, stalled_after_s=jobs.stalled_worker_timeout_s, interval_s=jobs.recovery_interval_s
+    )
+    options: WorkerOptions = {
+        "concurrency": jobs.concurrency,
+        "install_signal_handlers": False,
+        "additional_context": {"dependencies": dependencies},
+        "shutdown_graceful_timeout": jobs.shutdown_timeout_s,
+        "stalled_worker_timeout": jobs.stalled_worker_timeout_s,
+        "update_heartbeat_interval": jobs.heartbeat_interval_s,
+    }
+    if queues is not None:
+        options["queues"] = list(queues)
+    async with job_app.open_async():
+        worker = asyncio.create_task(job_app.run_worker_async(**options))
+        recovering = asyncio.create_task(recovery.run(stop))
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not stop.is_set():
+                # procrastinate stops by itself when a side task (heartbeat, listener) fails.
+                logger.error("job_worker_stopped_unexpectedly")
+        finally:
+            stopping.cancel()
+            if not worker.done():
+                worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            recovering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovering

@@ -1,8 +1,12 @@
-"""The platform's own jobs: mail, stalled-job recovery, event-history reaping."""
+"""The platform's own jobs: mail, event-history and idempotency-key reaping.
+
+(Jobs of a dead worker are recovered by `recovery.StalledJobRecovery`, which every worker
+runs on its own short schedule, not by a job.)"""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import procrastinate
 import structlog
@@ -12,6 +16,7 @@ from mercato.platform.clock import utc_now
 from mercato.platform.db.database import Database
 from mercato.platform.events.models import ConsumerPosition, InboxEntry, OutboxMessage
 from mercato.platform.idempotency import reap_idempotency_keys
+from mercato.platform.jobs.effects import effect_id_of, new_effect_id
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.mail import Mail
@@ -37,11 +42,6 @@ def blueprint() -> procrastinate.Blueprint:
         # 2, 4, 8, ... 256 s: rides out an SMTP restart, gives up after ~8.5 minutes.
         retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2),
     )(send_mail)
-    tasks.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")(
-        tasks.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)(
-            retry_stalled_jobs
-        )
-    )
     tasks.periodic(cron="17 * * * *", periodic_id="reap-event-history")(
         tasks.task(name="reap_event_history", queue=MAINTENANCE_QUEUE, pass_context=True)(
             reap_event_history
@@ -56,35 +56,36 @@ def blueprint() -> procrastinate.Blueprint:
 
 
 async def send_mail(
-    context: procrastinate.JobContext, *, to: str, subject: str, text: str, html: str | None
+    context: procrastinate.JobContext,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None,
+    effect_id: str | None = None,
 ) -> None:
-    await dependencies_of(context).mailer.send(Mail(to=to, subject=subject, text=text, html=html))
-    logger.info("mail_sent", job_id=context.job.id if context.job else None)
+    """Send one mail, idempotently on its effect id (`effect_id` is absent only in jobs
+    queued by a version before effect ids; those get one derived from the job id)."""
+    job_id = context.job.id if context.job else None
+    effect = effect_id_of(effect_id, job_id=job_id)
+    await dependencies_of(context).mailer.send(
+        Mail(to=to, subject=subject, text=text, html=html), effect_id=effect
+    )
+    logger.info("mail_sent", job_id=job_id, effect_id=str(effect))
 
 
-def send_mail_job(mail: Mail) -> JobRequest:
-    """The job request for `uow.defer(...)`: mail leaves only if the use case commits."""
+def send_mail_job(mail: Mail, *, effect_id: uuid.UUID | None = None) -> JobRequest:
+    """The job request for `uow.defer(...)`: mail leaves only if the use case commits.
+
+    Call it while the use case runs: the effect id (a new one unless given) is committed
+    with the use case's change, and every run of the job sends the mail under that id.
+    """
     return JobRequest(
         task_name=f"{NAMESPACE}:send_mail",
         queue=MAIL_QUEUE,
         args={"to": mail.to, "subject": mail.subject, "text": mail.text, "html": mail.html},
+        effect_id=effect_id or new_effect_id(),
     )
-
-
-async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
-    """Requeue jobs whose worker stopped sending heartbeats (killed, frozen, lost)."""
-    timeout = dependencies_of(context).settings.jobs.stalled_worker_timeout_s
-    return await requeue_stalled_jobs(context.app, seconds_since_heartbeat=timeout)
-
-
-async def requeue_stalled_jobs(app: procrastinate.App, *, seconds_since_heartbeat: float) -> int:
-    stalled = list(
-        await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
-    )
-    for job in stalled:
-        await app.job_manager.retry_job(job)
-        logger.warning("stalled_job_requeued", job_id=job.id, task=job.task_name)
-    return len(stalled)
 
 
 async def reap_event_history(context: procrastinate.JobContext, timestamp: int) -> int:
