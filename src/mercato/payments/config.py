@@ -117,6 +117,9 @@ class PaymentsSettings(BaseSettings):
     sandbox_api_key: SecretStr | None = None
     sandbox_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     sandbox_credentials_file: Path = Path(".data/keys/sandbox-credentials.json")
+    # One HTTP call to the provider (the gateway's deadline bounds the whole, retries too).
+    provider_connect_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    provider_read_timeout_s: float = Field(default=10.0, gt=0, le=60)
     # The signing secrets of merchant endpoints are stored encrypted with these keys.
     field_keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/payments-field-keys.json
     stripe_api_key: SecretStr | None = None

@@ -159,7 +159,9 @@ async def _finish(
         else:
             match result:
                 case Answered(value=payment):
-                    await apply_payment(uow, payments, intent, payment, attempt=attempt)
+                    await apply_payment(
+                        uow, payments, intent, payment, attempt=attempt, answers_attempt=True
+                    )
                 case Rejected(code=code):
                     await _fail(uow, payments, intent, attempt, failure_code=code)
                     refusal = ProviderDeclined(f"The provider refused the payment ({code}).")

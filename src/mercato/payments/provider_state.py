@@ -39,6 +39,10 @@ _ATTEMPT_BY_INTENT = {
     IntentStatus.PROCESSING: AttemptStatus.PROCESSING,
     IntentStatus.CANCELED: AttemptStatus.CANCELED,
 }
+# What a payment looks like at the provider before a confirmation has reached it.
+_NOT_YET_PAID = frozenset(
+    {IntentStatus.REQUIRES_PAYMENT_METHOD, IntentStatus.REQUIRES_CONFIRMATION}
+)
 # How soon the reconciler looks again at a payment the provider is still processing.
 PROCESSING_RECHECK = dt.timedelta(seconds=30)
 
@@ -50,14 +54,28 @@ async def apply_payment(
     payment: ProviderPayment,
     *,
     attempt: PaymentAttempt | None,
+    answers_attempt: bool = False,
 ) -> bool:
     """Apply the provider's view of `intent`'s payment; True if the status moved.
 
-    `attempt` is the attempt the answer belongs to (None: the intent's active one)."""
+    `attempt` is the attempt the answer belongs to (None: the intent's active one);
+    `answers_attempt`: `payment` is the provider's answer to that attempt's own call."""
     if intent.provider_payment_id is None:
         intent.provider_payment_id = payment.provider_id
     target = IntentStatus(payment.status.value)
     current = IntentStatus(intent.status)
+    attempt = attempt or await payments.active_attempt(intent.id)
+    if (
+        attempt is not None
+        and attempt.status == AttemptStatus.PENDING
+        and target in _NOT_YET_PAID
+        and not answers_attempt
+    ):
+        # A confirmation is on its way to the provider: what the provider said before it
+        # arrived (a webhook of the previous attempt's failure) must not fail this one. The
+        # attempt's own answer, or the reconciler, settles it.
+        logger.info("provider_state_deferred", intent_id=str(intent.id), provider=target.value)
+        return False
     # Money only ever grows here (refunds are counted by their own rows).
     intent.amount_capturable = min(payment.amount_capturable, intent.amount)
     intent.amount_received = max(
@@ -80,7 +98,6 @@ async def apply_payment(
     if target in {IntentStatus.SUCCEEDED, IntentStatus.REQUIRES_CAPTURE}:
         intent.capture_requested = None
     intent.updated_at = utc_now()
-    attempt = attempt or await payments.active_attempt(intent.id)
     if attempt is not None:
         resolve_attempt(attempt, target, failure_code=payment.failure_code)
     if target is not current:

@@ -171,7 +171,9 @@ async def _settle_attempt(
                     intent.last_failure_code = "not_sent"
                     publish_for(uow, intent)
             else:
-                await apply_payment(uow, payments, intent, payment, attempt=attempt)
+                await apply_payment(
+                    uow, payments, intent, payment, attempt=attempt, answers_attempt=True
+                )
         await uow.commit()
         return attempt.status not in UNRESOLVED_ATTEMPTS
 

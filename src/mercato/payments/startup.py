@@ -63,7 +63,13 @@ def provider_for(settings: PaymentsSettings) -> PaymentProvider:
     secrets = tuple(secret.get_secret_value() for secret in settings.sandbox_webhook_secrets)
     if api_key is None or not secrets:
         api_key, secrets = _sandbox_credentials(settings)
-    return SandboxProvider(base_url=settings.sandbox_url, api_key=api_key, webhook_secrets=secrets)
+    return SandboxProvider(
+        base_url=settings.sandbox_url,
+        api_key=api_key,
+        webhook_secrets=secrets,
+        connect_timeout_s=settings.provider_connect_timeout_s,
+        read_timeout_s=settings.provider_read_timeout_s,
+    )
 
 
 def _sandbox_credentials(settings: PaymentsSettings) -> tuple[str, tuple[str, ...]]:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.local_server import serving
 from tests.support.merchant_receiver import WebhookReceiver
+from tests.support.payments_service import PaymentsService, payments_service
 from tests.support.stripe_replay import StripeReplay
 
 
@@ -45,3 +46,27 @@ async def running_receiver() -> AsyncIterator[RunningReceiver]:
     receiver = WebhookReceiver()
     async with serving(receiver.app) as url:
         yield RunningReceiver(receiver, int(url.rsplit(":", 1)[1]))
+
+
+@pytest.fixture(scope="session")
+async def payments(
+    postgres_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[PaymentsService]:
+    """The payments service, the sandbox it pays through, and its worker (one session)."""
+    async with payments_service(postgres_server, tmp_path_factory.mktemp("payments")) as service:
+        yield service
+
+
+@pytest.fixture(autouse=True)
+async def _sandbox_faults_off_after(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "payments" in request.fixturenames:
+        service: PaymentsService = request.getfixturevalue("payments")
+        await service.faults(
+            latency_ms=0,
+            error_rate=0.0,
+            rate_limit_rate=0.0,
+            webhooks_paused=False,
+            webhook_duplicates=False,
+            webhook_out_of_order=False,
+        )

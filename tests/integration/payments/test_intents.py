@@ -1,0 +1,106 @@
+"""The payments service over HTTP, paying through the sandbox provider for real."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from typing import Any
+
+from tests.support.payments_service import PaymentsService
+
+
+def is_settled(intent: dict[str, Any]) -> bool:
+    return intent["status"] not in {"processing"}
+
+
+async def test_a_card_that_works_pays_once_and_publishes_succeeded(
+    payments: PaymentsService,
+) -> None:
+    intent = await payments.create_intent(amount=2_500)
+    assert intent["status"] == "requires_payment_method"
+    paid = await payments.confirm(intent["id"], "pm_card_visa")
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "succeeded"
+    assert paid.json()["amount_received"] == 2_500
+    assert (await payments.charges(intent["id"]))["captures"]["amount"] == 2_500
+    assert "payments.intent.succeeded" in await payments.outbox(intent["id"])
+
+
+async def test_a_declined_card_leaves_the_intent_payable_with_another(
+    payments: PaymentsService,
+) -> None:
+    intent = await payments.create_intent()
+    declined = await payments.confirm(intent["id"], "pm_card_declined")
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["status"] == "requires_payment_method"
+    assert declined.json()["last_payment_error"]["code"] == "card_declined"
+    paid = await payments.confirm(intent["id"], "pm_card_visa")
+    assert paid.json()["status"] == "succeeded"
+    assert await payments.outbox(intent["id"]) == [
+        "payments.intent.failed",
+        "payments.intent.succeeded",
+    ]
+
+
+async def test_creating_needs_a_key_and_a_key_replays_the_first_answer(
+    payments: PaymentsService,
+) -> None:
+    body = {"amount": 1_000, "currency": "EUR", "order_reference": f"ord_{secrets.token_hex(6)}"}
+    url = "/api/v1/payment_intents"
+    without = await payments.api.post(url, json=body, headers=payments.service_headers())
+    assert without.status_code == 400
+    assert without.json()["type"] == "/problems/idempotency-key-required"
+    key = secrets.token_hex(8)
+    first = await payments.api.post(url, json=body, headers=payments.service_headers(key=key))
+    again = await payments.api.post(url, json=body, headers=payments.service_headers(key=key))
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    other = await payments.api.post(
+        url, json=body | {"amount": 9}, headers=payments.service_headers(key=key)
+    )
+    assert other.status_code == 422
+    # Another key for the same order is a second click: refused, one intent per order.
+    twice = await payments.api.post(
+        url, json=body, headers=payments.service_headers(key=secrets.token_hex(8))
+    )
+    assert twice.status_code == 409
+    assert twice.json()["type"] == "/problems/intent-exists-for-order"
+
+
+async def test_concurrent_confirmations_charge_once(payments: PaymentsService) -> None:
+    intent = await payments.create_intent(amount=4_200)
+    key = secrets.token_hex(8)
+    same_key = await asyncio.gather(
+        *(payments.confirm(intent["id"], "pm_card_visa", key=key) for _ in range(5))
+    )
+    other_keys = await asyncio.gather(
+        *(payments.confirm(intent["id"], "pm_card_visa") for _ in range(5))
+    )
+    statuses = [response.status_code for response in [*same_key, *other_keys]]
+    assert statuses.count(200) >= 1
+    assert set(statuses) <= {200, 409}
+    assert (await payments.charges(intent["id"]))["charges"]["count"] == 1
+    assert (await payments.intent(intent["id"]))["status"] == "succeeded"
+
+
+async def test_customers_pay_and_see_their_own_intents_only(payments: PaymentsService) -> None:
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    intent = await payments.create_intent(customer=ada)
+    path = f"/api/v1/payment_intents/{intent['id']}"
+    assert (await payments.api.get(path, headers=payments.customer_headers(bob))).status_code == 404
+    assert (await payments.api.get(path)).status_code == 401
+    paid = await payments.api.post(
+        f"{path}/confirm",
+        json={"payment_method": "pm_card_visa"},
+        headers=payments.customer_headers(ada),
+    )
+    assert paid.status_code == 200, paid.text
+    # A customer cannot create intents (only the API's checkout, with a service token).
+    created = await payments.api.post(
+        "/api/v1/payment_intents",
+        json={"amount": 1, "currency": "EUR", "order_reference": "x"},
+        headers=payments.customer_headers(ada) | {"Idempotency-Key": "k"},
+    )
+    assert created.status_code == 403
