@@ -41,6 +41,7 @@ from mercato.payments.providers.base import CaptureMethod, CreatePayment, Provid
 from mercato.payments.repository import PaymentsRepository
 from mercato.payments.schemas import ConfirmIn
 from mercato.payments.states import CONFIRMABLE, AttemptStatus, IntentStatus
+from mercato.payments.tasks import reconcile_attempt_job
 from mercato.platform.auth import Principal
 from mercato.platform.clock import utc_now
 from mercato.platform.db.uow import UnitOfWork
@@ -175,6 +176,9 @@ async def _finish(
                     attempt.failure_message = cause[:500]
                     attempt.next_check_at = utc_now() + recheck_after
                     attempt.updated_at = utc_now()
+                    uow.defer(
+                        reconcile_attempt_job(attempt_id=attempt.id, at=attempt.next_check_at)
+                    )
                     logger.warning("payment_outcome_unknown", intent_id=str(intent.id), cause=cause)
         await uow.commit()
     if refusal is not None:

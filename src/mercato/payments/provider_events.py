@@ -61,13 +61,11 @@ async def receive(
         payment_id = event.refund.payment_provider_id
     async with uow:
         fresh = await PaymentsRepository(uow.session).record_provider_event(
-            ProviderEventRow(
-                provider=gateway.provider.name,
-                event_id=event.event_id[:255],
-                event_type=event.event_type[:100],
-                provider_payment_id=payment_id,
-                payload=_summary(event),
-            )
+            provider=gateway.provider.name,
+            event_id=event.event_id[:255],
+            event_type=event.event_type[:100],
+            provider_payment_id=payment_id,
+            payload=_summary(event),
         )
         if fresh and event.kind is not ProviderEventKind.IGNORED:
             uow.defer(job_for(event.event_id[:255]))

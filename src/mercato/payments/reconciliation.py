@@ -41,6 +41,9 @@ from mercato.platform.db.uow import UnitOfWork
 logger = structlog.get_logger(__name__)
 
 MAX_WAIT = dt.timedelta(minutes=15)
+# Checks after which an attempt the provider shows unconfirmed, and whose confirmation keeps
+# failing, is given up (the intent may be paid again).
+GIVE_UP_AFTER = 3
 BATCH = 50
 
 
@@ -135,6 +138,13 @@ async def reconcile_attempt(
             idempotency_key=IdempotencyKey(attempt.provider_idempotency_key),
         )
         if not isinstance(resent, Answered):
+            if attempt.checks + 1 >= GIVE_UP_AFTER:
+                # The provider shows no charge and keeps failing the call: give the intent
+                # back to the customer. (All attempts confirm one provider payment, which
+                # can succeed only once: a late success is still taken, never doubled.)
+                return await _settle_attempt(
+                    uow, attempt_id, payment=payment, failure_code="provider_error"
+                )
             return await _later(uow, attempt_id=attempt_id, first_wait=first_wait)
         payment = resent.value
     return await _settle_attempt(uow, attempt_id, payment=payment)
@@ -149,7 +159,11 @@ def _never_confirmed(payment: ProviderPayment) -> bool:
 
 
 async def _settle_attempt(
-    uow: UnitOfWork, attempt_id: uuid.UUID, *, payment: ProviderPayment | None
+    uow: UnitOfWork,
+    attempt_id: uuid.UUID,
+    *,
+    payment: ProviderPayment | None,
+    failure_code: str | None = None,
 ) -> bool:
     async with uow:
         payments = PaymentsRepository(uow.session)
@@ -162,13 +176,12 @@ async def _settle_attempt(
         assert intent is not None
         assert attempt is not None
         if attempt.status in UNRESOLVED_ATTEMPTS:
-            if payment is None:
-                # The payment was never made at the provider: nothing was charged.
-                resolve_attempt(
-                    attempt, IntentStatus.REQUIRES_PAYMENT_METHOD, failure_code="not_sent"
-                )
+            if payment is None or failure_code is not None:
+                # Never made at the provider, or never confirmed there: nothing was charged.
+                code = failure_code or "not_sent"
+                resolve_attempt(attempt, IntentStatus.REQUIRES_PAYMENT_METHOD, failure_code=code)
                 if await payments.move(intent, IntentStatus.REQUIRES_PAYMENT_METHOD):
-                    intent.last_failure_code = "not_sent"
+                    intent.last_failure_code = code
                     publish_for(uow, intent)
             else:
                 await apply_payment(

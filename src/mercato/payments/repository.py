@@ -13,6 +13,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,17 +173,30 @@ class PaymentsRepository(PaymentsReads):
             .execution_options(populate_existing=True)
         )
 
-    async def record_provider_event(self, event: ProviderEvent) -> bool:
-        """Insert a provider webhook once: False if its id was seen before (a redelivery)."""
-        self._session.add(event)
-        try:
-            async with self._session.begin_nested():
-                await self._session.flush()
-        except IntegrityError as error:
-            if sqlstate_of(error) == UNIQUE_VIOLATION:
-                return False
-            raise
-        return True
+    async def record_provider_event(
+        self,
+        *,
+        provider: str,
+        event_id: str,
+        event_type: str,
+        provider_payment_id: str | None,
+        payload: dict[str, object],
+    ) -> bool:
+        """Insert a provider webhook once: False if its id was seen before (a redelivery,
+        or the same event delivered twice at once: the unique key decides)."""
+        inserted = await self._session.scalar(
+            insert(ProviderEvent)
+            .values(
+                provider=provider,
+                event_id=event_id,
+                event_type=event_type,
+                provider_payment_id=provider_payment_id,
+                payload=payload,
+            )
+            .on_conflict_do_nothing()
+            .returning(ProviderEvent.event_id)
+        )
+        return inserted is not None
 
     async def attempts_to_check(self, *, now: dt.datetime, limit: int) -> list[PaymentAttempt]:
         """Attempts whose outcome we do not know and whose next check is due."""

@@ -8,10 +8,14 @@ unknown outcome).
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import procrastinate
 import structlog
 
 from mercato.payments import provider_events, reconciliation
+from mercato.payments.models import PaymentAttempt
 from mercato.payments.services import PaymentsServices
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
@@ -34,7 +38,38 @@ def blueprint() -> procrastinate.Blueprint:
     tasks.periodic(cron="* * * * *", periodic_id="reconcile-payments")(
         tasks.task(name="reconcile", queue=QUEUE, pass_context=True)(reconcile)
     )
+    tasks.task(name="reconcile_attempt", queue=QUEUE, pass_context=True)(reconcile_attempt)
     return tasks
+
+
+def reconcile_attempt_job(*, attempt_id: uuid.UUID, at: dt.datetime) -> JobRequest:
+    """Ask the provider about one attempt of unknown outcome at `at` (the minute's sweep
+    would find it too; this is sooner)."""
+    return JobRequest(
+        task_name=f"{NAMESPACE}:reconcile_attempt",
+        queue=QUEUE,
+        args={"attempt_id": str(attempt_id)},
+        scheduled_at=at,
+    )
+
+
+async def reconcile_attempt(context: procrastinate.JobContext, *, attempt_id: str) -> bool:
+    """Settle one attempt; not settled yet: ask again on its backoff schedule."""
+    runtime = dependencies_of(context).runtime
+    payments = runtime.services(PaymentsServices)
+    settled = await reconciliation.reconcile_attempt(
+        uuid.UUID(attempt_id),
+        gateway=payments.gateway,
+        uow=runtime.unit_of_work(),
+        first_wait=payments.recheck_after,
+    )
+    if not settled:
+        async with runtime.unit_of_work() as uow:
+            attempt = await uow.session.get(PaymentAttempt, uuid.UUID(attempt_id))
+            if attempt is not None and attempt.next_check_at is not None:
+                uow.defer(reconcile_attempt_job(attempt_id=attempt.id, at=attempt.next_check_at))
+            await uow.commit()
+    return settled
 
 
 def process_provider_event_job(*, provider: str, event_id: str) -> JobRequest:

@@ -1,0 +1,64 @@
+"""Provider webhooks in: signed over the raw bytes, fresh, applied once, in any order."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import orjson
+
+from tests.support.payments_service import WEBHOOK_SECRET, PaymentsService
+
+
+def signed(body: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict[str, str]:
+    stamp = at if at is not None else int(time.time())
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Sandbox-Signature": f"t={stamp},v1={mac}", "Content-Type": "application/json"}
+
+
+def event(payment: dict[str, Any], *, kind: str = "payment_intent.succeeded") -> bytes:
+    return orjson.dumps(
+        {
+            "id": f"evt_test_{time.time_ns()}",
+            "type": kind,
+            "created": int(time.time()),
+            "data": {"object": payment},
+        }  # fmt: skip
+    )
+
+
+async def test_forged_and_stale_webhooks_are_refused(payments: PaymentsService) -> None:
+    intent = await payments.create_intent()
+    await payments.confirm(intent["id"], "pm_card_visa")
+    sandbox_payment = (
+        await payments.sandbox.get("/v1/payment_intents", params={"reference": intent["id"]})
+    ).json()["data"][0]
+    body = event(sandbox_payment)
+    url = "/webhooks/sandbox"
+    forged = await payments.api.post(url, content=body, headers=signed(body, secret="whsec_x" * 4))
+    stale = await payments.api.post(
+        url, content=body, headers=signed(body, at=int(time.time()) - 301)
+    )
+    tampered = await payments.api.post(url, content=body + b" ", headers=signed(body))
+    assert (forged.status_code, stale.status_code, tampered.status_code) == (400, 400, 400)
+    accepted = await payments.api.post(url, content=body, headers=signed(body))
+    again = await payments.api.post(url, content=body, headers=signed(body))
+    assert accepted.status_code == again.status_code == 200
+    assert again.json()["duplicate"] is True
+    unknown = await payments.api.post("/webhooks/stripe", content=body, headers=signed(body))
+    assert unknown.status_code == 404
+
+
+async def test_duplicated_and_reordered_deliveries_end_in_the_providers_state(
+    payments: PaymentsService,
+) -> None:
+    await payments.faults(webhook_duplicates=True, webhook_out_of_order=True)
+    intent = await payments.create_intent(amount=3_100)
+    answer = await payments.confirm(intent["id"], "pm_card_async")
+    assert answer.json()["status"] in {"processing", "succeeded"}
+    final = await payments.settled(intent["id"], lambda i: i["status"] == "succeeded", seconds=20)
+    assert final["status"] == "succeeded"
+    assert (await payments.outbox(intent["id"])).count("payments.intent.succeeded") == 1
+    assert (await payments.charges(intent["id"]))["charges"]["count"] == 1
