@@ -88,7 +88,7 @@ def create_app(
             backend="redis" if redis is not None else "in-process (set REDIS_URL to share)",
         )
         app.state.rate_limiter = (
-            RateLimiter.for_url(settings.redis_url) if settings.http.rate_limits_enabled else None
+            RateLimiter.for_redis(redis) if settings.http.rate_limits_enabled else None
         )
         app.state.refresh_sealer = Sealer(
             settings.secret_key.get_secret_value().encode(), purpose="refresh-successor"
