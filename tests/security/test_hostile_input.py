@@ -379,3 +379,18 @@ async def test_attributes_keep_what_jsonb_can_hold(hostile: Hostile) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["attributes"] == attributes
+
+
+@pytest.mark.parametrize("depth", [900, 1_500, 2_000])
+async def test_a_body_nested_beyond_any_schema_is_refused_whole(
+    hostile: Hostile, depth: int
+) -> None:
+    """Parsed by the stdlib (a RecursionError past ~1,000 levels is its 400), or refused
+    by the schema at the first level: never a 500, never a stack trace."""
+    response = await hostile.client.post(
+        "/api/v1/auth/login",
+        content=b"[" * depth + b"]" * depth,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-type"] == "application/problem+json"

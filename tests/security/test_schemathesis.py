@@ -91,7 +91,8 @@ def _with_an_administrator(server: RunningMercato, env: dict[str, str]) -> Fuzze
     return FuzzedServer(server, login.json()["access_token"])
 
 
-def _schemathesis(base_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def _schemathesis(base_url: str, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`st run` (from `cwd`: it keeps a cache directory there)."""
     command = [
         str(Path(sys.executable).parent / "st"),
         "run",
@@ -110,14 +111,18 @@ def _schemathesis(base_url: str, *extra: str) -> subprocess.CompletedProcess[str
         "30",
         *extra,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=1_200, check=False)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=1_200, check=False, cwd=cwd
+    )
 
 
 @pytest.mark.timeout(1_500)
 @pytest.mark.parametrize("as_admin", [False, True], ids=["anonymous", "admin"])
-def test_schemathesis_finds_no_server_error(fuzzed: FuzzedServer, as_admin: bool) -> None:
+def test_schemathesis_finds_no_server_error(
+    fuzzed: FuzzedServer, as_admin: bool, tmp_path: Path
+) -> None:
     extra = ("-H", f"Authorization: Bearer {fuzzed.admin_token}", *SELF_ENDING) if as_admin else ()
-    result = _schemathesis(fuzzed.server.base_url, *extra)
+    result = _schemathesis(fuzzed.server.base_url, *extra, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-8_000:] + result.stderr[-2_000:]
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in result.stdout, result.stdout[-4_000:]

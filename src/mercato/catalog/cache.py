@@ -11,7 +11,9 @@ Keys are `catalog:<shape>:<generation>:<what>`:
 
 Stampede protection: on a miss one request per key recomputes (a `SET NX` lock); the
 others wait for its result for up to `WAIT_S`, then compute for themselves. Redis errors
-degrade to the database (counted as `error`), never to a failed request.
+degrade to the database (counted as `error`), never to a failed request; while the Redis
+circuit breaker is open (`platform.redis`: a hung Redis) reads skip Redis altogether and are
+computed from the database (counted as `bypassed`), costing no deadline.
 
 Aliases (the exact request line, for the fast path, `fast_path.py`) are read in one call
 that needs no generation first, so their keys carry none:
@@ -44,7 +46,7 @@ from redis.exceptions import NoScriptError
 
 from mercato.catalog.schemas import CategoryOut, ProductOut
 from mercato.platform.db.changes import Changes, Topic
-from mercato.platform.redis import deadline
+from mercato.platform.redis import CircuitOpen, RedisGuard
 
 logger = structlog.get_logger(__name__)
 
@@ -199,8 +201,8 @@ class _Results:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.counter = Counter(
             "mercato_catalog_cache_total",
-            "Catalog reads answered from the cache (hit), computed (miss), or computed"
-            " because the cache failed (error)",
+            "Catalog reads answered from the cache (hit), computed (miss), computed"
+            " because the cache failed (error) or was skipped by the open breaker (bypassed)",
             ["result"],
             registry=registry if registry is not None else CollectorRegistry(),
         )
@@ -212,6 +214,7 @@ class _Results:
 class RedisCatalogCache:
     def __init__(self, redis: Redis, *, registry: CollectorRegistry | None = None) -> None:
         self._redis = redis
+        self._guard = RedisGuard.for_client(redis)
         self._count = _Results(registry)
         self._generation_key = f"catalog:{SHAPE}:generation"
         self._alias_index = f"catalog:{SHAPE}:aliases"
@@ -226,7 +229,7 @@ class RedisCatalogCache:
         if alias is not None and peek is not None:
             return await self._fetch_alias(alias, compute, peek)
         try:
-            async with deadline():
+            async with self._guard():
                 generation, raw, leader = await self._lookup(what)
         except Exception as error:  # noqa: BLE001 - the database can answer alone
             return await self._degraded(error, compute)
@@ -277,7 +280,7 @@ class RedisCatalogCache:
 
     async def peek(self, alias: str) -> CachedRead | Peek | None:
         try:
-            async with deadline():
+            async with self._guard():
                 found = await self._peek(self._alias_key(alias))
         except Exception:  # noqa: BLE001 - the slow path will tell (and count) it
             return None
@@ -321,7 +324,7 @@ class RedisCatalogCache:
         """Write `read` under `key`, release the lock of `unlock`, and write `read` under
         `alias` if `generation` is still the current one: one round trip."""
         try:
-            async with deadline():
+            async with self._guard():
                 await self._store_script(
                     keys=[self._generation_key, self._alias_index],
                     args=[
@@ -336,7 +339,7 @@ class RedisCatalogCache:
                     ],
                 )
         except Exception as error:  # noqa: BLE001 - answered anyway; just not cached
-            logger.warning("catalog_cache_unavailable", error=str(error))
+            _unavailable(error)
 
     async def _wait_for(self, key: str, compute: Compute) -> CachedRead:
         """The leader's result; computed here when the leader failed (its lock is gone with
@@ -345,7 +348,7 @@ class RedisCatalogCache:
         while time.monotonic() < give_up_at:
             await asyncio.sleep(_POLL_S)
             try:
-                async with deadline():
+                async with self._guard():
                     raw, locked = await self._redis.mget(key, f"{key}:lock")
             except Exception as error:  # noqa: BLE001
                 return await self._degraded(error, compute)
@@ -358,19 +361,22 @@ class RedisCatalogCache:
 
     async def _release(self, key: str) -> None:
         try:
-            async with deadline():
+            async with self._guard():
                 await self._redis.delete(f"{key}:lock")
         except Exception as error:  # noqa: BLE001 - the lock expires by itself
-            logger.warning("catalog_cache_unavailable", error=str(error))
+            _unavailable(error)
 
     async def _degraded(self, error: Exception, compute: Compute) -> CachedRead:
-        self._count("error")
-        logger.warning("catalog_cache_unavailable", error=str(error))
+        if isinstance(error, CircuitOpen):  # the breaker logged the outage once
+            self._count("bypassed")
+        else:
+            self._count("error")
+            logger.warning("catalog_cache_unavailable", error=str(error))
         return await compute()
 
     async def bump(self) -> None:
         """Retire every entry and alias (raises if Redis cannot be reached)."""
-        async with deadline():
+        async with self._guard():
             await self._bump_script(keys=[self._generation_key, self._alias_index])
 
     async def invalidate(self) -> None:
@@ -383,6 +389,11 @@ class RedisCatalogCache:
     async def on_commit(self, changes: Changes) -> None:
         if CATALOG_CHANGED in changes:
             await self.invalidate()
+
+
+def _unavailable(error: Exception) -> None:
+    if not isinstance(error, CircuitOpen):  # the breaker logged the outage once
+        logger.warning("catalog_cache_unavailable", error=str(error))
 
 
 class LocalCatalogCache:

@@ -127,7 +127,7 @@ async def open_runtime(
             stack.push_async_callback(redis.aclose)
         limiter = None
         if rate_limits and settings.http.rate_limits_enabled:
-            limiter = RateLimiter.for_url(settings.redis_url)
+            limiter = RateLimiter.for_redis(redis)
             stack.push_async_callback(limiter.close)
         runtime = Runtime(
             settings,

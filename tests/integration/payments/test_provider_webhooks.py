@@ -25,7 +25,7 @@ def event(payment: dict[str, Any], *, kind: str = "payment_intent.succeeded") ->
             "type": kind,
             "created": int(time.time()),
             "data": {"object": payment},
-        }  # fmt: skip
+        }
     )
 
 

@@ -3,8 +3,12 @@
 Counters live in Redis when `REDIS_URL` is set (shared by every API process), otherwise in
 process memory. A limit that is hit answers 429 with `Retry-After` and the IETF
 `RateLimit-Policy` / `RateLimit` headers; every limited response carries the headers too.
-If Redis fails, requests are let through (and logged): an outage of the limiter must not
-become an outage of the shop.
+
+The Redis counters go through the shared client's guard (`platform.redis`: a deadline per
+decision, one circuit breaker for the process). When Redis fails or the breaker is open,
+the decision falls back to in-process counters: the limits still hold, per API process
+(with N processes a client gets at most N times its quota), and an outage of the limiter
+never becomes an outage of the shop nor lets an unbounded flood through.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
-from redis.asyncio import ConnectionPool
+from redis.asyncio import Redis
 from starlette.requests import Request
 
 from mercato.platform.config import HttpSettings
 from mercato.platform.errors import RateLimited
 from mercato.platform.http.policy import RateLimitPolicy
+from mercato.platform.redis import CircuitOpen, RedisGuard
 
 logger = structlog.get_logger(__name__)
 
@@ -44,49 +49,43 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, storage: Storage, *, pool: ConnectionPool | None = None) -> None:
-        self._storage = storage
-        self._pool = pool
+    def __init__(self, storage: Storage, *, guard: RedisGuard | None = None) -> None:
+        """`storage` counts; with a `guard` it is Redis, and in-process counters stand in
+        whenever Redis fails or its breaker is open."""
         self._limiter = FixedWindowRateLimiter(storage)
+        self._guard = guard
+        self._local = FixedWindowRateLimiter(MemoryStorage()) if guard is not None else None
 
     @classmethod
-    def for_url(cls, redis_url: str | None) -> RateLimiter:
-        if redis_url is None:
+    def for_redis(cls, redis: Redis | None) -> RateLimiter:
+        """Counters in `redis` (its pool and its guard: the process's shared client), or in
+        process memory without Redis."""
+        if redis is None:
             return cls(MemoryStorage())
-        # Our own pool, with short timeouts: a dead Redis must cost a request milliseconds.
-        pool = ConnectionPool.from_url(
-            redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, max_connections=20
-        )
-        uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
         storage = RedisStorage(
-            uri,
+            "async+redis://",  # unused: the client's own pool connects
             implementation="redispy",
-            wrap_exceptions=True,
-            connection_pool=pool,  # type: ignore[arg-type]  # typed too narrowly upstream
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # typed too narrowly upstream
         )
-        return cls(storage, pool=pool)
+        return cls(storage, guard=RedisGuard.for_client(redis))
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
+        """Nothing to close: the pool belongs to the shared client."""
 
-    async def hit(self, limit: str, *, key: str) -> Decision | None:
-        """Count one request against `limit` for `key`; None when the store is unreachable."""
+    async def hit(self, limit: str, *, key: str) -> Decision:
+        """Count one request against `limit` for `key` (in Redis, or in this process when
+        Redis cannot take it)."""
         item: RateLimitItem = parse(limit)
+        if self._guard is None or self._local is None:
+            return await _decide(self._limiter, item, key)
         try:
-            allowed = await self._limiter.hit(item, key)
-            stats = await self._limiter.get_window_stats(item, key)
-        except Exception as error:  # noqa: BLE001 - fail open, loudly
+            async with self._guard():
+                return await _decide(self._limiter, item, key)
+        except CircuitOpen:
+            pass
+        except Exception as error:  # noqa: BLE001 - in-process counters take over, loudly
             logger.warning("rate_limiter_unavailable", error=str(error))
-            return None
-        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
-        return Decision(
-            allowed=allowed,
-            limit=item.amount,
-            remaining=stats.remaining,
-            reset_after_s=reset_after,
-            window_s=item.get_expiry(),
-        )
+        return await _decide(self._local, item, key)
 
     async def enforce(self, policy: RateLimitPolicy, *, scope: str, key: str) -> dict[str, str]:
         """Count the request; the headers to send, or RateLimited when over the limit."""
@@ -94,8 +93,6 @@ class RateLimiter:
         if limit is None:
             return {}
         decision = await self.hit(limit, key=f"{policy.name}:{scope}:{key}")
-        if decision is None:
-            return {}
         headers = decision.headers(policy.name)
         if not decision.allowed:
             retry_after = max(1, decision.reset_after_s)
@@ -104,6 +101,18 @@ class RateLimiter:
                 retry_after_s=retry_after, headers={**headers, "Retry-After": str(retry_after)}
             )
         return headers
+
+
+async def _decide(limiter: FixedWindowRateLimiter, item: RateLimitItem, key: str) -> Decision:
+    allowed = await limiter.hit(item, key)
+    stats = await limiter.get_window_stats(item, key)
+    return Decision(
+        allowed=allowed,
+        limit=item.amount,
+        remaining=stats.remaining,
+        reset_after_s=max(0, math.ceil(stats.reset_time - time.time())),
+        window_s=item.get_expiry(),
+    )
 
 
 def client_ip(request: Request, settings: HttpSettings) -> str:
