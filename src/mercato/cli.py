@@ -23,17 +23,15 @@ command_line = CommandLine(app, MODULES)
 
 @app.command()
 def run() -> None:
-    """Start everything: embedded PostgreSQL (unless DATABASE_URL), migrations, the API."""
-    from mercato.app import create_app
-    from mercato.platform.db import migrations
+    """Start everything: embedded PostgreSQL (unless DATABASE_URL), migrations, the API, the
+    payments service, the sandbox payment provider and their workers."""
+    from mercato import stack as dev_stack
     from mercato.platform.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
     from mercato.platform.server import (
         StartupError,
-        build_worker,
         check_database,
-        database_url,
         exit_cleanly_on_sigterm,
-        serve,
+        serve_all,
         start_embedded_database,
         with_database_url,
     )
@@ -46,14 +44,12 @@ def run() -> None:
             embedded, url = start_embedded_database(settings)
             settings = with_database_url(settings, url)
         check_database(settings)
-        migrations.upgrade(database_url(settings))
-        for line in _load_demo_data(settings):
+        stack = dev_stack.assemble(settings)
+        dev_stack.migrate(stack)
+        for line in _load_demo_data(stack.api):
             typer.echo(line)
-        serve(
-            create_app(settings),
-            settings,
-            on_started=lambda: _announce(settings, embedded),
-            background=lambda stop, runtime: build_worker(runtime).run(stop),
+        serve_all(
+            dev_stack.services(stack), on_started=lambda: _announce(stack.urls, settings, embedded)
         )
     except StartupError as error:
         fail(str(error))
@@ -82,20 +78,25 @@ def _load_demo_data(settings: Settings) -> list[str]:
     return asyncio.run(load())
 
 
-def _announce(settings: Settings, embedded: object | None) -> None:
+def _announce(urls: dict[str, str], settings: Settings, embedded: object | None) -> None:
     from mercato.platform.db.embedded import EmbeddedPostgres
     from mercato.platform.server import EMBEDDED_DATABASE, database_url
 
-    base = f"http://{settings.host}:{settings.port}"
+    base = urls["API"]
     if isinstance(embedded, EmbeddedPostgres):
         shown = f"{embedded.url(EMBEDDED_DATABASE)} (embedded, data in {embedded.data_dir})"
     else:
         shown = f"{redact_url(database_url(settings))} (DATABASE_URL)"
+    services = "".join(
+        f"  {name:<17}{url}  (docs {url}/docs)\n"
+        for name, url in urls.items()
+        if name != "Sandbox provider"
+    )
     typer.echo(
-        f"\nMercato is up on {base}\n"
-        f"  API docs   {base}/docs\n"
-        f"  Try        curl -s {base}/health/ready\n"
-        f"  Database   {shown}\n"
+        f"\nMercato is up.\n{services}"
+        f"  Sandbox provider {urls['Sandbox provider']}  (test cards: docs/sandbox.md)\n"
+        f"  Database         {shown}\n"
+        f"  Try              curl -s {base}/health/ready\n"
         "Press Ctrl-C to stop.\n",
         err=True,
     )

@@ -5,9 +5,11 @@ modules; nothing here knows one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
+from starlette.types import ASGIApp
 
 from mercato.platform.config import Settings, normalise_database_url, redact_url
 from mercato.platform.db.database import Database
@@ -134,22 +137,13 @@ def _reason(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that calls back once it is accepting connections."""
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `serve_all` (which stops every server of the
+    process at once) and says when it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
-        if self.started:
-            # Everything built at start-up (routes, models, schemas) lives as long as the
-            # process: freeze it out of the cyclic collector, whose full passes over it
-            # showed up as 50-100 ms stalls at the p99 of cached reads.
-            gc.collect()
-            gc.freeze()
-            self._on_started()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 def exit_cleanly_on_sigterm() -> None:
@@ -162,17 +156,20 @@ def exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _ignore_reraised_signals() -> None:
-    """uvicorn drains on SIGINT/SIGTERM, restores the previous handlers and re-raises the
-    signal. With no-op handlers in place that re-raise does nothing: `serve` returns, the
-    worker is stopped in order, and the process exits 0."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-
-
-# Work run beside the API in the same event loop (the worker, in `mercato run`); it gets
-# the stop signal and the application's runtime (one pool, one set of services).
+# Work run beside a served application in the same event loop (its worker, in `mercato
+# run`); it gets the stop signal and the application's runtime (one pool, one set of
+# services).
 Background = Callable[[asyncio.Event, Runtime], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One application of the process, where it listens, and what runs beside it."""
+
+    app: ASGIApp
+    host: str
+    port: int
+    background: Background | None = None
 
 
 def serve(
@@ -183,48 +180,90 @@ def serve(
     background: Background | None = None,
 ) -> None:
     """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        log_config=None,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
-    server = _AnnouncingServer(config, on_started)
-    _ignore_reraised_signals()
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(_serve_with(server, app, background))
+    serve_all([Served(app, settings.host, settings.port, background)], on_started=on_started)
 
 
-async def _serve_with(server: uvicorn.Server, app: FastAPI, background: Background | None) -> None:
-    stop = asyncio.Event()
-    task = None
-    if background is not None:
-        task = asyncio.create_task(_after_startup(server, app, stop, background))
-        # A worker that dies takes the API down with it, loudly, rather than silently
-        # leaving events unpublished behind a healthy-looking API.
-        task.add_done_callback(lambda _: setattr(server, "should_exit", True))
-    try:
-        await server.serve()
-    finally:
-        stop.set()
-        if task is not None:
-            await task
+def serve_all(services: Sequence[Served], *, on_started: Callable[[], None] = lambda: None) -> None:
+    """Run several applications in one event loop (the API, the payments service and the
+    sandbox in `mercato run`) until SIGINT/SIGTERM: every server drains, then each
+    background task stops, and the call returns."""
+    servers = [
+        _Server(
+            uvicorn.Config(
+                served.app,
+                host=served.host,
+                port=served.port,
+                lifespan="on",
+                access_log=False,
+                server_header=False,
+                log_config=None,
+                proxy_headers=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
+        for served in services
+    ]
+    loop_factory = servers[0].config.get_loop_factory()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve_all(servers, services, on_started))
 
 
-async def _after_startup(
-    server: uvicorn.Server, app: FastAPI, stop: asyncio.Event, background: Background
+async def _serve_all(
+    servers: list[_Server], services: Sequence[Served], on_started: Callable[[], None]
 ) -> None:
-    """Run `background` with the application's runtime, once its lifespan has built it."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def shut_down() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, shut_down)
+    tasks = []
+    for server, served in zip(servers, services, strict=True):
+        if served.background is not None:
+            task = asyncio.create_task(_after_startup(server, served, stop))
+            # A worker that dies takes the process down with it, loudly, rather than
+            # silently leaving events unpublished behind a healthy-looking API.
+            task.add_done_callback(lambda _: shut_down())
+            tasks.append(task)
+    announcer = asyncio.create_task(_announce_when_started(servers, on_started))
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        shut_down()
+        stop.set()
+        announcer.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _announce_when_started(servers: list[_Server], on_started: Callable[[], None]) -> None:
+    while not all(server.started for server in servers):
+        if any(server.should_exit for server in servers):
+            return
+        await asyncio.sleep(0.05)
+    # Everything built at start-up (routes, models, schemas) lives as long as the process:
+    # freeze it out of the cyclic collector, whose full passes over it showed up as
+    # 50-100 ms stalls at the p99 of cached reads.
+    gc.collect()
+    gc.freeze()
+    on_started()
+
+
+async def _after_startup(server: _Server, served: Served, stop: asyncio.Event) -> None:
+    """Run the background work with the application's runtime, once its lifespan built it."""
+    assert served.background is not None
     while not server.started:
         if server.should_exit or stop.is_set():
             return
         await asyncio.sleep(0.05)
-    await background(stop, app.state.runtime)
+    app: Any = served.app
+    await served.background(stop, app.state.runtime)
 
 
 def build_worker(runtime: Runtime) -> Worker:
