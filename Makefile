@@ -33,10 +33,11 @@ test: install lint ## Lint, type-check and run the whole suite (not the slow/ben
 test-slow: install ## Run the slow load/soak suites
 	$(BIN)/pytest -m slow; status=$$?; [ $$status -eq 5 ] && echo "no slow tests yet" || exit $$status
 
-lint: install ## ruff check, ruff format --check, mypy --strict
+lint: install ## ruff check, ruff format --check, mypy --strict, import contracts
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src tests bench
+	$(BIN)/lint-imports
 
 fmt: install ## Format and auto-fix
 	$(BIN)/ruff format src tests bench

@@ -47,7 +47,7 @@ from bench.support import (
     wrk_load,
 )
 from mercato.catalog.cache import RedisCatalogCache
-from mercato.catalog.repository import (
+from mercato.catalog.reads import (
     PRODUCT_TIEBREAKER,
     ProductCriteria,
     product_listing,

@@ -38,11 +38,11 @@ from bench.support import (
     wrk,
     wrk_load,
 )
-from mercato.identity.repository import USER_SORT_FIELDS, USER_TIEBREAKER, UserCriteria, user_search
+from mercato.identity.search import USER_SORT_FIELDS, USER_TIEBREAKER, UserCriteria, user_search
 from mercato.identity.seed import SEEDED_PASSWORD, SeedPlan, generate_users, seed_users
 from mercato.platform.jobs.runtime import libpq_url
 from mercato.platform.listing import Sort, page_statement
-from mercato.platform.security.passwords import PasswordHasher
+from mercato.platform.security.hashing import PasswordHasher
 
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "bench admin passphrase"

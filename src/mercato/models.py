@@ -1,9 +1,14 @@
-"""Imports every table into `Base.metadata` (for Alembic and the schema-drift test)."""
+"""Imports every module's tables into `Base.metadata` (for Alembic and the schema-drift
+test): the modules declare where their tables are."""
 
-from mercato.catalog import models as catalog_models
-from mercato.identity import models as identity_models
-from mercato.platform import idempotency, mail
+import importlib
+
+from mercato.modules import MODULES
 from mercato.platform.db.metadata import Base
-from mercato.platform.events import models as events_models
 
-__all__ = ["Base", "catalog_models", "events_models", "idempotency", "identity_models", "mail"]
+for _module in MODULES:
+    if _module.migrations is None:  # tables of the main history (payments has its own)
+        for _models in _module.models:
+            importlib.import_module(_models)
+
+__all__ = ["Base"]

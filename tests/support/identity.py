@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.identity.models import User, UserRole
 from mercato.platform.ids import uuid7
-from mercato.platform.security.passwords import Argon2Parameters
+from mercato.platform.security.hashing import Argon2Parameters
 
 PASSWORD = "correct horse battery staple"
 

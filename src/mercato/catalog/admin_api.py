@@ -5,20 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from mercato.catalog import service
-from mercato.catalog.api import product_out
+from mercato.catalog import categories, products, stock
+from mercato.catalog.api import category_out
+from mercato.catalog.auth import CatalogEditor
 from mercato.catalog.errors import CategoryNotFound, ProductNotFound
 from mercato.catalog.models import Category, Inventory
-from mercato.catalog.repository import CatalogRepository
+from mercato.catalog.reads import product_document
+from mercato.catalog.repository import CatalogReads
 from mercato.catalog.schemas import (
     CategoryIn,
-    CategoryLinks,
     CategoryOut,
     CategoryPatchIn,
-    CategoryRef,
     InventoryAdjustIn,
     InventoryOut,
     InventorySetIn,
@@ -26,29 +26,23 @@ from mercato.catalog.schemas import (
     ProductOut,
     ProductPatchIn,
 )
-from mercato.identity.dependencies import require
-from mercato.identity.service import Principal
 from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.db.database import Database
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
-from mercato.platform.errors import Invalid
-from mercato.platform.http.policy import route_policy
 from mercato.platform.idempotency import idempotent
 
 router = APIRouter(prefix="/api/v1/admin", tags=["catalog administration"])
 
-WRITE_CATALOG = "catalog:write"
-EDITOR = route_policy(auth=f"permission:{WRITE_CATALOG}")
-Editor = Annotated[Principal, Depends(require(WRITE_CATALOG))]
 IfMatch = Annotated[str | None, Header(max_length=200)]
 
 
 async def _product(database: Database, product_id: uuid.UUID) -> ProductOut:
+    """Read on the primary: the editor must see their own write (read-your-writes)."""
     async with database.session() as session:
-        row = await CatalogRepository(session).product_row(product_id=product_id, live_only=False)
+        row = await CatalogReads(session).product_row(product_id=product_id, live_only=False)
     if row is None:
         raise ProductNotFound()
-    return product_out(row)
+    return ProductOut.model_validate(product_document(dict(row._mapping)))
 
 
 def _versioned(resource: ProductOut | CategoryOut, *, status_code: int = 200) -> JSONResponse:
@@ -64,16 +58,19 @@ def _versioned(resource: ProductOut | CategoryOut, *, status_code: int = 200) ->
     "/products",
     status_code=201,
     response_model=ProductOut,
-    openapi_extra=EDITOR,
     summary="Create a product (accepts Idempotency-Key)",
 )
 async def create_product(
-    body: ProductIn, editor: Editor, request: Request, uow: UnitOfWorkDep, database: DatabaseDep
+    body: ProductIn,
+    editor: CatalogEditor,
+    request: Request,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
 ) -> Response:
     async with idempotent(request, database, scope=f"user:{editor.user_id}") as guard:
         if guard.replay is not None:
             return guard.replay
-        product_id = await service.create_product(data=body.model_dump(), uow=uow)
+        product_id = await products.create_product(body, uow=uow)
         created = _versioned(await _product(database, product_id), status_code=201)
         created.headers["Location"] = f"/api/v1/admin/products/{product_id}"
         return await guard.finish(created)
@@ -82,41 +79,40 @@ async def create_product(
 @router.get(
     "/products/{product_id}",
     response_model=ProductOut,
-    openapi_extra=EDITOR,
     summary="Any product that is not deleted (drafts and archived ones included)",
 )
-async def admin_product(product_id: uuid.UUID, editor: Editor, database: DatabaseDep) -> Response:
+async def admin_product(
+    product_id: uuid.UUID, editor: CatalogEditor, database: DatabaseDep
+) -> Response:
     return _versioned(await _product(database, product_id))
 
 
-@router.patch("/products/{product_id}", response_model=ProductOut, openapi_extra=EDITOR)
+@router.patch("/products/{product_id}", response_model=ProductOut)
 async def update_product(
     *,
     product_id: uuid.UUID,
     body: ProductPatchIn,
-    editor: Editor,
+    editor: CatalogEditor,
     uow: UnitOfWorkDep,
     database: DatabaseDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Change fields (archive: `status: archived`). Needs If-Match (412) or version (409)."""
-    try:
-        changes = body.changes()
-    except ValueError as error:
-        raise Invalid(str(error)) from None
-    await service.update_product(
+    await products.update_product(
         product_id=product_id,
-        changes=changes,
+        changes=body,
         expected=ExpectedVersion.from_request(if_match=if_match, body_version=body.version),
         uow=uow,
     )
     return _versioned(await _product(database, product_id))
 
 
-@router.delete("/products/{product_id}", status_code=204, openapi_extra=EDITOR)
-async def delete_product(product_id: uuid.UUID, editor: Editor, uow: UnitOfWorkDep) -> Response:
+@router.delete("/products/{product_id}", status_code=204)
+async def delete_product(
+    product_id: uuid.UUID, editor: CatalogEditor, uow: UnitOfWorkDep
+) -> Response:
     """Soft delete: gone from every list and page; its SKU and slug are free again."""
-    await service.delete_product(product_id=product_id, uow=uow)
+    await products.delete_product(product_id=product_id, uow=uow)
     return Response(status_code=204)
 
 
@@ -129,25 +125,23 @@ def _inventory_out(inventory: Inventory) -> InventoryOut:
     )
 
 
-@router.put("/products/{product_id}/inventory", response_model=InventoryOut, openapi_extra=EDITOR)
+@router.put("/products/{product_id}/inventory", response_model=InventoryOut)
 async def set_inventory(
-    product_id: uuid.UUID, body: InventorySetIn, editor: Editor, uow: UnitOfWorkDep
+    product_id: uuid.UUID, body: InventorySetIn, editor: CatalogEditor, uow: UnitOfWorkDep
 ) -> InventoryOut:
     """Set the units on hand (409 below what is reserved)."""
     return _inventory_out(
-        await service.set_stock(product_id=product_id, on_hand=body.on_hand, uow=uow)
+        await stock.set_stock(product_id=product_id, on_hand=body.on_hand, uow=uow)
     )
 
 
-@router.post(
-    "/products/{product_id}/inventory/adjust", response_model=InventoryOut, openapi_extra=EDITOR
-)
+@router.post("/products/{product_id}/inventory/adjust", response_model=InventoryOut)
 async def adjust_inventory(
-    product_id: uuid.UUID, body: InventoryAdjustIn, editor: Editor, uow: UnitOfWorkDep
+    product_id: uuid.UUID, body: InventoryAdjustIn, editor: CatalogEditor, uow: UnitOfWorkDep
 ) -> InventoryOut:
     """Add or remove units atomically (409 if that goes below what is reserved)."""
     return _inventory_out(
-        await service.adjust_stock(product_id=product_id, delta=body.delta, uow=uow)
+        await stock.adjust_stock(product_id=product_id, delta=body.delta, uow=uow)
     )
 
 
@@ -156,69 +150,60 @@ async def adjust_inventory(
 
 async def _category(database: Database, category_id: uuid.UUID) -> CategoryOut:
     async with database.session() as session:
-        catalog = CatalogRepository(session)
-        categories = await catalog.live_categories()
-    by_id: dict[uuid.UUID, Category] = {category.id: category for category in categories}
+        live = await CatalogReads(session).live_categories()
+    by_id: dict[uuid.UUID, Category] = {category.id: category for category in live}
     category = by_id.get(category_id)
     if category is None:
         raise CategoryNotFound()
-    parent = by_id.get(category.parent_id) if category.parent_id else None
-    return CategoryOut(
-        id=category.id,
-        slug=category.slug,
-        name=category.name,
-        parent=CategoryRef(id=parent.id, slug=parent.slug) if parent else None,
-        position=category.position,
-        version=category.version,
-        children=[],
-        links=CategoryLinks(
-            self=f"/api/v1/categories/{category.slug}",
-            products=f"/api/v1/products?category={category.slug}",
-        ),
-    )
+    return category_out(category, by_id.get(category.parent_id) if category.parent_id else None)
 
 
 @router.post(
     "/categories",
     status_code=201,
     response_model=CategoryOut,
-    openapi_extra=EDITOR,
     summary="Create a category (accepts Idempotency-Key)",
 )
 async def create_category(
-    body: CategoryIn, editor: Editor, request: Request, uow: UnitOfWorkDep, database: DatabaseDep
+    body: CategoryIn,
+    editor: CatalogEditor,
+    request: Request,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
 ) -> Response:
     async with idempotent(request, database, scope=f"user:{editor.user_id}") as guard:
         if guard.replay is not None:
             return guard.replay
-        category_id = await service.create_category(data=body.model_dump(), uow=uow)
+        category_id = await categories.create_category(body, uow=uow)
         created = _versioned(await _category(database, category_id), status_code=201)
         created.headers["Location"] = f"/api/v1/categories/{body.slug}"
         return await guard.finish(created)
 
 
-@router.patch("/categories/{category_id}", response_model=CategoryOut, openapi_extra=EDITOR)
+@router.patch("/categories/{category_id}", response_model=CategoryOut)
 async def update_category(
     *,
     category_id: uuid.UUID,
     body: CategoryPatchIn,
-    editor: Editor,
+    editor: CatalogEditor,
     uow: UnitOfWorkDep,
     database: DatabaseDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Rename, re-slug, reorder or move (`parent`: a slug, or null for the root)."""
-    await service.update_category(
+    await categories.update_category(
         category_id=category_id,
-        changes={name: getattr(body, name) for name in body.model_fields_set - {"version"}},
+        changes=body,
         expected=ExpectedVersion.from_request(if_match=if_match, body_version=body.version),
         uow=uow,
     )
     return _versioned(await _category(database, category_id))
 
 
-@router.delete("/categories/{category_id}", status_code=204, openapi_extra=EDITOR)
-async def delete_category(category_id: uuid.UUID, editor: Editor, uow: UnitOfWorkDep) -> Response:
+@router.delete("/categories/{category_id}", status_code=204)
+async def delete_category(
+    category_id: uuid.UUID, editor: CatalogEditor, uow: UnitOfWorkDep
+) -> Response:
     """Soft delete; 409 while live products or subcategories are in it."""
-    await service.delete_category(category_id=category_id, uow=uow)
+    await categories.delete_category(category_id=category_id, uow=uow)
     return Response(status_code=204)

@@ -30,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,11 +43,13 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from mercato.catalog.schemas import CategoryOut, ProductOut
+from mercato.platform.db.changes import Changes, Topic
 from mercato.platform.redis import deadline
 
 logger = structlog.get_logger(__name__)
 
-CATALOG_CHANGED = "catalog.changed"
+# Products and categories a transaction changed: cached reads are stale after its commit.
+CATALOG_CHANGED: Topic[uuid.UUID] = Topic("catalog.changed")
 TTL_S = 300
 WAIT_S = 2.0
 _POLL_S = 0.02
@@ -181,9 +184,15 @@ class CatalogCache(Protocol):
         tell: errors, a damaged entry). Never computes."""
         ...
 
-    async def invalidate(self) -> None: ...
+    async def invalidate(self) -> None:
+        """Retire every cached read; failures are logged (the event consumer retries)."""
+        ...
 
-    async def on_commit(self, info: Mapping[str, Any]) -> None: ...
+    async def bump(self) -> None:
+        """Retire every cached read, raising if that cannot be done (for retries)."""
+        ...
+
+    async def on_commit(self, changes: Changes) -> None: ...
 
 
 class _Results:
@@ -371,8 +380,8 @@ class RedisCatalogCache:
             self._count("error")
             logger.error("catalog_cache_invalidation_failed", error=str(error), stale_for_s=TTL_S)
 
-    async def on_commit(self, info: Mapping[str, Any]) -> None:
-        if info.get(CATALOG_CHANGED):
+    async def on_commit(self, changes: Changes) -> None:
+        if CATALOG_CHANGED in changes:
             await self.invalidate()
 
 
@@ -446,6 +455,9 @@ class LocalCatalogCache:
         self._generation += 1
         self._entries.clear()
 
-    async def on_commit(self, info: Mapping[str, Any]) -> None:
-        if info.get(CATALOG_CHANGED):
+    async def bump(self) -> None:
+        await self.invalidate()
+
+    async def on_commit(self, changes: Changes) -> None:
+        if CATALOG_CHANGED in changes:
             await self.invalidate()

@@ -9,43 +9,26 @@ consumer's retries and dead letters behind it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from mercato.catalog.cache import RedisCatalogCache
 from mercato.catalog.events import CategoryChanged, ProductChanged
+from mercato.catalog.services import CatalogServices
 from mercato.platform.events.consumers import ConsumerRegistry, HandlerContext
-from mercato.platform.redis import connect_redis
+from mercato.platform.runtime import Runtime
 
 GROUP = "catalog-cache"
 
 
-def registry(retire_cached_reads: Callable[[], Awaitable[None]]) -> ConsumerRegistry:
-    """The group; `retire_cached_reads` bumps the shared cache generation (and raises when
-    it cannot, so that the event is retried)."""
+def registry(runtime: Runtime) -> ConsumerRegistry:
+    """The group; a bump that fails raises, so that the event is retried. (Without Redis
+    each process's cache lives in that process: the writer's commit listener retires it.)"""
+    cache = runtime.services(CatalogServices).cache
     consumers = ConsumerRegistry()
 
     @consumers.consumer(ProductChanged, group=GROUP)
     async def product_changed(event: ProductChanged, context: HandlerContext) -> None:
-        await retire_cached_reads()
+        await cache.bump()
 
     @consumers.consumer(CategoryChanged, group=GROUP)
     async def category_changed(event: CategoryChanged, context: HandlerContext) -> None:
-        await retire_cached_reads()
+        await cache.bump()
 
     return consumers
-
-
-def shared_cache_retirer(redis_url: str | None) -> Callable[[], Awaitable[None]]:
-    """For the worker: bumps the generation in the shared Redis through one client opened
-    on first use and kept for the process's life; without Redis (one process, in-process
-    cache, invalidated by its commit listener) there is nothing to do."""
-    clients: list[RedisCatalogCache] = []
-
-    async def retire() -> None:
-        if redis_url is None:
-            return
-        if not clients:
-            clients.append(RedisCatalogCache(connect_redis(redis_url)))
-        await clients[0].bump()
-
-    return retire

@@ -38,3 +38,8 @@ class CategoryCycle(errors.Invalid):
 class InsufficientStock(errors.Conflict):
     code = "insufficient-stock"
     title = "Stock cannot go below what is reserved"
+
+
+class StockLimitExceeded(errors.Conflict):
+    code = "stock-limit-exceeded"
+    title = "Stock cannot go above the most a product can hold"

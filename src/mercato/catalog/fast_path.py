@@ -12,100 +12,75 @@ log apply as to any response; the route's per-IP rate limit is applied here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import re
 
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mercato.catalog.cache import CachedRead, CatalogCache, Peek
-from mercato.platform.config import Settings
+from mercato.catalog.aliases import PEEK_STATE, alias_of
+from mercato.catalog.api import router
+from mercato.catalog.cache import CachedRead
+from mercato.catalog.services import CatalogServices
+from mercato.platform.deps import runtime_of
 from mercato.platform.errors import RateLimited
 from mercato.platform.http.caching import cached_read
-from mercato.platform.http.policy import PUBLIC, RATE_LIMIT_POLICIES, route_policy
+from mercato.platform.http.policy import RATE_LIMIT_POLICIES
 from mercato.platform.http.problems import problem_response
-from mercato.platform.http.rate_limits import RateLimiter, client_ip
+from mercato.platform.http.rate_limits import client_ip
 from mercato.platform.listing import link_header
 
 POLICY = "catalog-read"
-_PEEK_STATE = "catalog_peek"
-_PRODUCTS = "/api/v1/products"
-_CATEGORIES = "/api/v1/categories"
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    """What metrics and rate limits read from a matched route."""
-
-    path: str
-    openapi_extra: dict[str, Any]
-
-
-_ROUTES = {
-    name: _Route(name, route_policy(auth=PUBLIC, rate_limit=POLICY))
-    for name in (
-        _PRODUCTS,
-        f"{_PRODUCTS}/{{id_or_slug}}",
-        _CATEGORIES,
-        f"{_CATEGORIES}/{{slug}}",
-    )
-}
-
-
-def public_cache_control(settings: Settings) -> str:
-    """`Cache-Control` of public catalog reads (browsers and CDNs may keep them)."""
-    return f"public, max-age={settings.catalog.public_max_age_s}"
-
-
-def alias_of(scope: Scope) -> str:
-    """The request line a cached read is remembered under for this fast path."""
-    query = scope.get("query_string", b"").decode("latin-1")
-    return f"raw:{scope['path']}?{query}"
-
-
-def peek_of(scope: Scope) -> Peek | None:
-    """What this path's lookup learnt when it missed (the routes pass it to `fetch`)."""
-    peek = scope.get("state", {}).get(_PEEK_STATE)
-    return peek if isinstance(peek, Peek) else None
-
-
-def _template(path: str) -> str | None:
-    if path in (_PRODUCTS, _CATEGORIES):
-        return path
-    for collection, parameter in ((_PRODUCTS, "{id_or_slug}"), (_CATEGORIES, "{slug}")):
-        rest = path.removeprefix(collection + "/")
-        if rest != path and rest and "/" not in rest:
-            return f"{collection}/{parameter}"
-    return None
+def cached_get_routes(router: APIRouter) -> list[tuple[re.Pattern[str], APIRoute]]:
+    """The router's GET routes (with the pattern their path matches): the ones whose
+    answers the cache holds."""
+    return [
+        (route.path_regex, route)
+        for route in router.routes
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ())
+    ]
 
 
 class CachedCatalogReads:
+    """The middleware (see the module docstring); its routes are the public catalog
+    router's GET routes, matched as the router would."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._routes = cached_get_routes(router)
+
+    def _route(self, path: str) -> APIRoute | None:
+        for pattern, route in self._routes:
+            if pattern.match(path):
+                return route
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        template = _template(scope["path"]) if scope["type"] == "http" else None
-        if template is None or scope["method"] != "GET":
+        route = self._route(scope["path"]) if scope["type"] == "http" else None
+        if route is None or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
-        cache: CatalogCache | None = getattr(state, "catalog_cache", None)
-        read = await cache.peek(alias_of(scope)) if cache is not None else None
+        runtime = runtime_of(scope)
+        catalog = runtime.services(CatalogServices)
+        read = await catalog.cache.peek(alias_of(scope))
         if not isinstance(read, CachedRead):
             if read is not None:
-                scope.setdefault("state", {})[_PEEK_STATE] = read
+                scope.setdefault("state", {})[PEEK_STATE] = read
             await self.app(scope, receive, send)
             return
-        scope["route"] = _ROUTES[template]
+        scope["route"] = route
         request = Request(scope)
         headers = link_header(read.link)
-        limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+        limiter = runtime.rate_limiter
         if limiter is not None:
             try:
                 headers |= await limiter.enforce(
                     RATE_LIMIT_POLICIES[POLICY],
                     scope="ip",
-                    key=client_ip(request, state.settings.http),
+                    key=client_ip(request, runtime.settings.http),
                 )
             except RateLimited as limited:
                 refused = problem_response(
@@ -122,7 +97,7 @@ class CachedCatalogReads:
             request,
             body=read.body,
             etag=read.etag,
-            cache_control=public_cache_control(state.settings),
+            cache_control=catalog.public_cache_control,
             headers=headers,
         )
         await response(scope, receive, send)

@@ -22,10 +22,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from mercato.catalog.changes import publish_change
 from mercato.catalog.events import ProductChanged
 from mercato.catalog.models import Category, Inventory, Product
+from mercato.catalog.products import new_product
 from mercato.catalog.schemas import ProductIn
-from mercato.catalog.service import new_product, publish_change
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
 
@@ -97,9 +98,14 @@ async def import_products(
     path: Path,
     database: Database,
     *,
+    unit_of_work: Callable[[], UnitOfWork] | None = None,
     batch: int = 1_000,
     progress: Callable[[int], None] = lambda _: None,
 ) -> ImportReport:
+    """Validate the whole file (errors by line, nothing written), then write it in
+    batches, one transaction each, through `unit_of_work` (the runtime's, so that cached
+    reads retire after each batch)."""
+    new_unit_of_work = unit_of_work or (lambda: UnitOfWork(database))
     report = ImportReport()
     products: list[tuple[int, ProductIn]] = []
     for number, fields in read_lines(path):
@@ -120,7 +126,7 @@ async def import_products(
     for start in range(0, len(products), batch):
         chunk = products[start : start + batch]
         try:
-            await _write(database, chunk, categories)
+            await _write(new_unit_of_work(), chunk, categories)
         except IntegrityError:
             first, last = chunk[0][0], chunk[-1][0]
             report.errors.append(
@@ -171,13 +177,13 @@ async def _check_against_database(
 
 
 async def _write(
-    database: Database, chunk: list[tuple[int, ProductIn]], categories: dict[str, Any]
+    uow: UnitOfWork, chunk: list[tuple[int, ProductIn]], categories: dict[str, Any]
 ) -> None:
-    async with UnitOfWork(database) as uow:
+    async with uow:
         rows = []
         for _, product in chunk:
             category_id = categories.get(product.category) if product.category else None
-            row = new_product(product.model_dump(), category_id=category_id)
+            row = new_product(product, category_id=category_id)
             rows.append((row, product.on_hand))
             uow.session.add(row)
         await uow.session.flush()

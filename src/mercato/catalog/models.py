@@ -25,6 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mercato.platform.db.metadata import Base
 
 PRODUCT_STATUSES = ("draft", "active", "archived")
+# The most units of one product on hand: well inside `catalog_inventory.on_hand` (a 32-bit
+# integer), so adjustments can be refused by a comparison, never by an overflow.
+MAX_ON_HAND = 10**9
 # Weighted document for full-text search: the name counts more than the description. The
 # 'simple' configuration (no stemming, no stop words) suits product names in any language;
 # `websearch_to_tsquery('simple', q)` is used against it.

@@ -9,13 +9,17 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mercato.catalog.models import MAX_ON_HAND
+from mercato.platform.errors import Invalid
 from mercato.platform.money import MAX_MINOR_UNITS, is_known_currency
+from mercato.platform.validation import JsonObject, SafeLine, SafeStr, Version
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 MAX_ATTRIBUTES_BYTES = 8_192
 
-Slug = Annotated[str, Field(min_length=1, max_length=160, pattern=SLUG_PATTERN)]
-Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"])]
+Slug = Annotated[SafeLine, Field(min_length=1, max_length=160, pattern=SLUG_PATTERN)]
+CategorySlug = Annotated[SafeLine, Field(min_length=1, max_length=120, pattern=SLUG_PATTERN)]
+Currency = Annotated[SafeLine, Field(min_length=3, max_length=3, examples=["EUR"])]
 
 
 class _Input(BaseModel):
@@ -97,14 +101,14 @@ class InventoryOut(BaseModel):
 class ProductListParams(_Input):
     """Query parameters of `GET /api/v1/products`; any other parameter is a 422."""
 
-    q: str | None = Field(
+    q: SafeLine | None = Field(
         default=None,
         min_length=1,
         max_length=200,
         description='Full-text search, websearch syntax ("red shoes" -leather), ranked;'
         " near misses of the name (typos) match too.",
     )
-    category: str | None = Field(
+    category: SafeLine | None = Field(
         default=None,
         max_length=120,
         pattern=SLUG_PATTERN,
@@ -112,19 +116,19 @@ class ProductListParams(_Input):
     )
     min_price: int | None = Field(default=None, ge=0, le=MAX_MINOR_UNITS)
     max_price: int | None = Field(default=None, ge=0, le=MAX_MINOR_UNITS)
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    currency: SafeLine | None = Field(default=None, min_length=3, max_length=3)
     in_stock: bool | None = None
     status: Literal["active", "draft", "archived"] = Field(
         default="active", description="Other than `active`: catalog editors only."
     )
-    sort: str | None = Field(
+    sort: SafeLine | None = Field(
         default=None,
         max_length=100,
         description="relevance (with q; the default then), price, -price, created_at,"
         " -created_at (the default without q), name, -name.",
     )
     limit: int = Field(default=24, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=1024)
+    cursor: SafeLine | None = Field(default=None, max_length=1024)
 
     @field_validator("currency")
     @classmethod
@@ -154,16 +158,16 @@ def _attributes_size(value: dict[str, Any]) -> dict[str, Any]:
 
 
 class ProductIn(_Input):
-    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    sku: SafeLine = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     slug: Slug
-    name: str = Field(min_length=1, max_length=300)
-    description: str = Field(default="", max_length=20_000)
+    name: SafeLine = Field(min_length=1, max_length=300)
+    description: SafeStr = Field(default="", max_length=20_000)
     price_minor: int = Field(ge=0, le=MAX_MINOR_UNITS)
     currency: Currency
-    category: str | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    category: SafeLine | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
+    attributes: JsonObject = Field(default_factory=dict)
     status: Literal["draft", "active", "archived"] = "draft"
-    on_hand: int = Field(default=0, ge=0, le=10**9)
+    on_hand: int = Field(default=0, ge=0, le=MAX_ON_HAND)
 
     @field_validator("currency")
     @classmethod
@@ -180,18 +184,18 @@ class ProductIn(_Input):
 class ProductPatchIn(_Input):
     """The fields sent change; send `version` or If-Match."""
 
-    sku: str | None = Field(
+    sku: SafeLine | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
     )
     slug: Slug | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=20_000)
+    name: SafeLine | None = Field(default=None, min_length=1, max_length=300)
+    description: SafeStr | None = Field(default=None, max_length=20_000)
     price_minor: int | None = Field(default=None, ge=0, le=MAX_MINOR_UNITS)
     currency: Currency | None = None
-    category: str | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
-    attributes: dict[str, Any] | None = None
+    category: SafeLine | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
+    attributes: JsonObject | None = None
     status: Literal["draft", "active", "archived"] | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
     @field_validator("currency")
     @classmethod
@@ -203,37 +207,40 @@ class ProductPatchIn(_Input):
     def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return _attributes_size(value) if value is not None else None
 
-    def changes(self) -> dict[str, Any]:
-        """The fields sent (None only where null is meaningful: the category)."""
-        sent = self.model_fields_set - {"version"}
-        changes = {name: getattr(self, name) for name in sent}
-        for name, value in changes.items():
-            if value is None and name != "category":
-                raise ValueError(f"{name} cannot be null")
-        return changes
+    def sent_fields(self) -> frozenset[str]:
+        """The fields to change: those sent (null is meaningful only for the category;
+        `Invalid` for any other)."""
+        sent = frozenset(self.model_fields_set - {"version"})
+        for name in sorted(sent):
+            if getattr(self, name) is None and name != "category":
+                raise Invalid(
+                    f"{name} cannot be null.",
+                    errors=[{"in": "body", "pointer": f"/{name}", "detail": "cannot be null"}],
+                )
+        return sent
 
 
 class CategoryIn(_Input):
-    slug: Annotated[str, Field(min_length=1, max_length=120, pattern=SLUG_PATTERN)]
-    name: str = Field(min_length=1, max_length=200)
-    parent: str | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
+    slug: CategorySlug
+    name: SafeLine = Field(min_length=1, max_length=200)
+    parent: SafeLine | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
     position: int = Field(default=0, ge=0, le=100_000)
 
 
 class CategoryPatchIn(_Input):
-    slug: Annotated[str, Field(min_length=1, max_length=120, pattern=SLUG_PATTERN)] | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    parent: str | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
+    slug: CategorySlug | None = None
+    name: SafeLine | None = Field(default=None, min_length=1, max_length=200)
+    parent: SafeLine | None = Field(default=None, max_length=120, pattern=SLUG_PATTERN)
     position: int | None = Field(default=None, ge=0, le=100_000)
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
 
 class InventorySetIn(_Input):
-    on_hand: int = Field(ge=0, le=10**9)
+    on_hand: int = Field(ge=0, le=MAX_ON_HAND)
 
 
 class InventoryAdjustIn(_Input):
-    delta: int = Field(ge=-(10**9), le=10**9, description="Units to add (or remove, < 0)")
+    delta: int = Field(ge=-MAX_ON_HAND, le=MAX_ON_HAND, description="Units to add (or remove, < 0)")
 
     @field_validator("delta")
     @classmethod

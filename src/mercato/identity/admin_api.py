@@ -5,18 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from mercato.identity.administration import change_account
-from mercato.identity.dependencies import ClientDep, require
-from mercato.identity.repository import (
-    AUDIT_SORT,
-    USER_SORT_FIELDS,
-    USER_TIEBREAKER,
-    IdentityRepository,
-    audit_search,
-    user_search,
-)
+from mercato.identity.auth import AuditReader, ClientDep, UserAdministrator, UserReader
+from mercato.identity.repository import IdentityReads
 from mercato.identity.schemas import (
     AdminUserOut,
     AdminUserPatchIn,
@@ -24,28 +17,28 @@ from mercato.identity.schemas import (
     AuditSearchParams,
     UserSearchParams,
 )
-from mercato.identity.service import Principal
+from mercato.identity.search import (
+    AUDIT_SORT,
+    USER_SORT_FIELDS,
+    USER_TIEBREAKER,
+    audit_search,
+    user_search,
+)
 from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
 from mercato.platform.errors import NotFound
-from mercato.platform.http.policy import route_policy
 from mercato.platform.listing import Page, Sort, fetch_page, link_header, next_page_url
 
 router = APIRouter(prefix="/api/v1/admin", tags=["identity administration"])
-
-READ_USERS = "users:read"
-WRITE_USERS = "users:write"
-READ_AUDIT = "audit:read"
 
 
 @router.get(
     "/users",
     response_model=Page[AdminUserOut],
-    openapi_extra=route_policy(auth=f"permission:{READ_USERS}"),
-    dependencies=[Depends(require(READ_USERS))],
 )
 async def search_users(
     *,
+    reader: UserReader,
     params: Annotated[UserSearchParams, Query()],
     request: Request,
     response: Response,
@@ -54,7 +47,7 @@ async def search_users(
     """Find accounts by a fragment of their email or name, filter, sort; keyset pages."""
     sort = Sort.parse(params.sort, allowed=USER_SORT_FIELDS, tiebreaker=USER_TIEBREAKER)
     async with database.read_session() as session:
-        users = IdentityRepository(session)
+        users = IdentityReads(session)
         rows, cursor = await fetch_page(
             session,
             user_search(params.criteria()),
@@ -74,13 +67,13 @@ async def search_users(
 @router.get(
     "/users/{user_id}",
     response_model=AdminUserOut,
-    openapi_extra=route_policy(auth=f"permission:{READ_USERS}"),
-    dependencies=[Depends(require(READ_USERS))],
 )
-async def admin_user(user_id: uuid.UUID, database: DatabaseDep, response: Response) -> AdminUserOut:
+async def admin_user(
+    user_id: uuid.UUID, reader: UserReader, database: DatabaseDep, response: Response
+) -> AdminUserOut:
     """Any account, for staff and administrators; the ETag is what PATCH's If-Match wants."""
     async with database.read_session() as session:
-        users = IdentityRepository(session)
+        users = IdentityReads(session)
         user = await users.user(user_id)
         if user is None:
             raise NotFound("There is no such user.")
@@ -92,13 +85,12 @@ async def admin_user(user_id: uuid.UUID, database: DatabaseDep, response: Respon
 @router.patch(
     "/users/{user_id}",
     response_model=AdminUserOut,
-    openapi_extra=route_policy(auth=f"permission:{WRITE_USERS}"),
 )
 async def change_user(
     *,
     user_id: uuid.UUID,
     body: AdminUserPatchIn,
-    actor: Annotated[Principal, Depends(require(WRITE_USERS))],
+    actor: UserAdministrator,
     if_match: Annotated[str | None, Header(max_length=200)] = None,
     uow: UnitOfWorkDep,
     client: ClientDep,
@@ -123,11 +115,10 @@ async def change_user(
 @router.get(
     "/audit",
     response_model=Page[AuditEntryOut],
-    openapi_extra=route_policy(auth=f"permission:{READ_AUDIT}"),
-    dependencies=[Depends(require(READ_AUDIT))],
 )
 async def audit_log(
     *,
+    reader: AuditReader,
     params: Annotated[AuditSearchParams, Query()],
     request: Request,
     response: Response,

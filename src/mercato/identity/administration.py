@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -11,7 +10,8 @@ from mercato.identity.errors import LastAdministrator, RoleAboveYours, UnknownRo
 from mercato.identity.events import AccountChanged
 from mercato.identity.models import User
 from mercato.identity.repository import ADMIN_ROLE, IdentityRepository
-from mercato.identity.service import Principal
+from mercato.platform.auth import Principal
+from mercato.platform.clock import utc_now
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.errors import NotFound
@@ -75,7 +75,7 @@ async def change_account(
         previous_status = user.status
         user.status = status
         user.version += 1
-        user.updated_at = dt.datetime.now(dt.UTC)
+        user.updated_at = utc_now()
         # Old access tokens carry old rights: end the sessions, so the change holds at once.
         reason = "disabled" if status != "active" else "roles_changed"
         await users.revoke_sessions_of(user.id, reason=reason)

@@ -5,20 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Header, Response
+from fastapi import APIRouter, Cookie, Depends, Header, Response
 
-from mercato.identity import profile, service
-from mercato.identity.dependencies import (
-    AccessTokensDep,
-    ClientDep,
-    CurrentPrincipal,
-    FieldKeysDep,
-    HasherDep,
-    SealerDep,
-)
+from mercato.identity import passwords, profile, registration, sessions
+from mercato.identity.auth import ClientDep, CurrentUser, IdentityDep
+from mercato.identity.config import IdentitySettings
 from mercato.identity.errors import InvalidSession
 from mercato.identity.models import User
-from mercato.identity.repository import IdentityRepository
+from mercato.identity.repository import IdentityReads
 from mercato.identity.schemas import (
     AcceptedOut,
     ChangePasswordIn,
@@ -35,13 +29,12 @@ from mercato.identity.schemas import (
     UserOut,
     VerifyEmailIn,
 )
-from mercato.identity.service import Principal
+from mercato.platform.auth import Principal, public
 from mercato.platform.concurrency import ExpectedVersion, version_etag
-from mercato.platform.config import Settings
-from mercato.platform.deps import DatabaseDep, SettingsDep, UnitOfWorkDep
+from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
 from mercato.platform.errors import NotFound
-from mercato.platform.http.policy import AUTHENTICATED, PUBLIC, route_policy
 from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.validation import SafeLine
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])
@@ -54,24 +47,22 @@ REGISTERED = "If this address can receive mail, a message with the next step is 
     "/auth/register",
     status_code=202,
     response_model=AcceptedOut,
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="register"),
+    dependencies=[Depends(public("register"))],
 )
 async def register(
     *,
     body: RegisterIn,
+    identity: IdentityDep,
     uow: UnitOfWorkDep,
-    hasher: HasherDep,
-    settings: SettingsDep,
     client: ClientDep,
 ) -> AcceptedOut:
     """Create an account. The answer is the same whether or not the email is taken."""
-    await service.register(
+    await registration.register(
         email=body.email,
         password=body.password,
         name=body.name,
+        identity=identity,
         uow=uow,
-        hasher=hasher,
-        settings=settings.identity,
         client=client,
     )
     return AcceptedOut(detail=REGISTERED)
@@ -80,81 +71,66 @@ async def register(
 @router.post(
     "/auth/verify-email",
     status_code=204,
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+    dependencies=[Depends(public("email-token"))],
 )
 async def verify_email(body: VerifyEmailIn, uow: UnitOfWorkDep, client: ClientDep) -> Response:
-    await service.verify_email(token=body.token, uow=uow, client=client)
+    await registration.verify_email(token=body.token, uow=uow, client=client)
     return Response(status_code=204)
 
 
 @router.post(
     "/auth/login",
     response_model=TokenOut,
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="login"),
+    dependencies=[Depends(public("login"))],
 )
 async def login(
     *,
     body: LoginIn,
+    identity: IdentityDep,
     uow: UnitOfWorkDep,
-    hasher: HasherDep,
-    tokens: AccessTokensDep,
-    settings: SettingsDep,
     client: ClientDep,
     response: Response,
 ) -> TokenOut:
-    pair = await service.login(
-        email=body.email,
-        password=body.password,
-        uow=uow,
-        hasher=hasher,
-        tokens=tokens,
-        settings=settings.identity,
-        client=client,
+    pair = await sessions.login(
+        email=body.email, password=body.password, identity=identity, uow=uow, client=client
     )
     if body.cookie:
-        _set_refresh_cookie(response, pair.refresh_token, settings=settings)
+        _set_refresh_cookie(response, pair.refresh_token, settings=identity.settings)
     return TokenOut.from_pair(pair)
 
 
 @router.post(
     "/auth/refresh",
     response_model=TokenOut,
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="refresh"),
+    dependencies=[Depends(public("refresh"))],
 )
 async def refresh(
     *,
+    identity: IdentityDep,
     uow: UnitOfWorkDep,
-    tokens: AccessTokensDep,
-    sealer: SealerDep,
-    settings: SettingsDep,
     client: ClientDep,
     response: Response,
-    refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE, max_length=200)] = None,
+    refresh_cookie: Annotated[SafeLine | None, Cookie(alias=REFRESH_COOKIE, max_length=200)] = None,
     body: RefreshIn | None = None,
 ) -> TokenOut:
     """Rotate the refresh token sent in the body, or else the one in the cookie."""
     presented = body.refresh_token if body is not None else refresh_cookie
     if presented is None:
         raise InvalidSession("Send the refresh token in the body, or sign in with cookie=true.")
-    pair = await service.refresh(
-        refresh_token=presented,
-        uow=uow,
-        tokens=tokens,
-        sealer=sealer,
-        settings=settings.identity,
-        client=client,
+    pair = await sessions.refresh(
+        refresh_token=presented, identity=identity, uow=uow, client=client
     )
     if body is None:
-        _set_refresh_cookie(response, pair.refresh_token, settings=settings)
+        _set_refresh_cookie(response, pair.refresh_token, settings=identity.settings)
     return TokenOut.from_pair(pair)
 
 
-def _set_refresh_cookie(response: Response, token: str, *, settings: Settings) -> None:
+def _set_refresh_cookie(response: Response, token: str, *, settings: IdentitySettings) -> None:
     # `__Host-`: the browser accepts it only Secure, for this exact host, on Path=/.
     response.set_cookie(
         REFRESH_COOKIE,
         token,
-        max_age=settings.identity.refresh_idle_days * 86_400,
+        max_age=settings.refresh_idle_days * 86_400,
         path="/",
         secure=True,
         httponly=True,
@@ -162,12 +138,12 @@ def _set_refresh_cookie(response: Response, token: str, *, settings: Settings) -
     )
 
 
-@router.post("/auth/logout", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))
+@router.post("/auth/logout", status_code=204)
 async def logout(
-    principal: CurrentPrincipal, uow: UnitOfWorkDep, client: ClientDep, body: LogoutIn | None = None
+    principal: CurrentUser, uow: UnitOfWorkDep, client: ClientDep, body: LogoutIn | None = None
 ) -> Response:
     scope = body.scope if body is not None else "local"
-    await service.logout(principal=principal, scope=scope, uow=uow, client=client)
+    await sessions.logout(principal=principal, scope=scope, uow=uow, client=client)
     signed_out = Response(status_code=204)
     signed_out.delete_cookie(
         REFRESH_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
@@ -178,12 +154,11 @@ async def logout(
 @router.get(
     "/auth/sessions",
     response_model=list[SessionOut],
-    openapi_extra=route_policy(auth=AUTHENTICATED),
 )
-async def sessions(principal: CurrentPrincipal, database: DatabaseDep) -> list[SessionOut]:
+async def list_sessions(principal: CurrentUser, database: DatabaseDep) -> list[SessionOut]:
     """The caller's live sessions, most recently used first."""
     async with database.read_session() as session:
-        live = await IdentityRepository(session).live_sessions_of(principal.user_id)
+        live = await IdentityReads(session).live_sessions_of(principal.user_id)
     return [
         SessionOut(
             id=item.id,
@@ -200,13 +175,14 @@ async def sessions(principal: CurrentPrincipal, database: DatabaseDep) -> list[S
 @router.delete(
     "/auth/sessions/{session_id}",
     status_code=204,
-    openapi_extra=route_policy(auth=AUTHENTICATED),
 )
 async def revoke_session(
-    session_id: uuid.UUID, principal: CurrentPrincipal, uow: UnitOfWorkDep, client: ClientDep
+    session_id: uuid.UUID, principal: CurrentUser, uow: UnitOfWorkDep, client: ClientDep
 ) -> Response:
     """Sign out one of your sessions (another user's answers 404)."""
-    await service.revoke_session(principal=principal, session_id=session_id, uow=uow, client=client)
+    await sessions.revoke_session(
+        principal=principal, session_id=session_id, uow=uow, client=client
+    )
     return Response(status_code=204)
 
 
@@ -214,14 +190,14 @@ async def revoke_session(
     "/auth/resend-verification",
     status_code=202,
     response_model=AcceptedOut,
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+    dependencies=[Depends(public("email-token"))],
 )
 async def resend_verification(
-    body: EmailIn, uow: UnitOfWorkDep, settings: SettingsDep, client: ClientDep
+    body: EmailIn, identity: IdentityDep, uow: UnitOfWorkDep, client: ClientDep
 ) -> AcceptedOut:
     """Send a new verification link; the answer is the same whatever the address."""
-    await service.resend_verification(
-        email=body.email, uow=uow, settings=settings.identity, client=client
+    await registration.resend_verification(
+        email=body.email, identity=identity, uow=uow, client=client
     )
     return AcceptedOut(detail=REGISTERED)
 
@@ -230,87 +206,81 @@ async def resend_verification(
     "/auth/password/forgot",
     status_code=202,
     response_model=AcceptedOut,
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+    dependencies=[Depends(public("email-token"))],
 )
 async def forgot_password(
-    body: EmailIn, uow: UnitOfWorkDep, settings: SettingsDep, client: ClientDep
+    body: EmailIn, identity: IdentityDep, uow: UnitOfWorkDep, client: ClientDep
 ) -> AcceptedOut:
     """Mail a reset link; the answer is the same whether or not the account exists."""
-    await service.forgot_password(
-        email=body.email, uow=uow, settings=settings.identity, client=client
-    )
+    await passwords.forgot_password(email=body.email, identity=identity, uow=uow, client=client)
     return AcceptedOut(detail=REGISTERED)
 
 
 @router.post(
     "/auth/password/reset",
     status_code=204,
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="email-token"),
+    dependencies=[Depends(public("email-token"))],
 )
 async def reset_password(
     *,
     body: ResetPasswordIn,
+    identity: IdentityDep,
     uow: UnitOfWorkDep,
-    hasher: HasherDep,
-    settings: SettingsDep,
     client: ClientDep,
 ) -> Response:
     """Set a new password from a reset link; every session is signed out."""
-    await service.reset_password(
+    await passwords.reset_password(
         token=body.token,
         new_password=body.new_password,
+        identity=identity,
         uow=uow,
-        hasher=hasher,
-        settings=settings.identity,
         client=client,
     )
     return Response(status_code=204)
 
 
-@router.post("/users/me/password", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))
+@router.post("/users/me/password", status_code=204)
 async def change_password(
     *,
     body: ChangePasswordIn,
-    principal: CurrentPrincipal,
+    principal: CurrentUser,
+    identity: IdentityDep,
     uow: UnitOfWorkDep,
-    hasher: HasherDep,
-    settings: SettingsDep,
     client: ClientDep,
 ) -> Response:
     """Change the password (the current one is required); other sessions are signed out."""
-    await service.change_password(
+    await passwords.change_password(
         principal=principal,
         current_password=body.current_password,
         new_password=body.new_password,
+        identity=identity,
         uow=uow,
-        hasher=hasher,
-        settings=settings.identity,
         client=client,
     )
     return Response(status_code=204)
 
 
-@router.get("/users/me", response_model=UserOut, openapi_extra=route_policy(auth=AUTHENTICATED))
+@router.get("/users/me", response_model=UserOut)
 async def me(
-    principal: CurrentPrincipal, database: DatabaseDep, field_keys: FieldKeysDep, response: Response
+    principal: CurrentUser, identity: IdentityDep, database: DatabaseDep, response: Response
 ) -> UserOut:
     """Your account; the ETag is what PATCH's If-Match wants."""
     async with database.read_session() as session:
-        user = await IdentityRepository(session).user(principal.user_id)
+        user = await IdentityReads(session).user(principal.user_id)
     if user is None:
         raise NotFound()
     response.headers["ETag"] = version_etag(user.version)
-    return _user_out(user, principal, field_keys)
+    return _user_out(user, principal, identity.field_keys)
 
 
-@router.patch("/users/me", response_model=UserOut, openapi_extra=route_policy(auth=AUTHENTICATED))
+@router.patch("/users/me", response_model=UserOut)
 async def update_me(
     *,
     body: ProfilePatchIn,
-    principal: CurrentPrincipal,
+    principal: CurrentUser,
     if_match: Annotated[str | None, Header(max_length=200)] = None,
+    identity: IdentityDep,
     uow: UnitOfWorkDep,
-    field_keys: FieldKeysDep,
     response: Response,
 ) -> UserOut:
     """Change your name or phone (encrypted at rest). Needs If-Match or `version`."""
@@ -319,25 +289,25 @@ async def update_me(
         change=body.change(),
         expected=ExpectedVersion.from_request(if_match=if_match, body_version=body.version),
         uow=uow,
-        field_keys=field_keys,
+        field_keys=identity.field_keys,
     )
     response.headers["ETag"] = version_etag(user.version)
-    return _user_out(user, principal, field_keys)
+    return _user_out(user, principal, identity.field_keys)
 
 
-@router.delete("/users/me", status_code=204, openapi_extra=route_policy(auth=AUTHENTICATED))
+@router.delete("/users/me", status_code=204)
 async def delete_me(
     *,
     body: DeleteAccountIn,
-    principal: CurrentPrincipal,
+    principal: CurrentUser,
+    identity: IdentityDep,
     uow: UnitOfWorkDep,
-    hasher: HasherDep,
     client: ClientDep,
 ) -> Response:
     """Delete your account (your password is required): every session ends, the email
     address can be registered again."""
     await profile.delete_account(
-        principal=principal, password=body.password, uow=uow, hasher=hasher, client=client
+        principal=principal, password=body.password, uow=uow, hasher=identity.hasher, client=client
     )
     return Response(status_code=204)
 
@@ -358,8 +328,8 @@ def _user_out(user: User, principal: Principal, field_keys: FieldKeyRing) -> Use
 @well_known.get(
     "/.well-known/jwks.json",
     summary="Public keys that verify access tokens",
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="operations"),
+    dependencies=[Depends(public("operations"))],
 )
-async def jwks(tokens: AccessTokensDep, response: Response) -> dict[str, Any]:
+async def jwks(identity: IdentityDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=300"
-    return tokens.ring.jwks()
+    return identity.tokens.ring.jwks()

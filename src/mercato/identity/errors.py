@@ -55,3 +55,11 @@ class UnknownRole(errors.Invalid):
 class EmailNotVerified(errors.PermissionDenied):
     code = "email-not-verified"
     title = "Confirm your email address first"
+
+
+class EmailTaken(errors.Conflict):
+    """A live account has this address (registration answers the same either way: this
+    never reaches a client)."""
+
+    code = "email-taken"
+    title = "The address is taken"

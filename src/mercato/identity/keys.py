@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from mercato.identity.audit import AuditRecord, ClientInfo, record
+from mercato.identity.config import IdentitySettings
+from mercato.identity.services import field_keys_file, jwt_keys_file
 from mercato.identity.tasks import reencrypt_fields_job
 from mercato.platform.config import Settings
 from mercato.platform.db.uow import UnitOfWork
@@ -27,15 +29,15 @@ async def rotate_keys(
     """
     rotated: dict[str, str] = {}
     if signing:
-        ring = KeyRing.load_or_create(settings.jwt_keys_file).rotated(
-            keep_previous_for=dt.timedelta(seconds=settings.identity.access_ttl_s)
-            + _RETIRED_SIGNING_KEY_GRACE
+        ttl = dt.timedelta(seconds=settings.section(IdentitySettings).access_ttl_s)
+        ring = KeyRing.load_or_create(jwt_keys_file(settings)).rotated(
+            keep_previous_for=ttl + _RETIRED_SIGNING_KEY_GRACE
         )
-        ring.save(settings.jwt_keys_file)
+        ring.save(jwt_keys_file(settings))
         rotated["signing"] = ring.current.kid
     if fields:
-        field_ring = FieldKeyRing.load_or_create(settings.field_keys_file).rotated()
-        field_ring.save(settings.field_keys_file)
+        field_ring = FieldKeyRing.load_or_create(field_keys_file(settings)).rotated()
+        field_ring.save(field_keys_file(settings))
         rotated["fields"] = field_ring.current
     async with uow:
         await record(uow, AuditRecord("key_rotation", "ok", details=rotated), ClientInfo())

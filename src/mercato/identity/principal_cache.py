@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 
-from mercato.identity.repository import PRINCIPALS_CHANGED
-from mercato.identity.service import Principal
+from mercato.identity.repository import RIGHTS_CHANGED
+from mercato.platform.auth import Principal
+from mercato.platform.clock import utc_now
+from mercato.platform.db.changes import Changes
 from mercato.platform.redis import deadline
 
 TTL_S = 60
@@ -47,6 +48,8 @@ class PrincipalCache(Protocol):
 
     async def forget_users(self, user_ids: set[uuid.UUID]) -> None: ...
 
+    async def on_commit(self, changes: Changes) -> None: ...
+
 
 class NoPrincipalCache:
     """Without Redis: every request asks PostgreSQL."""
@@ -62,6 +65,9 @@ class NoPrincipalCache:
         return None
 
     async def forget_users(self, user_ids: set[uuid.UUID]) -> None:
+        return None
+
+    async def on_commit(self, changes: Changes) -> None:
         return None
 
 
@@ -98,7 +104,7 @@ class RedisPrincipalCache:
     async def store(
         self, principal: Principal, *, generation: int, expires_at: dt.datetime
     ) -> None:
-        ttl = min(TTL_S, int((expires_at - dt.datetime.now(dt.UTC)).total_seconds()))
+        ttl = min(TTL_S, int((expires_at - utc_now()).total_seconds()))
         if ttl <= 0:
             return
         entry = {
@@ -127,9 +133,10 @@ class RedisPrincipalCache:
             self._results.labels("error").inc()
             logger.error("principal_cache_invalidation_failed", error=str(error), stale_for_s=TTL_S)
 
-    async def on_commit(self, info: Mapping[str, Any]) -> None:
+    async def on_commit(self, changes: Changes) -> None:
         """Commit listener: bump the generation of every user the transaction noted."""
-        await self.forget_users(set(info.get(PRINCIPALS_CHANGED, ())))
+        if RIGHTS_CHANGED in changes:
+            await self.forget_users(set(changes.of(RIGHTS_CHANGED)))
 
 
 def _entry_key(session_id: uuid.UUID) -> str:
@@ -150,7 +157,7 @@ def _principal_from(
         if (
             entry["g"] != generation
             or entry["u"] != str(user_id)
-            or entry["x"] <= dt.datetime.now(dt.UTC).timestamp()
+            or entry["x"] <= utc_now().timestamp()
         ):
             return None
         return Principal(

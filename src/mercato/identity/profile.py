@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -12,13 +11,15 @@ from mercato.identity.audit import AuditRecord, ClientInfo, record
 from mercato.identity.errors import InvalidSession, LastAdministrator
 from mercato.identity.events import AccountDeleted
 from mercato.identity.models import User
+from mercato.identity.passwords import require_current_password
 from mercato.identity.repository import ADMIN_ROLE, IdentityRepository
-from mercato.identity.service import Principal, require_current_password
+from mercato.platform.auth import Principal
+from mercato.platform.clock import utc_now
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.errors import Unavailable
 from mercato.platform.security.fields import FieldDecryptionError, FieldKeyRing, FieldLocation
-from mercato.platform.security.passwords import PasswordHasher
+from mercato.platform.security.hashing import PasswordHasher
 
 logger = structlog.get_logger(__name__)
 
@@ -72,7 +73,7 @@ async def update_profile(
             )
         if change.sent:
             user.version += 1
-            user.updated_at = dt.datetime.now(dt.UTC)
+            user.updated_at = utc_now()
         await uow.commit()
     return user
 
@@ -107,7 +108,7 @@ async def delete_account(
             and await users.count_active_admins(excluding=user.id) == 0
         ):
             raise LastAdministrator("You are the last administrator; appoint another first.")
-        now = dt.datetime.now(dt.UTC)
+        now = utc_now()
         user.status = "deleted"
         user.deleted_at = now
         user.updated_at = now

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, exists, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercato.identity.errors import EmailTaken, RefreshInProgress
 from mercato.identity.models import (
-    AuditEntry,
     OneTimeToken,
     RefreshToken,
     Role,
@@ -20,23 +20,21 @@ from mercato.identity.models import (
     User,
     UserRole,
 )
-from mercato.platform.listing import (
-    Sort,
-    SortField,
-    parse_datetime,
-    parse_int,
-    parse_str,
-    parse_uuid,
-)
+from mercato.platform.db.changes import Topic, changes_of
+from mercato.platform.db.database import WriteSession
+from mercato.platform.db.sqlstates import LOCK_NOT_AVAILABLE, UNIQUE_VIOLATION, sqlstate_of
 
 ADMIN_ROLE = "admin"
-# Key in the session's `info` of the users whose sessions or rights a transaction changed.
-PRINCIPALS_CHANGED = "identity.principals_changed"
+# Users whose sessions or rights a transaction changed: their cached session checks are
+# stale after the commit (`principal_cache.on_commit`).
+RIGHTS_CHANGED: Topic[uuid.UUID] = Topic("identity.rights-changed")
 # pg_advisory_xact_lock key of "the set of administrators" (an arbitrary, fixed number).
 ADMIN_SET_LOCK = 7_301_001
 
 
-class IdentityRepository:
+class IdentityReads:
+    """Identity's queries that only read: usable on a read session or in a use case."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
@@ -49,15 +47,6 @@ class IdentityRepository:
         return await self._session.scalar(
             select(User).where(User.id == user_id, User.deleted_at.is_(None))
         )
-
-    def add_user(self, user: User, *, roles: tuple[str, ...]) -> None:
-        self._session.add(user)
-        for role in roles:
-            self._session.add(UserRole(user_id=user.id, role=role))
-
-    def grant_role(self, user_id: uuid.UUID, role: str) -> None:
-        self._session.add(UserRole(user_id=user_id, role=role))
-        self._principal_changed(user_id)
 
     async def roles_of(self, user_id: uuid.UUID) -> tuple[str, ...]:
         rows = await self._session.scalars(
@@ -91,18 +80,6 @@ class IdentityRepository:
 
     # --- administration ------------------------------------------------------------------
 
-    async def lock_admin_set(self) -> None:
-        """Serialise changes that could leave no administrator (held until commit)."""
-        await self._session.execute(select(func.pg_advisory_xact_lock(ADMIN_SET_LOCK)))
-
-    async def user_for_update(self, user_id: uuid.UUID) -> User | None:
-        return await self._session.scalar(
-            select(User)
-            .where(User.id == user_id, User.deleted_at.is_(None))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-
     async def role_ranks(self) -> dict[str, int]:
         rows = await self._session.execute(select(Role.name, Role.rank))
         return {row.name: row.rank for row in rows}
@@ -120,6 +97,65 @@ class IdentityRepository:
             )
         )
         return count or 0
+
+    async def refresh_token_by_hash(self, token_hash: bytes) -> RefreshToken | None:
+        return await self._session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        )
+
+    async def refresh_token(self, token_id: uuid.UUID) -> RefreshToken | None:
+        return await self._session.scalar(select(RefreshToken).where(RefreshToken.id == token_id))
+
+    async def session(self, session_id: uuid.UUID) -> Session | None:
+        return await self._session.scalar(select(Session).where(Session.id == session_id))
+
+    async def live_sessions_of(self, user_id: uuid.UUID) -> list[Session]:
+        rows = await self._session.scalars(
+            select(Session)
+            .where(
+                Session.user_id == user_id,
+                Session.revoked_at.is_(None),
+                Session.absolute_expires_at > func.now(),
+            )
+            .order_by(Session.last_used_at.desc())
+        )
+        return list(rows)
+
+
+class IdentityRepository(IdentityReads):
+    """Reads and writes, on the use case's session (never commits)."""
+
+    def __init__(self, session: WriteSession) -> None:
+        super().__init__(session)
+
+    async def add_user(self, user: User, *, roles: tuple[str, ...]) -> None:
+        """Insert the account (`EmailTaken` if a live account has its address)."""
+        self._session.add(user)
+        try:
+            await self._session.flush()
+        except IntegrityError as error:
+            if sqlstate_of(error) == UNIQUE_VIOLATION:
+                raise EmailTaken() from None
+            raise
+        for role in roles:
+            self._session.add(UserRole(user_id=user.id, role=role))
+        await self._session.flush()
+
+    def grant_role(self, user_id: uuid.UUID, role: str) -> None:
+        self._session.add(UserRole(user_id=user_id, role=role))
+        self._principal_changed(user_id)
+
+    async def lock_admin_set(self) -> None:
+        """Serialise changes that could leave no administrator (held until commit)."""
+        await self._session.execute(select(func.pg_advisory_xact_lock(ADMIN_SET_LOCK)))
+
+    async def user_for_update(self, user_id: uuid.UUID) -> User | None:
+        return await self._session.scalar(
+            select(User)
+            .where(User.id == user_id, User.deleted_at.is_(None))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
 
     async def replace_roles(
         self, user_id: uuid.UUID, *, add: Iterable[str], remove: Iterable[str]
@@ -217,30 +253,25 @@ class IdentityRepository:
     def add_refresh_token(self, token: RefreshToken) -> None:
         self._session.add(token)
 
-    async def refresh_token_by_hash(self, token_hash: bytes) -> RefreshToken | None:
-        return await self._session.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == token_hash)
-        )
-
-    async def refresh_token(self, token_id: uuid.UUID) -> RefreshToken | None:
-        return await self._session.scalar(select(RefreshToken).where(RefreshToken.id == token_id))
-
     async def forget_sealed_successor(self, token_id: uuid.UUID) -> None:
         await self._session.execute(
             update(RefreshToken).where(RefreshToken.id == token_id).values(successor_sealed=None)
         )
 
     async def lock_session(self, session_id: uuid.UUID) -> Session | None:
-        """Row-lock the session without waiting (raises if another refresh holds it)."""
-        return await self._session.scalar(
-            select(Session)
-            .where(Session.id == session_id)
-            .with_for_update(nowait=True)
-            .execution_options(populate_existing=True)
-        )
-
-    async def session(self, session_id: uuid.UUID) -> Session | None:
-        return await self._session.scalar(select(Session).where(Session.id == session_id))
+        """Row-lock the session without waiting: `RefreshInProgress` (409) while another
+        refresh of the same session holds it."""
+        try:
+            return await self._session.scalar(
+                select(Session)
+                .where(Session.id == session_id)
+                .with_for_update(nowait=True)
+                .execution_options(populate_existing=True)
+            )
+        except DBAPIError as error:
+            if sqlstate_of(error) == LOCK_NOT_AVAILABLE:
+                raise RefreshInProgress() from None
+            raise
 
     async def revoke_session(self, session_id: uuid.UUID, *, reason: str) -> None:
         revoked = await self._session.scalar(
@@ -251,18 +282,6 @@ class IdentityRepository:
         )
         if revoked is not None:
             self._principal_changed(revoked)
-
-    async def live_sessions_of(self, user_id: uuid.UUID) -> list[Session]:
-        rows = await self._session.scalars(
-            select(Session)
-            .where(
-                Session.user_id == user_id,
-                Session.revoked_at.is_(None),
-                Session.absolute_expires_at > func.now(),
-            )
-            .order_by(Session.last_used_at.desc())
-        )
-        return list(rows)
 
     async def revoke_own_session(
         self, *, session_id: uuid.UUID, user_id: uuid.UUID, reason: str
@@ -295,92 +314,4 @@ class IdentityRepository:
 
     def _principal_changed(self, user_id: uuid.UUID) -> None:
         """Note (for commit listeners) that cached authentications of the user are stale."""
-        self._session.info.setdefault(PRINCIPALS_CHANGED, set()).add(user_id)
-
-
-# --- admin search --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class UserCriteria:
-    """Admin search filters; `q` is a substring of the email or the name."""
-
-    q: str | None = None
-    role: str | None = None
-    status: str | None = None
-    verified: bool | None = None
-    created_after: dt.datetime | None = None
-    created_before: dt.datetime | None = None
-
-
-USER_SORT_FIELDS = {
-    "created_at": SortField(User.created_at, parse_datetime),
-    "email": SortField(User.email, parse_str),
-    "name": SortField(func.coalesce(User.name, ""), parse_str),
-}
-USER_TIEBREAKER = SortField(User.id, parse_uuid)
-
-
-def _like_pattern(fragment: str) -> str:
-    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def user_search(criteria: UserCriteria) -> Select[User]:
-    """The filtered users (any order); the trigram indexes serve `q`."""
-    query = select(User)
-    if criteria.status == "deleted":
-        query = query.where(User.deleted_at.is_not(None))
-    else:
-        query = query.where(User.deleted_at.is_(None))
-        if criteria.status is not None:
-            query = query.where(User.status == criteria.status)
-    if criteria.q is not None:
-        pattern = _like_pattern(criteria.q)
-        query = query.where(
-            or_(User.email.ilike(pattern, escape="\\"), User.name.ilike(pattern, escape="\\"))
-        )
-    if criteria.role is not None:
-        query = query.where(
-            exists().where(UserRole.user_id == User.id, UserRole.role == criteria.role)
-        )
-    if criteria.verified is not None:
-        verified = User.email_verified_at.is_not(None)
-        query = query.where(verified if criteria.verified else ~verified)
-    if criteria.created_after is not None:
-        query = query.where(User.created_at >= criteria.created_after)
-    if criteria.created_before is not None:
-        query = query.where(User.created_at < criteria.created_before)
-    return query
-
-
-@dataclass(frozen=True, slots=True)
-class AuditCriteria:
-    actor: uuid.UUID | None = None
-    target: uuid.UUID | None = None
-    action: str | None = None
-    occurred_after: dt.datetime | None = None
-    occurred_before: dt.datetime | None = None
-
-
-# The log is read newest first; its identity column orders it like time does.
-AUDIT_SORT = Sort.parse(
-    "-id",
-    allowed={"id": SortField(AuditEntry.id, parse_int)},
-    tiebreaker=SortField(AuditEntry.id, parse_int),
-)
-
-
-def audit_search(criteria: AuditCriteria) -> Select[AuditEntry]:
-    query = select(AuditEntry)
-    if criteria.actor is not None:
-        query = query.where(AuditEntry.actor_user_id == criteria.actor)
-    if criteria.target is not None:
-        query = query.where(AuditEntry.target_user_id == criteria.target)
-    if criteria.action is not None:
-        query = query.where(AuditEntry.action == criteria.action)
-    if criteria.occurred_after is not None:
-        query = query.where(AuditEntry.occurred_at >= criteria.occurred_after)
-    if criteria.occurred_before is not None:
-        query = query.where(AuditEntry.occurred_at < criteria.occurred_before)
-    return query
+        changes_of(self._session).note(RIGHTS_CHANGED, user_id)

@@ -7,17 +7,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mercato.identity.addresses import InvalidEmail, normalise_email
 from mercato.identity.administration import AccountChange
-from mercato.identity.emails import InvalidEmail, normalise_email
 from mercato.identity.models import AuditEntry, User
 from mercato.identity.profile import ProfileChange
-from mercato.identity.repository import AuditCriteria, UserCriteria
-from mercato.identity.service import TokenPair
+from mercato.identity.search import AuditCriteria, UserCriteria
+from mercato.identity.sessions import TokenPair
+from mercato.platform.validation import SafeLine, SafeStr, Timestamp, Version
 
 # Hashing cost grows with input: anything longer than this is refused before hashing.
 MAX_PASSWORD_INPUT = 1024
+Role = Annotated[SafeLine, Field(max_length=50)]
 
 
 class _Input(BaseModel):
@@ -26,9 +28,9 @@ class _Input(BaseModel):
 
 
 class RegisterIn(_Input):
-    email: str = Field(max_length=320, examples=["ada@example.com"])
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
-    name: str | None = Field(default=None, max_length=200)
+    email: SafeLine = Field(max_length=320, examples=["ada@example.com"])
+    password: SafeStr = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    name: SafeLine | None = Field(default=None, max_length=200)
 
     @field_validator("email")
     @classmethod
@@ -45,28 +47,28 @@ class AcceptedOut(BaseModel):
 
 
 class VerifyEmailIn(_Input):
-    token: str = Field(min_length=1, max_length=200)
+    token: SafeLine = Field(min_length=1, max_length=200)
 
 
 class EmailIn(_Input):
     """An address to mail something to (resend verification, forgot password)."""
 
-    email: str = Field(max_length=320)
+    email: SafeLine = Field(max_length=320)
 
 
 class ResetPasswordIn(_Input):
-    token: str = Field(min_length=1, max_length=200)
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    token: SafeLine = Field(min_length=1, max_length=200)
+    new_password: SafeStr = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
 
 
 class ChangePasswordIn(_Input):
-    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    current_password: SafeStr = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    new_password: SafeStr = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
 
 
 class LoginIn(_Input):
-    email: str = Field(max_length=320)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    email: SafeLine = Field(max_length=320)
+    password: SafeStr = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
     cookie: bool = Field(
         default=False,
         description="Also set the refresh token as a `__Host-` HttpOnly, Secure,"
@@ -92,7 +94,7 @@ class TokenOut(BaseModel):
 
 
 class RefreshIn(_Input):
-    refresh_token: str = Field(min_length=1, max_length=200)
+    refresh_token: SafeLine = Field(min_length=1, max_length=200)
 
 
 class LogoutIn(_Input):
@@ -116,15 +118,15 @@ _PHONE_PUNCTUATION = str.maketrans("", "", " -.()")
 class ProfilePatchIn(_Input):
     """Only the fields sent change; null clears one. Send `version` or If-Match."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    phone: str | None = Field(
+    name: SafeLine | None = Field(default=None, min_length=1, max_length=200)
+    phone: SafeLine | None = Field(
         default=None,
         max_length=32,
         description="E.164 (+ country code, up to 15 digits); spaces, dots, dashes and"
         " parentheses are ignored. Stored encrypted.",
         examples=["+44 20 7946 0958"],
     )
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
     @field_validator("phone")
     @classmethod
@@ -146,7 +148,7 @@ class ProfilePatchIn(_Input):
 
 
 class DeleteAccountIn(_Input):
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
+    password: SafeStr = Field(min_length=1, max_length=MAX_PASSWORD_INPUT)
 
 
 class SessionOut(BaseModel):
@@ -186,8 +188,8 @@ class AdminUserPatchIn(_Input):
     """Only status and roles; send the version you read (or If-Match with its ETag)."""
 
     status: Literal["active", "disabled"] | None = None
-    roles: list[Annotated[str, Field(max_length=50)]] | None = Field(default=None, max_length=10)
-    version: int | None = Field(default=None, ge=1)
+    roles: list[Role] | None = Field(default=None, max_length=10)
+    version: Version | None = None
 
     def change(self) -> AccountChange:
         return AccountChange(
@@ -228,11 +230,11 @@ class AuditSearchParams(_Input):
 
     actor: uuid.UUID | None = None
     target: uuid.UUID | None = None
-    action: str | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")
-    occurred_after: AwareDatetime | None = None
-    occurred_before: AwareDatetime | None = None
+    action: SafeLine | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")
+    occurred_after: Timestamp | None = None
+    occurred_before: Timestamp | None = None
     limit: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=1024)
+    cursor: SafeLine | None = Field(default=None, max_length=1024)
 
     def criteria(self) -> AuditCriteria:
         return AuditCriteria(
@@ -247,25 +249,25 @@ class AuditSearchParams(_Input):
 class UserSearchParams(_Input):
     """Query parameters of the admin user search; any other parameter is a 422."""
 
-    q: str | None = Field(
+    q: SafeLine | None = Field(
         default=None,
         min_length=3,
         max_length=100,
         description="Substring of the email or the name (3 characters at least: shorter"
         " fragments cannot use the trigram index).",
     )
-    role: str | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")
+    role: SafeLine | None = Field(default=None, max_length=50, pattern=r"^[a-z_]+$")
     status: Literal["active", "disabled", "deleted"] | None = None
     verified: bool | None = None
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
-    sort: str = Field(
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
+    sort: SafeLine = Field(
         default="-created_at",
         max_length=100,
         description="Comma-separated among created_at, email, name; '-' for descending.",
     )
     limit: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=1024)
+    cursor: SafeLine | None = Field(default=None, max_length=1024)
 
     def criteria(self) -> UserCriteria:
         return UserCriteria(

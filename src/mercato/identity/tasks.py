@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 
 from mercato.identity.models import User
 from mercato.identity.profile import phone_location
+from mercato.identity.services import field_keys_file
 from mercato.platform.db.database import Database
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
@@ -52,7 +53,7 @@ def reencrypt_fields_job() -> JobRequest:
 async def reencrypt_fields(context: procrastinate.JobContext) -> int:
     dependencies = dependencies_of(context)
     # Read the ring from disk: `mercato keys rotate` may have changed it since start-up.
-    ring = FieldKeyRing.load(dependencies.settings.field_keys_file)
+    ring = FieldKeyRing.load(field_keys_file(dependencies.settings))
     return await reencrypt_phones(dependencies.database, ring)
 
 

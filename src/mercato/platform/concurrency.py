@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mercato.platform.errors import Conflict, PreconditionFailed, PreconditionRequired
+from mercato.platform.validation import INT32_MAX
+
+# A version is a positive 32-bit integer: at most ten ASCII digits in its ETag.
+_MAX_VERSION_DIGITS = len(str(INT32_MAX))
 
 
 class VersionConflict(Conflict):
@@ -36,9 +40,11 @@ class ExpectedVersion:
             if value == "*":
                 return cls(None, from_if_match=True)
             # If-Match compares strongly: a weak tag (W/"3") never matches. Anything that is
-            # not an ETag we handed out cannot match either (-1 is no version).
+            # not an ETag we handed out cannot match either (-1 is no version): only ASCII
+            # digits count (`int()` also reads "١٢٣", and `isdigit()` is true for "²").
             tag = value[1:-1] if len(value) > 2 and value[0] == value[-1] == '"' else ""
-            return cls(int(tag) if tag.isdigit() else -1, from_if_match=True)
+            ours = tag.isascii() and tag.isdigit() and len(tag) <= _MAX_VERSION_DIGITS
+            return cls(int(tag) if ours else -1, from_if_match=True)
         if body_version is not None:
             return cls(body_version, from_if_match=False)
         raise PreconditionRequired(

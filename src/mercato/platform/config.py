@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,6 +19,15 @@ from sqlalchemy.exc import ArgumentError
 DEV_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - the marker that refuses production
 
 _ENV_FILE = ".env"
+S = TypeVar("S", bound=BaseSettings)
+
+
+def section_config(env_prefix: str) -> SettingsConfigDict:
+    """The model config of a settings section: its variables are `<env_prefix>*`, read from
+    the environment or the `.env` file; frozen once read."""
+    return SettingsConfigDict(
+        env_prefix=env_prefix, env_file=_ENV_FILE, extra="ignore", frozen=True
+    )
 
 
 class Environment(StrEnum):
@@ -30,9 +39,7 @@ class Environment(StrEnum):
 class DatabaseSettings(BaseSettings):
     """PostgreSQL connection and pool. No URL means: use the embedded server."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="DATABASE_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
+    model_config = section_config("DATABASE_")
 
     url: SecretStr | None = None
     read_url: SecretStr | None = None
@@ -43,6 +50,9 @@ class DatabaseSettings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, ge=0)
     lock_timeout_ms: int = Field(default=5_000, ge=0)
     idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=0)
+    # The schema a service's tables live in (its connections' `search_path`): a service of
+    # its own (payments) keeps its tables, outbox and job queue there. None: `public`.
+    schema_name: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     @field_validator("url", "read_url")
     @classmethod
@@ -56,9 +66,7 @@ class DatabaseSettings(BaseSettings):
 class HttpSettings(BaseSettings):
     """The HTTP surface: CORS, body size, trusted proxies, HSTS."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="HTTP_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
+    model_config = section_config("HTTP_")
 
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
@@ -102,15 +110,16 @@ class HttpSettings(BaseSettings):
 class EventSettings(BaseSettings):
     """The event transport and the relay."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EVENTS_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
+    model_config = section_config("EVENTS_")
 
     transport: Literal["postgres", "nats"] = "postgres"
     nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
     # Ordered lanes per domain on NATS; changing it reshuffles aggregates between lanes.
     nats_partitions: int = Field(default=8, ge=1, le=256)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # On the PostgreSQL transport, where another service's event log is when it is not in
+    # that service's schema of this database: {"payments": "postgresql://…"} (JSON).
+    source_urls: dict[str, str] = Field(default_factory=dict)
     poll_interval_s: float = Field(default=1.0, gt=0)
     retention_days: int = Field(default=7, ge=1)
 
@@ -118,9 +127,7 @@ class EventSettings(BaseSettings):
 class MailSettings(BaseSettings):
     """Outgoing mail: SMTP when `SMTP_URL` is set, else the development mailbox table."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MAIL_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
+    model_config = section_config("MAIL_")
 
     smtp_url: SecretStr | None = Field(default=None, validation_alias="SMTP_URL")
     sender: str = "Mercato <no-reply@mercato.localhost>"
@@ -136,9 +143,7 @@ class JobSettings(BaseSettings):
     timeout + interval seconds of its death (6 s by default).
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="JOBS_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
+    model_config = section_config("JOBS_")
 
     concurrency: int = Field(default=4, ge=1, le=100)
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
@@ -157,47 +162,8 @@ class JobSettings(BaseSettings):
         return self
 
 
-class CatalogSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CATALOG_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
-
-    # `Cache-Control: public, max-age=...` on public catalog reads (browsers, CDNs).
-    public_max_age_s: int = Field(default=60, ge=0, le=86_400)
-    # `make run` loads a demo catalog into an empty database on first start.
-    demo_products: int = Field(default=1_000, ge=0, le=100_000)
-
-
-class IdentitySettings(BaseSettings):
-    """Tokens, sessions and the links put in identity mails."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="IDENTITY_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
-
-    # Links in mails are built from this, never from the request's Host header.
-    public_url: str = "http://127.0.0.1:8000"
-    jwt_issuer: str = "mercato"
-    jwt_audience: str = "mercato-api"
-    access_ttl_s: int = Field(default=600, ge=300, le=900)
-    refresh_idle_days: int = Field(default=7, ge=1, le=30)
-    refresh_absolute_days: int = Field(default=30, ge=1, le=90)
-    # A retried refresh within this window gets the successor already issued (not reuse).
-    refresh_grace_s: int = Field(default=10, ge=0, le=10)
-    # Unverified accounts may sign in (their tokens say `email_verified: false`); false
-    # refuses them with 403 /problems/email-not-verified until they confirm.
-    allow_unverified_login: bool = True
-    verify_email_ttl_h: int = Field(default=24, ge=1, le=24)
-    reset_password_ttl_min: int = Field(default=30, ge=5, le=30)
-    keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/jwt-keys.json
-    field_keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/field-keys.json
-    password_hash_workers: int | None = Field(default=None, ge=1, le=64)
-
-
 class LogSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="LOG_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
+    model_config = section_config("LOG_")
 
     level: str = "INFO"
     json_output: bool = Field(default=True, validation_alias="LOG_JSON")
@@ -217,9 +183,7 @@ class LogSettings(BaseSettings):
 class Settings(BaseSettings):
     """The root settings object; one per process, passed explicitly (never a global)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MERCATO_", env_file=_ENV_FILE, extra="ignore", frozen=True
-    )
+    model_config = section_config("MERCATO_")
 
     env: Environment = Environment.DEVELOPMENT
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
@@ -237,8 +201,8 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
-    identity: IdentitySettings = Field(default_factory=IdentitySettings)
-    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    # Each context's own settings class (`Module.settings`), read on first use.
+    _sections: dict[type[BaseSettings], BaseSettings] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:
@@ -255,13 +219,24 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
 
-    @property
-    def jwt_keys_file(self) -> Path:
-        return self.identity.keys_file or Path(self.data_dir) / "keys" / "jwt-keys.json"
+    def section(self, kind: type[S]) -> S:
+        """A context's settings (`IdentitySettings`, ...): the one given by `with_section`,
+        else read from the environment on first use and kept."""
+        found = self._sections.get(kind)
+        if found is None:
+            found = self._sections[kind] = kind()
+        assert isinstance(found, kind)
+        return found
 
-    @property
-    def field_keys_file(self) -> Path:
-        return self.identity.field_keys_file or Path(self.data_dir) / "keys" / "field-keys.json"
+    def with_section(self, section: BaseSettings) -> Self:
+        """A copy whose `section(type(section))` is `section` (tests, the CLI)."""
+        copy = self.model_copy()
+        copy._sections = {**self._sections, type(section): section}
+        return copy
+
+    def key_file(self, configured: Path | None, name: str) -> Path:
+        """A key file's path: the configured one, else `<data dir>/keys/<name>`."""
+        return configured or Path(self.data_dir) / "keys" / name
 
 
 def normalise_database_url(raw: str) -> URL:

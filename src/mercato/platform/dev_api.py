@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from mercato.platform.auth import public
 from mercato.platform.deps import DatabaseDep
-from mercato.platform.http.policy import PUBLIC, route_policy
 from mercato.platform.mail import DevMail
 
 router = APIRouter(prefix="/dev", tags=["development"])
@@ -29,7 +29,7 @@ class DevMailOut(BaseModel):
     "/mailbox",
     response_model=list[DevMailOut],
     summary="Mail sent without SMTP",
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="default"),
+    dependencies=[Depends(public())],
 )
 async def mailbox(
     database: DatabaseDep,

@@ -5,6 +5,11 @@ refuses anything else (so `sort=pg_sleep(5)` is a 422 before any SQL runs). Page
 by keyset (`WHERE (sort keys) > (last row's keys)`), never by OFFSET, so page 1,000 costs
 what page 1 costs and rows inserted meanwhile neither repeat nor vanish. The cursor is the
 last row's sort values, base64url-encoded together with the sort it belongs to.
+
+A cursor comes back from the client, so it is input like any other: each value is read
+back by its field's parser, which bounds it by the column's type (text without NUL or lone
+surrogates, integers within 64 bits, finite floats, timestamps PostgreSQL can store). A
+forged cursor is a 422, never a database error.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +42,7 @@ from sqlalchemy.orm import QueryableAttribute
 from starlette.datastructures import URL
 
 from mercato.platform.errors import Invalid
+from mercato.platform.validation import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, is_safe_text
 
 MAX_CURSOR_LENGTH = 1024
 T = TypeVar("T")
@@ -52,20 +59,53 @@ class SortField:
     parse: Callable[[Any], Any]
 
 
+# Largest magnitude of PostgreSQL's `real` (float4): ts_rank and word_similarity return it.
+_REAL_MAX = 3.4e38
+
+
 def parse_datetime(value: Any) -> dt.datetime:
-    return dt.datetime.fromisoformat(str(value))
+    """A `timestamptz` value: ISO 8601 with an offset, whose UTC form exists."""
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp")
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a timestamp without a time zone")
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("a timestamp out of range") from None
 
 
 def parse_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("not a string")
+    if not isinstance(value, str) or not is_safe_text(value):
+        raise ValueError("not a string PostgreSQL can hold")
+    return value
+
+
+def _integer(value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError("not an integer of the column's range")
     return value
 
 
 def parse_int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError("not an integer")
-    return value
+    """A `bigint` value."""
+    return _integer(value, INT64_MIN, INT64_MAX)
+
+
+def parse_int32(value: Any) -> int:
+    """An `integer` value."""
+    return _integer(value, INT32_MIN, INT32_MAX)
+
+
+def parse_real(value: Any) -> float:
+    """A `real` value (float4): finite and within its range."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError("not a number")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > _REAL_MAX:
+        raise ValueError("not a finite float4")
+    return number
 
 
 def parse_uuid(value: Any) -> uuid.UUID:
@@ -171,7 +211,7 @@ class Sort:
             return [
                 key.field.parse(value) for key, value in zip(self.keys, payload["v"], strict=True)
             ]
-        except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError):
+        except (ValueError, TypeError, KeyError, RecursionError, binascii.Error):
             raise Invalid(
                 "The cursor is not one this list handed out (or the sort changed since).",
                 errors=[_query_error("cursor", "not a valid cursor", "cursor")],
@@ -186,7 +226,7 @@ def cursor_mode(cursor: str | None) -> str:
     try:
         payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         mode, separator, _ = str(payload["s"]).partition(":")
-    except (ValueError, TypeError, KeyError, binascii.Error):
+    except (ValueError, TypeError, KeyError, RecursionError, binascii.Error):
         return ""
     return mode if separator else ""
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import nats
 import procrastinate
 import structlog
+from pydantic import SecretStr
 
 from mercato.platform.aio import wait_first
 from mercato.platform.config import Settings
@@ -57,6 +58,7 @@ class Worker:
         self._metrics = metrics
         self._run_relay = relay
         self._run_jobs = jobs
+        self._logs: dict[str, Database] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every part until `stop` is set; a part that crashes stops the others."""
@@ -92,6 +94,8 @@ class Worker:
             if nats_client is not None:
                 with contextlib.suppress(Exception):
                     await nats_client.drain()
+            for log in self._logs.values():
+                await log.dispose()
             logger.info("worker_stopped")
 
     def _assemble(self, nats_client: Any) -> tuple[Transport, list[Runnable]]:
@@ -99,7 +103,10 @@ class Worker:
         if nats_client is None:
             postgres_loops: list[Runnable] = [
                 PostgresConsumer(
-                    self._database, group, poll_interval_s=self._settings.events.poll_interval_s
+                    self._database,
+                    group,
+                    log=self._log_of(group.source),
+                    poll_interval_s=self._settings.events.poll_interval_s,
                 )
                 for group in groups
             ]
@@ -114,6 +121,27 @@ class Worker:
             nats_client, domains=self._catalog.domains(), partitions=partitions
         )
         return transport, nats_loops
+
+    def _log_of(self, source: str | None) -> Database | None:
+        """The event log of another service (its schema on the same server, unless
+        `EVENTS_SOURCE_URLS` names its database), opened once per source."""
+        if source is None:
+            return None
+        if source not in self._logs:
+            settings = self._settings.database
+            url = self._settings.events.source_urls.get(source)
+            self._logs[source] = Database.from_settings(
+                settings.model_copy(
+                    update={
+                        "url": SecretStr(url) if url is not None else settings.url,
+                        "read_url": None,
+                        "schema_name": source,
+                        "pool_size": 2,
+                        "max_overflow": 2,
+                    }
+                )
+            )
+        return self._logs[source]
 
     async def _connect_nats(self, stop: asyncio.Event) -> Any:
         """Connect, retrying with backoff: a broker that is down must not stop the worker

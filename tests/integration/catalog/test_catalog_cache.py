@@ -15,13 +15,15 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mercato import composition
 from mercato.catalog import cache as cache_module
 from mercato.catalog import consumers as catalog_consumers
 from mercato.catalog.cache import SHAPE, CachedRead, Peek, RedisCatalogCache
 from mercato.catalog.events import ProductChanged
+from mercato.catalog.services import CatalogServices
+from mercato.modules import MODULES
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
+from mercato.platform.runtime import open_runtime
 from tests.conftest import IN_CI
 from tests.e2e.conftest import free_port
 from tests.integration.catalog.conftest import create_product
@@ -107,21 +109,24 @@ async def test_reads_survive_an_unreachable_redis(
         assert await metric(api, "error") >= 3
 
 
-async def test_catalog_events_retire_cached_reads_from_the_worker_too(redis_url: str) -> None:
+async def test_catalog_events_retire_cached_reads_from_the_worker_too(
+    settings: Settings, database: ConnectionBoundDatabase, redis_url: str
+) -> None:
     """Writers without the commit listener (imports, other processes) are covered by the
     `catalog-cache` consumer group: each change event bumps the shared generation."""
-    redis = Redis.from_url(redis_url)
-    cache = RedisCatalogCache(redis)
-    try:
-        (group,) = catalog_consumers.registry(cache.bump).groups()
-        assert group.name in {g.name for g in composition.consumer_registry().groups()}
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    async with open_runtime(shared, MODULES, database=database) as runtime:
+        groups = {group.name: group for group in runtime.consumers().groups()}
+        group = groups[catalog_consumers.GROUP]
+        cache = runtime.services(CatalogServices).cache
+        assert isinstance(cache, RedisCatalogCache)
+        redis = runtime.redis
+        assert redis is not None
         _, handler = group.handlers[(ProductChanged.name, ProductChanged.version)]
         generation = int(await redis.get(cache._generation_key) or 0)
         event = ProductChanged(product_id=uuid.uuid4(), slugs=["x"], change="updated")
         await handler(event, None)  # type: ignore[arg-type]  # the handler needs no context
         assert int(await redis.get(cache._generation_key) or 0) == generation + 1
-    finally:
-        await redis.aclose()
 
 
 class PrivateRedis:

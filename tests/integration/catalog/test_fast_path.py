@@ -8,20 +8,26 @@ import httpx
 import pytest
 
 from mercato.catalog import api as catalog_api
+from mercato.catalog.reads import ProductList
 from tests.integration.catalog.conftest import create_category, create_product
 
 
 def count_route_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the route helpers called from now on (none when the fast path answers)."""
     calls: list[str] = []
-    for name in ("_listing_plan", "category_tree", "product_document"):
-        original = getattr(catalog_api, name)
+    helpers: list[tuple[object, str]] = [
+        (ProductList, "plan"),
+        (catalog_api, "category_tree"),
+        (catalog_api, "product_page_document"),
+    ]
+    for owner, name in helpers:
+        original = getattr(owner, name)
 
         def spy(*args: Any, __name: str = name, __original: Any = original, **kwargs: Any) -> Any:
             calls.append(__name)
             return __original(*args, **kwargs)
 
-        monkeypatch.setattr(catalog_api, name, spy)
+        monkeypatch.setattr(owner, name, spy)
     return calls
 
 
@@ -63,4 +69,4 @@ async def test_only_request_lines_the_routes_validated_are_answered(
     assert route_work == []
     # The same query spelled differently is another request line: the route runs.
     assert (await client.get("/api/v1/products?sort=-created_at&limit=5")).status_code == 200
-    assert route_work[0] == "_listing_plan"
+    assert route_work[0] == "plan"

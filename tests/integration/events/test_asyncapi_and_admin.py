@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from mercato.app import create_app
+from mercato.platform import kernel
 from mercato.platform.config import Environment, Settings
 from mercato.platform.db.database import ConnectionBoundDatabase, Database
 from mercato.platform.db.uow import UnitOfWork
@@ -22,6 +23,7 @@ from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import PostgresTransport
 from mercato.platform.mail import DevMailbox, Mail
+from mercato.platform.module import Module
 from tests.integration.events.conftest import publish_things, scalar
 from tests.support.events import ThingHappened, catalog, registry
 
@@ -54,7 +56,8 @@ def test_the_validator_does_reject_a_broken_document(
 async def test_the_document_is_served(
     settings: Settings, database: ConnectionBoundDatabase
 ) -> None:
-    app = create_app(settings, database=database, catalog=catalog())
+    publisher = Module(name="test", contracts=lambda: list(catalog()))
+    app = create_app(settings, database=database, modules=(kernel.module, publisher))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -8,10 +8,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mercato.identity.service import create_admin
+from mercato.identity.registration import create_admin
 from mercato.platform.db.database import ConnectionBoundDatabase
 from mercato.platform.db.uow import UnitOfWork
-from mercato.platform.security.passwords import PasswordHasher
+from mercato.platform.security.hashing import PasswordHasher
 
 PASSWORD = "correct horse battery staple"
 

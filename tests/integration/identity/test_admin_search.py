@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mercato.identity.repository import USER_SORT_FIELDS, USER_TIEBREAKER, UserCriteria, user_search
+from mercato.identity.search import USER_SORT_FIELDS, USER_TIEBREAKER, UserCriteria, user_search
 from mercato.platform.listing import Sort, page_statement
 from tests.support.identity import bearer, seed_account
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mercato.platform.security.passwords import Argon2Parameters, PasswordHasher
+from mercato.platform.security.hashing import Argon2Parameters, PasswordHasher
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.identity.principal_cache import RedisPrincipalCache
-from mercato.identity.service import Principal
+from mercato.platform.auth import Principal
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
 from tests.e2e.conftest import free_port

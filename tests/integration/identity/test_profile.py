@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.identity.keys import rotate_keys
+from mercato.identity.services import IdentityServices, field_keys_file
 from mercato.identity.tasks import reencrypt_phones
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
@@ -92,12 +93,13 @@ async def test_a_phone_copied_to_another_row_or_without_its_key_fails_closed(
     assert moved.status_code == 503
     assert "2079460958" not in moved.text
 
-    keys = app.state.field_keys
-    app.state.field_keys = FieldKeyRing.generate()  # a process started without the key
+    identity = app.state.runtime.services(IdentityServices)
+    keys = identity.field_keys
+    identity.field_keys = FieldKeyRing.generate()  # a process started without the key
     try:
         missing = await client.get(ME, headers=ada)
     finally:
-        app.state.field_keys = keys
+        identity.field_keys = keys
     assert missing.status_code == 503
     assert (await client.get(ME, headers=ada)).json()["phone"] == "+442079460958"
 
@@ -113,12 +115,13 @@ async def test_rotation_reencrypts_every_phone_under_the_new_key(
         await seed_account(connection, email=f"user{n}@shop.example")
         headers = await bearer(client, f"user{n}@shop.example")
         await client.patch(ME, json={"phone": f"+4420794609{n:02}", "version": 1}, headers=headers)
-    old_kid = app.state.field_keys.current
+    identity = app.state.runtime.services(IdentityServices)
+    old_kid = identity.field_keys.current
 
     rotated = await rotate_keys(
         settings=settings, uow=UnitOfWork(database), signing=True, fields=True
     )
-    ring = FieldKeyRing.load(settings.field_keys_file)
+    ring = FieldKeyRing.load(field_keys_file(settings))
     assert rotated["fields"] == ring.current != old_kid
     queued = await connection.scalar(
         text(
@@ -143,7 +146,7 @@ async def test_rotation_reencrypts_every_phone_under_the_new_key(
     assert await reencrypt_phones(database, ring) == 0
 
     # A process with the new ring reads every value; with only the old key it fails closed.
-    app.state.field_keys = ring
+    identity.field_keys = ring
     user0 = await bearer(client, "user0@shop.example")
     assert (await client.get(ME, headers=user0)).json()["phone"] == "+442079460900"
     audit = await connection.scalar(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jwt
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato.identity.config import IdentitySettings
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
 from tests.support.apps import app_client
@@ -29,9 +30,7 @@ async def test_unverified_accounts_sign_in_flagged_or_are_refused_by_configurati
         verified = await api.post(LOGIN, json={"email": "old@shop.example", "password": PASSWORD})
         assert verified.json()["email_verified"] is True
 
-    strict = settings.model_copy(
-        update={"identity": settings.identity.model_copy(update={"allow_unverified_login": False})}
-    )
+    strict = settings.with_section(IdentitySettings(allow_unverified_login=False))
     async with app_client(strict, database) as api:
         refused = await api.post(LOGIN, json=credentials)
         assert refused.status_code == 403

@@ -99,7 +99,7 @@ async def test_models_and_migrations_agree(database_url: str) -> None:
 
 
 def test_revision_files_follow_the_naming_convention() -> None:
-    names = [path.name for path in (migrations.SCRIPT_LOCATION / "versions").glob("*.py")]
+    names = [path.name for path in (migrations.MAIN.location / "versions").glob("*.py")]
     assert names
     for name in names:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}_[a-z0-9_]+\.py", name), name

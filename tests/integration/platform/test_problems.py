@@ -124,6 +124,24 @@ async def test_statement_timeout_is_a_retryable_503(client: httpx.AsyncClient) -
     assert "pg_sleep" not in response.text
 
 
+@pytest.mark.parametrize("kind", ["nul", "overflow", "json", "int32-parameter"])
+async def test_a_data_exception_is_a_422_that_does_not_echo_the_value(
+    client: httpx.AsyncClient, kind: str
+) -> None:
+    """SQLSTATE class 22 (a value PostgreSQL or the driver refuses) is the client's fault:
+    the safety net behind the input types, never a 500."""
+    response = await client.get(f"/test/data-error/{kind}")
+    body = assert_problem(response, 422)
+    assert body["type"] == "/problems/invalid-value"
+    for leak in ("secret", "NaN", "2147483647", str(2**40), "CAST"):
+        assert leak not in response.text
+
+
+async def test_a_data_exception_in_a_compiled_read_is_a_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/test/data-error-compiled")
+    assert_problem(response, 422)
+
+
 @pytest.mark.parametrize("path", ["/openapi.json", "/health/live"])
 async def test_success_responses_stay_plain_json(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)

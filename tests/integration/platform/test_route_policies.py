@@ -1,56 +1,64 @@
-"""Every route declares its auth and rate-limit policy, and the declaration is true."""
+"""Every route declares its auth and rate-limit policy, once, and the declaration is what
+runs: the policy is read off the dependency that enforces it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from mercato.app import create_app
-from mercato.identity.dependencies import current_principal
+from mercato.platform.auth import PUBLIC, TokenPolicy, policies_of
 from mercato.platform.config import Environment, Settings
-from mercato.platform.http.policy import AUTH_KEY, PUBLIC, RATE_LIMIT_KEY, RATE_LIMIT_POLICIES
+from mercato.platform.http.openapi import AUTH_EXTENSION, api_routes, route_policy
+from mercato.platform.http.policy import RATE_LIMIT_POLICIES
 
 
-def calls(dependant: Dependant) -> Iterator[object]:
-    yield dependant.call
-    for child in dependant.dependencies:
-        yield from calls(child)
-
-
-def flatten(routes: Iterable[object]) -> Iterator[APIRoute]:
-    """FastAPI keeps included routers as objects; their routes are in their contexts."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        for context in getattr(route, "effective_route_contexts", lambda: ())():
-            if isinstance(context.original_route, APIRoute):
-                yield context.original_route
-
-
-def api_routes(settings: Settings) -> list[APIRoute]:
+def all_routes(settings: Settings) -> list[APIRoute]:
     app = create_app(settings.model_copy(update={"env": Environment.DEVELOPMENT}))
-    routes = list(flatten(app.routes))
-    assert len(routes) >= 12
+    routes = list(api_routes(app))
+    assert len(routes) >= 30
     return routes
 
 
-def test_every_route_declares_a_known_policy(settings: Settings) -> None:
+def describe(route: APIRoute) -> str:
+    return f"{sorted(route.methods or ())} {route.path}"
+
+
+def test_every_route_declares_exactly_one_known_policy(settings: Settings) -> None:
     undeclared = [
-        f"{sorted(route.methods or ())} {route.path}"
-        for route in api_routes(settings)
-        if not route.openapi_extra
-        or route.openapi_extra.get(RATE_LIMIT_KEY) not in RATE_LIMIT_POLICIES
-        or not isinstance(route.openapi_extra.get(AUTH_KEY), str)
+        describe(route)
+        for route in all_routes(settings)
+        if len(policies_of(route.dependant)) != 1
+        or policies_of(route.dependant)[0].rate_limit.name not in RATE_LIMIT_POLICIES
     ]
     assert undeclared == []
 
 
-def test_routes_that_authenticate_do_not_claim_to_be_public(settings: Settings) -> None:
-    for route in api_routes(settings):
-        authenticates = current_principal in set(calls(route.dependant))
-        declared_public = (
-            route.openapi_extra is not None and route.openapi_extra[AUTH_KEY] == PUBLIC
+def test_routes_that_need_a_token_say_so_in_the_openapi_document(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"env": Environment.DEVELOPMENT}))
+    document = app.openapi()
+    for route in api_routes(app):
+        policy = route_policy(route)
+        assert policy is not None
+        for method in route.methods or ():
+            operation = document["paths"][route.path_format][method.lower()]
+            assert operation[AUTH_EXTENSION].startswith(policy.auth), describe(route)
+            needs_token = policy.auth != PUBLIC and not policy.on_demand
+            assert ("security" in operation) == needs_token, describe(route)
+
+
+def test_a_public_route_never_authenticates(settings: Settings) -> None:
+    for route in all_routes(settings):
+        policy = route_policy(route)
+        assert policy is not None
+        authenticates = any(
+            isinstance(child.call, TokenPolicy) for child in route.dependant.dependencies
         )
-        assert authenticates != declared_public, route.path
+        assert authenticates == (policy.auth != PUBLIC and not policy.on_demand), describe(route)
+
+
+def test_administration_routes_need_a_permission(settings: Settings) -> None:
+    for route in all_routes(settings):
+        if route.path.startswith("/api/v1/admin/"):
+            policy = route_policy(route)
+            assert policy is not None
+            assert policy.permission is not None, describe(route)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mercato.identity.passwords import common_passwords, password_problems
+from mercato.identity.password_policy import common_passwords, password_problems
 
 
 def codes(password: str, email: str | None = None) -> set[str]:

@@ -13,7 +13,7 @@ from mercato.platform.config import (
     Settings,
     redact_url,
 )
-from mercato.server import describe_settings_error
+from mercato.platform.server import describe_settings_error
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ read-only sessions. Without a replica, read sessions use the primary (read-your-
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NewType
 
 import asyncpg
 from sqlalchemy import text
@@ -27,6 +27,12 @@ from mercato.platform.db.compiled import CompiledQuery, QueryCache
 
 APPLICATION_NAME = "mercato"
 
+# A session on the primary, for use cases that write (the unit of work's).
+WriteSession = NewType("WriteSession", AsyncSession)
+# A session for reads only: on the replica when one is configured. Code that writes takes
+# a `WriteSession`, so handing it a read session is a type error.
+ReadSession = NewType("ReadSession", AsyncSession)
+
 
 def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = False) -> AsyncEngine:
     """An asyncpg engine with bounded pool and server-side timeouts on every connection."""
@@ -38,6 +44,8 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
     }
     if read_only:
         server_settings["default_transaction_read_only"] = "on"
+    if settings.schema_name is not None:
+        server_settings["search_path"] = settings.schema_name
     return create_async_engine(
         normalise_database_url(url),
         pool_size=settings.pool_size,
@@ -77,13 +85,13 @@ class Database:
         )
         return cls(primary, replica)
 
-    def session(self) -> AsyncSession:
+    def session(self) -> WriteSession:
         """A read-write session on the primary."""
-        return self._sessions()
+        return WriteSession(self._sessions())
 
-    def read_session(self) -> AsyncSession:
+    def read_session(self) -> ReadSession:
         """A read-only session on the replica when configured, else on the primary."""
-        return self._read_sessions()
+        return ReadSession(self._read_sessions())
 
     async def read_rows(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
         """The rows of a compiled read (`compiled.py`), on the replica when configured."""

@@ -1,7 +1,13 @@
-"""Programmatic Alembic: `mercato migrate`, `mercato run` and the tests apply migrations here."""
+"""Programmatic Alembic: `mercato migrate`, `mercato run` and the tests apply migrations here.
+
+A service has its own history (`History`): the main API's in `mercato/migrations`, the
+payments service's in `mercato/payments/migrations`, in its own schema (its tables and its
+`alembic_version` live there, found through the connection's `search_path`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -14,8 +20,18 @@ from sqlalchemy.pool import NullPool
 import mercato.migrations
 from mercato.platform.config import normalise_database_url
 
-SCRIPT_LOCATION = Path(mercato.migrations.__file__).parent
+SCHEMA_OPTION = "mercato.schema"
 
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A migration history: its scripts, and the schema it manages (None: public)."""
+
+    location: Path
+    schema: str | None = None
+
+
+MAIN = History(Path(mercato.migrations.__file__).parent)
 
 # Tables created by vendored SQL (procrastinate's schema), not by our models: autogenerate
 # and the schema-drift test leave them alone.
@@ -27,34 +43,47 @@ def is_managed(name: str | None, type_: str, *_: object) -> bool:
     return not (type_ == "table" and name is not None and name.startswith(UNMANAGED_TABLE_PREFIXES))
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, history: History = MAIN) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("script_location", str(history.location))
     config.set_main_option("file_template", "%%(year)d-%%(month).2d-%%(day).2d_%%(slug)s")
     # Alembic's ini interpolation treats % specially; a password may contain one.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    if history.schema is not None:
+        config.set_main_option(SCHEMA_OPTION, history.schema)
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", *, history: History = MAIN) -> None:
+    command.upgrade(alembic_config(database_url, history), revision)
 
 
-def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+def downgrade(database_url: str, revision: str, *, history: History = MAIN) -> None:
+    command.downgrade(alembic_config(database_url, history), revision)
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory(str(SCRIPT_LOCATION)).get_current_head()
+def head_revision(history: History = MAIN) -> str | None:
+    return ScriptDirectory(str(history.location)).get_current_head()
 
 
-async def current_revision(database_url: str) -> str | None:
+async def current_revision(database_url: str, *, history: History = MAIN) -> str | None:
     """The revision the database is at (None for an empty database)."""
-    engine = create_async_engine(normalise_database_url(database_url), poolclass=NullPool)
+    engine = create_async_engine(
+        normalise_database_url(database_url),
+        poolclass=NullPool,
+        connect_args=search_path(history.schema),
+    )
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
+                lambda sync: MigrationContext.configure(
+                    sync, opts={"version_table_schema": history.schema}
+                ).get_current_revision()
             )
     finally:
         await engine.dispose()
+
+
+def search_path(schema: str | None) -> dict[str, dict[str, str]]:
+    """asyncpg connect arguments that put a service's schema first (none for public)."""
+    return {"server_settings": {"search_path": schema}} if schema is not None else {}

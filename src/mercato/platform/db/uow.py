@@ -7,15 +7,15 @@ an exception half-way through a use case leaves no partial write behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercato.platform.db.database import Database
+from mercato.platform.db.changes import Changes, changes_of
+from mercato.platform.db.database import Database, WriteSession
 from mercato.platform.events import outbox
 from mercato.platform.events.contracts import Envelope, EventPayload
 from mercato.platform.jobs import queue
@@ -28,10 +28,10 @@ class UnitOfWorkError(RuntimeError):
     """The unit of work was used out of order (a programming error, not a user error)."""
 
 
-# Called after a successful commit with the session's `info` dict, where repositories note
-# what changed (identity notes users whose sessions or rights changed, to drop caches).
+# Called after a successful commit with what the transaction changed (`changes.py`: the
+# users whose rights changed, whether the catalog did), to drop this process's caches.
 # Effects on other systems do not go here: those are events, written by the outbox.
-CommitListener = Callable[[Mapping[str, Any]], Awaitable[None]]
+CommitListener = Callable[[Changes], Awaitable[None]]
 
 
 class UnitOfWork:
@@ -42,13 +42,13 @@ class UnitOfWork:
     ) -> None:
         self._database = database
         self._commit_listeners = tuple(commit_listeners)
-        self._session: AsyncSession | None = None
+        self._session: WriteSession | None = None
         self._committed = False
         self._events: list[Envelope] = []
         self._jobs: list[JobRequest] = []
 
     @property
-    def session(self) -> AsyncSession:
+    def session(self) -> WriteSession:
         if self._session is None:
             raise UnitOfWorkError("the unit of work is used outside `async with`")
         return self._session
@@ -114,7 +114,7 @@ class UnitOfWork:
         self._jobs = []
         for listener in self._commit_listeners:
             try:
-                await listener(self.session.info)
+                await listener(changes_of(self.session))
             except Exception:  # committed already: a failing listener cannot undo it
                 logger.exception("commit_listener_failed")
 

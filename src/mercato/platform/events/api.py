@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 
+from mercato.platform.auth import public
+from mercato.platform.deps import RuntimeDep
 from mercato.platform.events.asyncapi import asyncapi_document
-from mercato.platform.http.policy import PUBLIC, route_policy
 
 router = APIRouter(tags=["operations"])
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["operations"])
 @router.get(
     "/asyncapi.json",
     summary="AsyncAPI 3.0 document of the events Mercato publishes",
-    openapi_extra=route_policy(auth=PUBLIC, rate_limit="default"),
+    dependencies=[Depends(public())],
 )
-async def asyncapi(request: Request) -> dict[str, Any]:
-    return asyncapi_document(request.app.state.event_catalog)
+async def asyncapi(runtime: RuntimeDep) -> dict[str, Any]:
+    return asyncapi_document(runtime.event_catalog)

@@ -10,7 +10,6 @@ rest keep flowing.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,6 +54,9 @@ class RetryPolicy:
 class ConsumerGroup:
     name: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # The service whose event log the group reads on the PostgreSQL transport (its schema:
+    # "payments"); None: this service's own. (On NATS every service's stream is reachable.)
+    source: str | None = None
     handlers: dict[tuple[str, int], tuple[type[EventPayload], Handler]] = field(
         default_factory=dict
     )
@@ -73,12 +75,20 @@ class ConsumerRegistry:
         self._groups: dict[str, ConsumerGroup] = {}
 
     def consumer(
-        self, contract: type[E], *, group: str, retry: RetryPolicy | None = None
+        self,
+        contract: type[E],
+        *,
+        group: str,
+        retry: RetryPolicy | None = None,
+        source: str | None = None,
     ) -> Callable[[Callable[[E, HandlerContext], Awaitable[None]]], Handler]:
-        """Register the decorated coroutine as `group`'s handler of `contract`."""
+        """Register the decorated coroutine as `group`'s handler of `contract`; `source`
+        names the service that publishes it, when another service does."""
 
         def register(handler: Callable[[E, HandlerContext], Awaitable[None]]) -> Handler:
-            consumer_group = self._groups.setdefault(group, ConsumerGroup(group))
+            consumer_group = self._groups.setdefault(group, ConsumerGroup(group, source=source))
+            if consumer_group.source != source:
+                raise ValueError(f"group {group!r} reads one service's log, not two")
             if retry is not None:
                 consumer_group.retry = retry
             key = (contract.name, contract.version)
@@ -190,7 +200,3 @@ async def stage_dead_letter(
 
 def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mercato.platform.clock import utc_now
 from mercato.platform.ids import uuid7
 from mercato.platform.observability.context import current_causation_id, current_correlation_id
 
@@ -65,7 +66,7 @@ class Envelope(BaseModel):
             id=uuid7(),
             name=event.name,
             version=event.version,
-            occurred_at=dt.datetime.now(dt.UTC),
+            occurred_at=utc_now(),
             aggregate_type=event.aggregate_type,
             aggregate_id=str(aggregate_id),
             correlation_id=current_correlation_id(),

@@ -6,6 +6,10 @@ its connection). Positions only move forward over committed, gap-free log positi
 `PostgresTransport`). The effects of a batch commit in the same transaction as the new
 position, and the inbox deduplicates anything delivered again (a replay, a crash between
 an effect applied elsewhere and the position update).
+
+A group may read another service's log (`log`: the payments service's outbox, in its own
+schema): the events are read from there, committed and gap-free as ever, while the effects,
+the inbox and the position commit here, together.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from mercato.platform.aio import wait_first
+from mercato.platform.clock import utc_now
 from mercato.platform.db.database import Database
 from mercato.platform.db.notify import close_quietly, listen
 from mercato.platform.db.uow import UnitOfWork
@@ -26,7 +31,6 @@ from mercato.platform.events.consumers import (
     apply_in,
     describe,
     stage_dead_letter,
-    utcnow,
 )
 from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.models import ConsumerPosition, OutboxMessage
@@ -41,10 +45,12 @@ class PostgresConsumer:
         database: Database,
         group: ConsumerGroup,
         *,
+        log: Database | None = None,
         batch_size: int = 100,
         poll_interval_s: float = 1.0,
     ) -> None:
         self._database = database
+        self._log = log
         self._group = group
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
@@ -72,16 +78,19 @@ class PostgresConsumer:
             )
             if state is None:
                 return 0  # another instance of this group is at work
-            if state.retry_at is not None and state.retry_at > utcnow():
+            if state.retry_at is not None and state.retry_at > utc_now():
                 return 0
-            rows = (
-                await session.execute(
-                    select(OutboxMessage.id, OutboxMessage.log_position, OutboxMessage.envelope)
-                    .where(OutboxMessage.log_position > state.position)
-                    .order_by(OutboxMessage.log_position)
-                    .limit(self._batch_size)
-                )
-            ).all()
+            after = (
+                select(OutboxMessage.id, OutboxMessage.log_position, OutboxMessage.envelope)
+                .where(OutboxMessage.log_position > state.position)
+                .order_by(OutboxMessage.log_position)
+                .limit(self._batch_size)
+            )
+            if self._log is None:
+                rows = (await session.execute(after)).all()
+            else:
+                async with self._log.read_session() as log:
+                    rows = (await log.execute(after)).all()
             position, attempts = state.position, state.failed_attempts
             retry_at: dt.datetime | None = None
             last_error: str | None = state.last_error
@@ -103,7 +112,7 @@ class PostgresConsumer:
                     )
                     if attempts < self._group.retry.max_attempts:
                         delay = self._group.retry.delay(attempts)
-                        retry_at = utcnow() + dt.timedelta(seconds=delay)
+                        retry_at = utc_now() + dt.timedelta(seconds=delay)
                         break
                     await stage_dead_letter(
                         uow,
@@ -131,7 +140,7 @@ class PostgresConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set: woken by NOTIFY from the relay, polling as fallback."""
         wake = asyncio.Event()
-        listener = await listen(self._database, EVENTS_CHANNEL, wake)
+        listener = await listen(self._log or self._database, EVENTS_CHANNEL, wake)
         try:
             while not stop.is_set():
                 wake.clear()

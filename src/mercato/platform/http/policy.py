@@ -1,27 +1,18 @@
-"""Every route declares who may call it and which rate-limit policy applies.
+"""The rate-limit policies routes choose from (`platform.auth` declares them per route).
 
-`route_policy(auth=..., rate_limit=...)` goes into the route's `openapi_extra` (so it also
-shows in the OpenAPI document); a test walks the route table and fails on a route without
-one, or on a route that authenticates callers while declaring itself public.
+Limits are in `limits` notation ("20/minute"); None means no limit on that key. Every
+route names one through its auth policy dependency (`public("login")`,
+`require("catalog:write")`, ...); a test walks the route table and fails on a route that
+names none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from starlette.types import Scope
-
-AUTH_KEY = "x-mercato-auth"
-RATE_LIMIT_KEY = "x-mercato-rate-limit"
-PUBLIC = "public"
-AUTHENTICATED = "authenticated"
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimitPolicy:
-    """Limits in `limits` notation ("20/minute"); None means no limit on that key."""
-
     name: str
     per_ip: str | None
     per_user: str | None = None
@@ -39,19 +30,3 @@ RATE_LIMIT_POLICIES = {
         RateLimitPolicy("operations", per_ip=None),  # probes and scrapes: never limited
     )
 }
-
-
-def route_policy(*, auth: str, rate_limit: str = "default") -> dict[str, Any]:
-    """`auth`: "public", "authenticated" or "permission:<name>"."""
-    if rate_limit not in RATE_LIMIT_POLICIES:
-        raise ValueError(f"unknown rate-limit policy {rate_limit!r}")
-    if auth not in {PUBLIC, AUTHENTICATED} and not auth.startswith("permission:"):
-        raise ValueError(f"unknown auth policy {auth!r}")
-    return {AUTH_KEY: auth, RATE_LIMIT_KEY: rate_limit}
-
-
-def declared_policy(scope: Scope) -> RateLimitPolicy | None:
-    """The rate-limit policy of the route that matched this request, if it declares one."""
-    extra = getattr(scope.get("route"), "openapi_extra", None) or {}
-    name = extra.get(RATE_LIMIT_KEY)
-    return RATE_LIMIT_POLICIES.get(name) if isinstance(name, str) else None

@@ -6,8 +6,10 @@ context's `OrderNotFound(NotFound)` needs no registration of its own.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import structlog
@@ -20,6 +22,10 @@ from starlette.responses import Response
 from mercato.platform import errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# What `instance` keeps as is: a path's own characters; anything else is percent-encoded,
+# so a path carrying NUL or control characters is not echoed raw.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_UNSAFE_IN_POINTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 PROBLEM_TYPE_BASE = "/problems/"
 
 _STATUS_BY_ERROR: dict[type[errors.ApplicationError], int] = {
@@ -36,6 +42,10 @@ _STATUS_BY_ERROR: dict[type[errors.ApplicationError], int] = {
 }
 # PostgreSQL SQLSTATEs that mean "try again later", not "you sent something wrong".
 _TRANSIENT_SQLSTATES = {"57014", "55P03", "40001", "40P01", "53300", "57P01", "57P03"}
+# Class 22, "data exception": a value PostgreSQL (or the driver, encoding a parameter)
+# cannot take: out of range, NUL in text, malformed JSON... The request's fault, so a 422.
+# Input types (`platform.validation`) refuse these first; this is the safety net.
+_DATA_EXCEPTION_CLASS = "22"
 
 logger = structlog.get_logger(__name__)
 
@@ -61,7 +71,7 @@ def problem_body(
         "detail": detail or title or phrase,
     }
     if instance is not None:
-        body["instance"] = instance
+        body["instance"] = quote(instance, safe=_PATH_SAFE, errors="replace")
     body.update(extensions)
     return body
 
@@ -101,12 +111,16 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
     """Pydantic errors as JSON-pointer field errors; the submitted input is never echoed."""
     field_errors = []
     for item in error.errors():
-        location, *path = (str(part) for part in item.get("loc", ()))
+        # Unknown keys (and some messages: "found `x` at 1") are the client's text: their
+        # control characters are not echoed raw.
+        location, *path = (
+            _UNSAFE_IN_POINTER.sub("\ufffd", str(part)) for part in item.get("loc", ())
+        )
         field_errors.append(
             {
                 "in": location,
                 "pointer": "/" + "/".join(path),
-                "detail": str(item.get("msg", "invalid")),
+                "detail": _UNSAFE_IN_POINTER.sub("\ufffd", str(item.get("msg", "invalid"))),
                 "code": str(item.get("type", "invalid")),
             }
         )
@@ -160,9 +174,21 @@ async def _on_validation_error(request: Request, error: Exception) -> Response:
 
 
 async def _on_database_error(request: Request, error: Exception) -> Response:
-    """Connection loss and timeouts are 503 (retryable); anything else is our bug (500)."""
+    """Connection loss and timeouts are 503 (retryable); a value the database refused
+    (SQLSTATE class 22) is 422; anything else is our bug (500)."""
     assert isinstance(error, DBAPIError)
     sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_DATA_EXCEPTION_CLASS):
+        # No stack trace and no message (it may quote the value): hostile input must not
+        # become an unbounded stream of tracebacks.
+        logger.warning("database_refused_value", sqlstate=sqlstate)
+        return problem_response(
+            422,
+            slug="invalid-value",
+            title="A value is out of range or malformed",
+            detail="A value in the request cannot be stored or compared as sent.",
+            instance=request.url.path,
+        )
     transient = error.connection_invalidated or sqlstate in _TRANSIENT_SQLSTATES
     logger.error(
         "database_error",

@@ -15,16 +15,15 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import ConnectionPool
+from starlette.requests import Request
 
 from mercato.platform.config import HttpSettings
 from mercato.platform.errors import RateLimited
-from mercato.platform.http.middleware import add_response_headers
-from mercato.platform.http.policy import RateLimitPolicy, declared_policy
+from mercato.platform.http.policy import RateLimitPolicy
 
 logger = structlog.get_logger(__name__)
 
@@ -136,14 +135,3 @@ def _is_trusted(address: str, proxies: tuple[str, ...]) -> bool:
     except ValueError:
         return False
     return any(ip in ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
-
-
-async def enforce_ip_rate_limit(request: Request) -> None:
-    """App-wide dependency: the matched route's policy, keyed by client IP."""
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    policy = declared_policy(request.scope)
-    if limiter is None or policy is None:
-        return
-    settings: HttpSettings = request.app.state.settings.http
-    headers = await limiter.enforce(policy, scope="ip", key=client_ip(request, settings))
-    add_response_headers(request.scope, headers)

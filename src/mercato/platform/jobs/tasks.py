@@ -12,6 +12,7 @@ import procrastinate
 import structlog
 from sqlalchemy import delete, func, or_, select
 
+from mercato.platform.clock import utc_now
 from mercato.platform.db.database import Database
 from mercato.platform.events.models import ConsumerPosition, InboxEntry, OutboxMessage
 from mercato.platform.idempotency import reap_idempotency_keys
@@ -90,9 +91,7 @@ def send_mail_job(mail: Mail, *, effect_id: uuid.UUID | None = None) -> JobReque
 async def reap_event_history(context: procrastinate.JobContext, timestamp: int) -> int:
     """Hourly: forget events and inbox entries older than EVENTS_RETENTION_DAYS."""
     dependencies = dependencies_of(context)
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(
-        days=dependencies.settings.events.retention_days
-    )
+    cutoff = utc_now() - dt.timedelta(days=dependencies.settings.events.retention_days)
     removed = await reap_event_history_before(dependencies.database, cutoff)
     logger.info("event_history_reaped", removed=removed)
     return removed

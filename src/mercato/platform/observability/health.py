@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi import APIRouter, Depends
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from mercato.platform.deps import DatabaseDep, SettingsDep
-from mercato.platform.http.policy import PUBLIC, route_policy
+from mercato.platform.auth import public
+from mercato.platform.deps import DatabaseDep, RuntimeDep, SettingsDep
 from mercato.platform.http.problems import problem_response
 
 router = APIRouter(tags=["operations"])
 # Probes and scrapes come from the platform (load balancer, Prometheus) on the private
 # network; they are not rate limited.
-OPERATIONS = route_policy(auth=PUBLIC, rate_limit="operations")
+OPERATIONS = [Depends(public("operations"))]
 logger = structlog.get_logger(__name__)
 
 
@@ -30,7 +30,7 @@ class HealthOut(BaseModel):
     "/health/live",
     response_model=HealthOut,
     summary="The process is up",
-    openapi_extra=OPERATIONS,
+    dependencies=OPERATIONS,
 )
 async def live() -> HealthOut:
     return HealthOut(status="ok")
@@ -40,7 +40,7 @@ async def live() -> HealthOut:
     "/health/ready",
     response_model=HealthOut,
     summary="Dependencies answer within the readiness timeout",
-    openapi_extra=OPERATIONS,
+    dependencies=OPERATIONS,
     responses={503: {"description": "A dependency is down (problem+json)"}},
 )
 async def ready(database: DatabaseDep, settings: SettingsDep) -> HealthOut | Response:
@@ -61,9 +61,8 @@ async def ready(database: DatabaseDep, settings: SettingsDep) -> HealthOut | Res
 
 
 @router.get(
-    "/metrics", summary="Prometheus metrics", response_class=Response, openapi_extra=OPERATIONS
+    "/metrics", summary="Prometheus metrics", response_class=Response, dependencies=OPERATIONS
 )
-async def metrics(request: Request, database: DatabaseDep) -> Response:
-    await request.app.state.event_metrics.refresh(database)
-    registry: CollectorRegistry = request.app.state.metrics_registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(runtime: RuntimeDep) -> Response:
+    await runtime.event_metrics.refresh(runtime.database)
+    return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)

@@ -25,6 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from mercato.platform.clock import utc_now
 from mercato.platform.security.keyfiles import write_private_file
 
 ALGORITHM = "EdDSA"
@@ -65,7 +66,7 @@ class SigningKey:
     @classmethod
     def generate(cls) -> SigningKey:
         return cls(
-            kid=uuid.uuid4().hex, private_key=Ed25519PrivateKey.generate(), created_at=_now()
+            kid=uuid.uuid4().hex, private_key=Ed25519PrivateKey.generate(), created_at=utc_now()
         )
 
 
@@ -86,7 +87,7 @@ class KeyRing:
 
     def rotated(self, *, keep_previous_for: dt.timedelta) -> KeyRing:
         """`next` signs from now on; the old current is kept for `keep_previous_for`."""
-        now = _now()
+        now = utc_now()
         retired = SigningKey(
             kid=self.current.kid,
             private_key=self.current.private_key,
@@ -154,7 +155,7 @@ class AccessTokens:
     def issue(
         self, *, subject: str, session_id: str, roles: tuple[str, ...], email_verified: bool
     ) -> tuple[str, AccessClaims]:
-        now = _now()
+        now = utc_now()
         claims = AccessClaims(
             subject=subject,
             session_id=session_id,
@@ -183,46 +184,97 @@ class AccessTokens:
         return token, claims
 
     def verify(self, token: str) -> AccessClaims:
-        if len(token.encode()) > MAX_TOKEN_BYTES:
-            raise InvalidToken("token too large")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise InvalidToken("malformed token") from None
-        if header.get("alg") != ALGORITHM or header.get("typ") != ACCESS_TOKEN_TYPE:
-            raise InvalidToken("unexpected token type or algorithm")
-        if "crit" in header:
-            raise InvalidToken("critical header extensions are not supported")
-        kid = header.get("kid")
-        key = self.ring.verification_key(kid) if isinstance(kid, str) else None
+        """An access token of ours for this audience (`InvalidToken` otherwise)."""
+        kid = unverified_kid(token)
+        key = self.ring.verification_key(kid)
         if key is None:
             raise InvalidToken("unknown key")
-        try:
-            payload: dict[str, Any] = jwt.decode(
-                token,
-                key.public_key,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=LEEWAY_S,
-                options={"require": ["exp", "iat", "nbf", "sub", "jti", "iss", "aud", "sid"]},
-            )
-        except jwt.PyJWTError:
-            raise InvalidToken("invalid token") from None
-        roles = payload.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-            raise InvalidToken("invalid roles claim")
+        claims = verify_signed(
+            token, key.public_key, issuer=self._issuer, audiences=(self._audience,)
+        )
         return AccessClaims(
-            subject=str(payload["sub"]),
-            session_id=str(payload["sid"]),
-            token_id=str(payload["jti"]),
-            roles=tuple(roles),
-            expires_at=dt.datetime.fromtimestamp(int(payload["exp"]), dt.UTC),
+            subject=str(claims["sub"]),
+            session_id=str(claims["sid"]),
+            token_id=str(claims["jti"]),
+            roles=tuple(claims["roles"]),
+            expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+        )
+
+    def issue_service_token(
+        self, *, service: str, audience: str, scopes: tuple[str, ...], ttl: dt.timedelta
+    ) -> str:
+        """A short-lived token for a call from one of our services to another (`aud` is
+        the callee, `sub` the calling service, `scope` what it may do there)."""
+        now = utc_now()
+        return jwt.encode(
+            {
+                "iss": self._issuer,
+                "aud": audience,
+                "sub": f"service:{service}",
+                "sid": f"service:{service}",
+                "jti": uuid.uuid4().hex,
+                "roles": [],
+                "scope": " ".join(scopes),
+                "iat": int(now.timestamp()),
+                "nbf": int(now.timestamp()),
+                "exp": int((now + ttl).timestamp()),
+            },
+            self.ring.current.private_key,
+            algorithm=ALGORITHM,
+            headers={"kid": self.ring.current.kid, "typ": ACCESS_TOKEN_TYPE},
         )
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def unverified_kid(token: str) -> str:
+    """The `kid` of a token's header, after the checks no signature is needed for (size,
+    algorithm, type, no critical extensions); the only header value we trust."""
+    if len(token.encode()) > MAX_TOKEN_BYTES:
+        raise InvalidToken("token too large")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise InvalidToken("malformed token") from None
+    if header.get("alg") != ALGORITHM or header.get("typ") != ACCESS_TOKEN_TYPE:
+        raise InvalidToken("unexpected token type or algorithm")
+    if "crit" in header:
+        raise InvalidToken("critical header extensions are not supported")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidToken("no key id")
+    return kid
+
+
+def verify_signed(
+    token: str, key: Ed25519PublicKey, *, issuer: str, audiences: tuple[str, ...]
+) -> dict[str, Any]:
+    """The claims of `token` signed by `key` for one of `audiences` (`InvalidToken`)."""
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=list(audiences),
+            issuer=issuer,
+            leeway=LEEWAY_S,
+            options={"require": ["exp", "iat", "nbf", "sub", "jti", "iss", "aud", "sid"]},
+        )
+    except jwt.PyJWTError:
+        raise InvalidToken("invalid token") from None
+    roles = payload.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise InvalidToken("invalid roles claim")
+    return payload
+
+
+def public_key_of(jwk: dict[str, Any]) -> Ed25519PublicKey | None:
+    """The Ed25519 public key of a JWK (None for any other kind of key)."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        return None
 
 
 def _dump(key: SigningKey) -> dict[str, str | None]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mercato.identity.emails import InvalidEmail, normalise_email
+from mercato.identity.addresses import InvalidEmail, normalise_email
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
-"""Process-level wiring shared by the CLI commands: settings, database, the HTTP server."""
+"""Process-level wiring shared by the CLI commands: settings, the database (yours or the
+embedded one), the HTTP server and the worker. Which contexts run is the caller's list of
+modules; nothing here knows one."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -16,12 +18,11 @@ from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-from mercato import composition
-from mercato.app import create_app
 from mercato.platform.config import Settings, normalise_database_url, redact_url
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
-from mercato.platform.events.metrics import EventMetrics
+from mercato.platform.module import Module
+from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
 from mercato.platform.worker import Worker
 
 EMBEDDED_DATABASE = "mercato"
@@ -31,11 +32,17 @@ class StartupError(Exception):
     """A problem the operator must fix; printed as one line, exit code 2."""
 
 
-def load_settings() -> Settings:
+def load_settings(modules: Sequence[Module]) -> Settings:
+    """The platform's settings and every module's section, validated now (a bad variable
+    fails start-up with its name, not the first request that reads it)."""
     try:
-        return Settings()
+        settings = Settings()
+        for module in modules:
+            if module.settings is not None:
+                settings.section(module.settings)
     except ValidationError as error:
         raise StartupError(describe_settings_error(error)) from None
+    return settings
 
 
 def describe_settings_error(error: ValidationError) -> str:
@@ -164,18 +171,18 @@ def _ignore_reraised_signals() -> None:
 
 
 # Work run beside the API in the same event loop (the worker, in `mercato run`); it gets
-# the stop signal and the application (for shared metrics).
-Background = Callable[[asyncio.Event, FastAPI], Coroutine[Any, Any, None]]
+# the stop signal and the application's runtime (one pool, one set of services).
+Background = Callable[[asyncio.Event, Runtime], Coroutine[Any, Any, None]]
 
 
 def serve(
+    app: FastAPI,
     settings: Settings,
     *,
     on_started: Callable[[], None] = lambda: None,
     background: Background | None = None,
 ) -> None:
-    """Run the API (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
-    app = create_app(settings)
+    """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -195,8 +202,9 @@ def serve(
 
 async def _serve_with(server: uvicorn.Server, app: FastAPI, background: Background | None) -> None:
     stop = asyncio.Event()
-    task = asyncio.create_task(background(stop, app)) if background is not None else None
-    if task is not None:
+    task = None
+    if background is not None:
+        task = asyncio.create_task(_after_startup(server, app, stop, background))
         # A worker that dies takes the API down with it, loudly, rather than silently
         # leaving events unpublished behind a healthy-looking API.
         task.add_done_callback(lambda _: setattr(server, "should_exit", True))
@@ -208,25 +216,30 @@ async def _serve_with(server: uvicorn.Server, app: FastAPI, background: Backgrou
             await task
 
 
-def build_worker(
-    settings: Settings, database: Database, *, metrics: EventMetrics | None = None
-) -> Worker:
+async def _after_startup(
+    server: uvicorn.Server, app: FastAPI, stop: asyncio.Event, background: Background
+) -> None:
+    """Run `background` with the application's runtime, once its lifespan has built it."""
+    while not server.started:
+        if server.should_exit or stop.is_set():
+            return
+        await asyncio.sleep(0.05)
+    await background(stop, app.state.runtime)
+
+
+def build_worker(runtime: Runtime) -> Worker:
+    """The relay, every module's consumers and jobs, on the runtime's database."""
     return Worker(
-        settings,
-        database,
-        catalog=composition.event_catalog(),
-        consumers=composition.consumer_registry(settings.redis_url),
-        blueprints=composition.job_blueprints(),
-        metrics=metrics,
+        runtime.settings,
+        runtime.database,
+        catalog=runtime.event_catalog,
+        consumers=runtime.consumers(),
+        blueprints=job_blueprints(runtime.modules),
+        metrics=runtime.event_metrics,
     )
 
 
-async def run_worker(
-    settings: Settings, stop: asyncio.Event, *, metrics: EventMetrics | None = None
-) -> None:
-    """The worker on its own database handles, until `stop` is set."""
-    database = Database.from_settings(settings.database)
-    try:
-        await build_worker(settings, database, metrics=metrics).run(stop)
-    finally:
-        await database.dispose()
+async def run_worker(settings: Settings, modules: Sequence[Module], stop: asyncio.Event) -> None:
+    """A worker process: its own runtime, until `stop` is set."""
+    async with open_runtime(settings, modules) as runtime:
+        await build_worker(runtime).run(stop)

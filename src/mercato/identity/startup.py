@@ -1,0 +1,54 @@
+"""Starting identity in a process: key rings, the password hasher, the session-check
+cache, and the authenticator the kernel asks who is calling."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mercato.identity.auth import IdentityAuthenticator
+from mercato.identity.config import IdentitySettings
+from mercato.identity.principal_cache import NoPrincipalCache, PrincipalCache, RedisPrincipalCache
+from mercato.identity.services import IdentityServices, field_keys_file, jwt_keys_file
+from mercato.platform.module import Started
+from mercato.platform.runtime import Runtime
+from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.security.hashing import PasswordHasher
+from mercato.platform.security.jwt import AccessTokens, KeyRing
+from mercato.platform.security.sealing import Sealer
+
+
+@asynccontextmanager
+async def start(runtime: Runtime) -> AsyncIterator[Started]:
+    """Load the key rings (made on first start), start the password hasher's threads, and
+    the session-check cache (Redis, invalidated after each commit that changes rights)."""
+    settings = runtime.settings.section(IdentitySettings)
+    principals: PrincipalCache = (
+        RedisPrincipalCache(runtime.redis, registry=runtime.registry)
+        if runtime.redis is not None
+        else NoPrincipalCache()
+    )
+    services = IdentityServices(
+        settings=settings,
+        hasher=PasswordHasher(workers=settings.password_hash_workers),
+        tokens=AccessTokens(
+            KeyRing.load_or_create(jwt_keys_file(runtime.settings)),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=dt.timedelta(seconds=settings.access_ttl_s),
+        ),
+        field_keys=FieldKeyRing.load_or_create(field_keys_file(runtime.settings)),
+        refresh_sealer=Sealer(
+            runtime.settings.secret_key.get_secret_value().encode(), purpose="refresh-successor"
+        ),
+        principals=principals,
+    )
+    try:
+        yield Started(
+            services,
+            commit_listeners=(principals.on_commit,),
+            authenticator=IdentityAuthenticator(services, runtime=runtime),
+        )
+    finally:
+        services.hasher.close()

@@ -1,0 +1,1 @@
+"""The payments service's migration history (its own schema, `payments`)."""
