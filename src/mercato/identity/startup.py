@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from mercato.identity.auth import IdentityAuthenticator
+from mercato.identity.auth import IdentityAuthenticator, ServiceTokenIssuer
 from mercato.identity.config import IdentitySettings
 from mercato.identity.principal_cache import NoPrincipalCache, PrincipalCache, RedisPrincipalCache
 from mercato.identity.services import IdentityServices, field_keys_file, jwt_keys_file
@@ -49,6 +49,7 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
             services,
             commit_listeners=(principals.on_commit,),
             authenticator=IdentityAuthenticator(services, runtime=runtime),
+            service_tokens=ServiceTokenIssuer(services.tokens),
         )
     finally:
         services.hasher.close()

@@ -65,6 +65,15 @@ class Authenticator(Protocol):
         ...
 
 
+class ServiceTokens(Protocol):
+    """Short-lived tokens for calls from this service to another (identity signs them with
+    the API's keys; the callee checks them against the API's JWKS)."""
+
+    def issue(self, *, service: str, audience: str, scopes: tuple[str, ...]) -> str:
+        """A token saying `service` may do `scopes` at `audience`, valid for a minute."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """What a route declares: who may call it and its rate-limit policy."""

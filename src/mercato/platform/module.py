@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from starlette.middleware import Middleware
 
-    from mercato.platform.auth import Authenticator
+    from mercato.platform.auth import Authenticator, ServiceTokens
     from mercato.platform.cli import CommandLine
     from mercato.platform.db.uow import CommitListener
     from mercato.platform.events.consumers import ConsumerRegistry
@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 class Started:
     """What a module's `start` hands the runtime: its typed services object (looked up by
     its class: `runtime.services(CatalogServices)`), the listeners to run after each
-    commit (cache invalidation), and the authenticator if the module provides one."""
+    commit (cache invalidation), and the authenticator and service-token issuer if the
+    module provides them."""
 
     services: object
     commit_listeners: Sequence[CommitListener] = ()
     authenticator: Authenticator | None = None
+    service_tokens: ServiceTokens | None = None
 
 
 @dataclass(frozen=True, slots=True)

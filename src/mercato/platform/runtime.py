@@ -28,7 +28,7 @@ from mercato.platform.module import Module, Started
 from mercato.platform.redis import connect_redis
 
 if TYPE_CHECKING:
-    from mercato.platform.auth import Authenticator
+    from mercato.platform.auth import Authenticator, ServiceTokens
 
 T = TypeVar("T")
 
@@ -56,6 +56,7 @@ class Runtime:
         self.event_metrics = EventMetrics(self.registry)
         self.commit_listeners: tuple[CommitListener, ...] = ()
         self._authenticator: Authenticator | None = None
+        self._service_tokens: ServiceTokens | None = None
         self._services: dict[type, object] = {}
 
     def services(self, kind: type[T]) -> T:
@@ -72,6 +73,12 @@ class Runtime:
         if self._authenticator is None:
             raise LookupError("no module provides an authenticator to this process")
         return self._authenticator
+
+    @property
+    def service_tokens(self) -> ServiceTokens:
+        if self._service_tokens is None:
+            raise LookupError("no module issues service tokens in this process")
+        return self._service_tokens
 
     def unit_of_work(self) -> UnitOfWork:
         """A fresh unit of work on the primary, with every module's commit listeners."""
@@ -91,6 +98,8 @@ class Runtime:
         self.commit_listeners = (*self.commit_listeners, *started.commit_listeners)
         if started.authenticator is not None:
             self._authenticator = started.authenticator
+        if started.service_tokens is not None:
+            self._service_tokens = started.service_tokens
 
 
 def event_catalog(modules: Sequence[Module]) -> EventCatalog:
