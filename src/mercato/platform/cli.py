@@ -28,8 +28,10 @@ EXIT_CONFIG = 2
 
 
 def fail(message: str) -> NoReturn:
-    """One line on stderr, exit 2: a problem the operator fixes (configuration, usage)."""
-    typer.echo(f"mercato: {message}", err=True)
+    """One line per problem on stderr, exit 2: what the operator fixes (configuration,
+    usage)."""
+    for line in message.splitlines() or [""]:
+        typer.echo(f"mercato: {line}", err=True)
     raise typer.Exit(EXIT_CONFIG)
 
 
