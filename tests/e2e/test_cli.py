@@ -86,6 +86,16 @@ def test_check_reports_the_schema_state(database_url: str) -> None:
     result = run_mercato("check", env=mercato_env(DATABASE_URL=database_url))
     assert result.returncode == 0, result.stderr
     assert "schema up to date" in result.stdout
+    assert "warning" not in result.stderr
+
+
+def test_check_warns_about_development_on_a_public_bind(database_url: str) -> None:
+    env = mercato_env(DATABASE_URL=database_url, MERCATO_ENV="development", MERCATO_HOST="0.0.0.0")
+    result = run_mercato("check", env=env)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("mercato: warning")]
+    assert len(warnings) == 1, result.stderr
+    assert "binds 0.0.0.0" in warnings[0]
 
 
 def test_migrate_down_and_up_on_the_command_line(postgres_server: str) -> None:

@@ -252,6 +252,13 @@ class Settings(BaseSettings):
             url, schemes=("redis", "rediss", "unix"), example="redis://host:6379/0", host=False
         )
 
+    @field_validator("dev_routes")
+    @classmethod
+    def _no_dev_routes_in_production(cls, wanted: bool | None, info: ValidationInfo) -> bool | None:
+        if wanted and info.data.get("env") is Environment.PRODUCTION:
+            raise ValueError("the development routes are never served in production")
+        return wanted
+
     @field_validator("database")
     @classmethod
     def _explicit_database_in_production(
@@ -264,6 +271,14 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def serves_dev_routes(self) -> bool:
+        """`/dev/mailbox` holds every reset link sent without SMTP: mounted when asked for
+        (`MERCATO_DEV_ROUTES=true`), else in development on a loopback bind only."""
+        if self.dev_routes is not None:
+            return self.dev_routes
+        return self.env is Environment.DEVELOPMENT and is_loopback(self.host)
 
     def section(self, kind: type[S]) -> S:
         """A context's settings (`IdentitySettings`, ...): the one given by `with_section`,
@@ -283,6 +298,33 @@ class Settings(BaseSettings):
     def key_file(self, configured: Path | None, name: str) -> Path:
         """A key file's path: the configured one, else `<data dir>/keys/<name>`."""
         return configured or Path(self.data_dir) / "keys" / name
+
+
+def development_warnings(settings: Settings) -> list[str]:
+    """What looks like a deployment running with development settings: the API reachable
+    from other machines, or someone else's database. Warnings, not errors: a developer
+    may mean it (a VM, a container, a shared development database)."""
+    if settings.env is not Environment.DEVELOPMENT:
+        return []
+    warnings = []
+    if not is_loopback(settings.host):
+        routes = (
+            "the development routes (/dev/mailbox, every reset link) are served to it"
+            if settings.serves_dev_routes
+            else "the development routes stay off unless MERCATO_DEV_ROUTES=true"
+        )
+        warnings.append(
+            f"MERCATO_ENV is development but the API binds {settings.host}, reachable from"
+            f" other machines; {routes}. Set MERCATO_ENV=production for a deployment."
+        )
+    if settings.database.url is not None:
+        host = make_url(settings.database.url.get_secret_value()).host
+        if host is not None and not host.startswith("/") and not is_loopback(host):
+            warnings.append(
+                f"MERCATO_ENV is development but DATABASE_URL is on {host}, not this machine."
+                " Set MERCATO_ENV=production if this is a deployment."
+            )
+    return warnings
 
 
 def normalise_database_url(raw: str) -> URL:

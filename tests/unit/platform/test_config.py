@@ -13,6 +13,7 @@ from mercato.platform.config import (
     Environment,
     HttpSettings,
     Settings,
+    development_warnings,
     redact_url,
 )
 from mercato.platform.server import StartupError, describe_settings_error, load_settings
@@ -207,3 +208,27 @@ def test_every_bad_variable_is_reported_one_line_each(monkeypatch: pytest.Monkey
     ]
     assert all(line.startswith("configuration error: ") for line in lines)
     assert "TopSecret" not in str(caught.value)
+
+
+def test_development_settings_that_look_like_a_deployment_are_warned_about() -> None:
+    public_bind = Settings(host="0.0.0.0")
+    (warning,) = development_warnings(public_bind)
+    assert "binds 0.0.0.0" in warning
+    assert "development routes stay off" in warning
+    remote = Settings(database=DatabaseSettings(url="postgresql://app:TopSecret@db.internal/shop"))
+    (warning,) = development_warnings(remote)
+    assert "DATABASE_URL is on db.internal" in warning
+    assert "TopSecret" not in warning
+    local = Settings(database=DatabaseSettings(url="postgresql://app@localhost:5432/shop"))
+    assert development_warnings(local) == []
+    assert development_warnings(Settings(host="::1")) == []
+
+
+def test_production_settings_get_no_development_warning() -> None:
+    deployed = Settings(
+        env=Environment.PRODUCTION,
+        secret_key=SecretStr("k" * 48),
+        host="0.0.0.0",
+        database=DatabaseSettings(url="postgresql://app@db.internal/shop"),
+    )
+    assert development_warnings(deployed) == []
