@@ -323,7 +323,7 @@ async def authenticate(
         user_id, session_id = uuid.UUID(claims.subject), uuid.UUID(claims.session_id)
     except (InvalidToken, ValueError):
         raise InvalidSession() from None
-    cached, generation = await identity.principals.lookup(session_id=session_id, user_id=user_id)
+    cached, stamp = await identity.principals.lookup(session_id=session_id, user_id=user_id)
     if cached is not None:
         return cached
     # The primary, not a replica: a replica a few hundred ms behind would let a revoked
@@ -345,8 +345,8 @@ async def authenticate(
     principal = Principal(
         user_id=user_id, session_id=session_id, roles=roles, permissions=permissions
     )
-    if generation is not None:
+    if stamp is not None:
         await identity.principals.store(
-            principal, generation=generation, expires_at=session.absolute_expires_at
+            principal, stamp=stamp, expires_at=session.absolute_expires_at
         )
     return principal

@@ -1,5 +1,6 @@
 """Starting identity in a process: key rings, the password hasher, the session-check
-cache, and the authenticator the kernel asks who is calling."""
+cache (its commit listener, and the `RightsChanged` events each revoking commit carries),
+and the authenticator the kernel asks who is calling."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 from mercato.identity.auth import IdentityAuthenticator
 from mercato.identity.config import IdentitySettings
 from mercato.identity.principal_cache import NoPrincipalCache, PrincipalCache, RedisPrincipalCache
+from mercato.identity.repository import rights_events
 from mercato.identity.services import IdentityServices, field_keys_file, jwt_keys_file
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
@@ -48,7 +50,9 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
         yield Started(
             services,
             commit_listeners=(principals.on_commit,),
+            change_events=(rights_events,),
             authenticator=IdentityAuthenticator(services, runtime=runtime),
         )
     finally:
+        await principals.close()
         services.hasher.close()

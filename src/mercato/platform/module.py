@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from mercato.platform.auth import Authenticator
     from mercato.platform.cli import CommandLine
-    from mercato.platform.db.uow import CommitListener
+    from mercato.platform.db.uow import ChangeEvents, CommitListener
     from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
     from mercato.platform.runtime import Runtime
@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 class Started:
     """What a module's `start` hands the runtime: its typed services object (looked up by
     its class: `runtime.services(CatalogServices)`), the listeners to run after each
-    commit (cache invalidation), and the authenticator if the module provides one."""
+    commit (cache invalidation), the events each commit derives from its changes (the
+    durable side of that invalidation), and the authenticator if the module provides one."""
 
     services: object
     commit_listeners: Sequence[CommitListener] = ()
+    change_events: Sequence[ChangeEvents] = ()
     authenticator: Authenticator | None = None
 
 

@@ -116,5 +116,5 @@ def test_the_development_routes_are_refused_in_production() -> None:
             env=Environment.PRODUCTION,
             secret_key=SecretStr("k" * 48),
             dev_routes=True,
-            database={"url": "postgresql://app@db/shop"},  # type: ignore[arg-type]
+            database={"url": "postgresql://app@db/shop"},
         )
