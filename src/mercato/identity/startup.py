@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from mercato.identity.auth import IdentityAuthenticator
 from mercato.identity.config import IdentitySettings
+from mercato.identity.known_devices import KnownDevices
 from mercato.identity.principal_cache import NoPrincipalCache, PrincipalCache, RedisPrincipalCache
 from mercato.identity.repository import rights_events
 from mercato.identity.services import IdentityServices, field_keys_file, jwt_keys_file
@@ -45,6 +46,7 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
             runtime.settings.secret_key.get_secret_value().encode(), purpose="refresh-successor"
         ),
         principals=principals,
+        devices=KnownDevices(runtime.settings.secret_key.get_secret_value().encode()),
     )
     try:
         yield Started(
