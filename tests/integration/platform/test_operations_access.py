@@ -16,6 +16,7 @@ from tests.support.events import ThingHappened
 
 TOKEN = "an operator token of forty characters!!"
 FORWARDED = {"X-Forwarded-For": "203.0.113.9"}
+MAILBOX = "operations-access@example.com"
 
 
 async def test_metrics_answer_only_this_host_without_a_token(
