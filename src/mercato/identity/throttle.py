@@ -81,7 +81,7 @@ _LOCK_KEYS = text(
     """
     INSERT INTO identity_login_throttle AS t (key, failures, updated_at)
     SELECT k, 0, now() FROM unnest(:keys) AS k ORDER BY k
-    ON CONFLICT (key) DO UPDATE SET key = t.key
+    ON CONFLICT (key) DO UPDATE SET failures = t.failures
     RETURNING t.key, coalesce(t.locked_until > now(), false) AS held
     """
 ).bindparams(bindparam("keys", type_=ARRAY(String())))
