@@ -39,7 +39,7 @@ EMBEDDED_DATABASE = "mercato"
 
 
 class StartupError(Exception):
-    """A problem the operator must fix; printed as one line, exit code 2."""
+    """Problems the operator must fix; printed one line each, exit code 2."""
 
 
 # The platform's own sections, each read from the environment on its own (`load_settings`).
@@ -101,7 +101,11 @@ def describe_settings_errors(
 ) -> list[str]:
     """One line per problem, naming the environment variable at fault, without echoing
     its value."""
-    prefix = _env_prefix_of(kind.__name__ if kind is not None else error.title)
+    prefix = (
+        _prefix_of(kind.model_config.get("env_prefix"))
+        if kind is not None
+        else _env_prefix_of(error.title)
+    )
     lines = []
     for item in error.errors(include_url=False, include_input=False):
         message = item["msg"].removeprefix("Value error, ")
@@ -120,9 +124,12 @@ def describe_settings_errors(
 def _env_prefix_of(class_name: str) -> str | None:
     for cls in BaseSettings.__subclasses__():
         if cls.__name__ == class_name:
-            prefix = cls.model_config.get("env_prefix")
-            return prefix if isinstance(prefix, str) else None
+            return _prefix_of(cls.model_config.get("env_prefix"))
     return None
+
+
+def _prefix_of(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
