@@ -88,7 +88,7 @@ def development(settings: Settings, **overrides: object) -> Settings:
 async def test_the_mailbox_is_served_on_a_loopback_bind_to_this_host_only(
     settings: Settings, database: ConnectionBoundDatabase
 ) -> None:
-    await DevMailbox(database).send(Mail(to="eve@example.com", subject="Reset", text="link"))
+    await DevMailbox(database).send(Mail(to=MAILBOX, subject="Reset", text="link"))
     loopback = development(settings, host="127.0.0.1")
     async with app_client(loopback, database, ip="127.0.0.1") as local:
         assert (await local.get("/dev/mailbox")).status_code == 200
@@ -100,13 +100,13 @@ async def test_the_mailbox_is_served_on_a_loopback_bind_to_this_host_only(
 async def test_the_mailbox_is_not_mounted_on_a_public_bind_unless_asked_for(
     settings: Settings, database: ConnectionBoundDatabase
 ) -> None:
-    await DevMailbox(database).send(Mail(to="eve@example.com", subject="Reset", text="link"))
+    await DevMailbox(database).send(Mail(to=MAILBOX, subject="Reset", text="link"))
     public = development(settings, host="0.0.0.0")
     async with app_client(public, database, ip="127.0.0.1") as local:
         assert (await local.get("/dev/mailbox")).status_code == 404
     opted_in = development(settings, host="0.0.0.0", dev_routes=True)
     async with app_client(opted_in, database, ip="198.51.100.4") as remote:
-        answer = await remote.get("/dev/mailbox")
+        answer = await remote.get("/dev/mailbox", params={"to": MAILBOX})
         assert answer.status_code == 200
         assert [mail["subject"] for mail in answer.json()] == ["Reset"]
 
