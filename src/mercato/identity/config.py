@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
-from mercato.platform.config import section_config
+from mercato.platform.config import checked_url, section_config
 
 
 class IdentitySettings(BaseSettings):
@@ -30,3 +30,9 @@ class IdentitySettings(BaseSettings):
     keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/jwt-keys.json
     field_keys_file: Path | None = None  # default: MERCATO_DATA_DIR/keys/field-keys.json
     password_hash_workers: int | None = Field(default=None, ge=1, le=64)
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, url: str) -> str:
+        checked_url(url, schemes=("https", "http"), example="https://shop.example.com")
+        return url.rstrip("/")

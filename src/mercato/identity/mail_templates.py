@@ -72,3 +72,40 @@ def session_ended_for_reuse_mail(*, to: str, public_url: str, user_agent: str | 
             f"{public_url.rstrip('/')}/forgot-password and sign out everywhere."
         ),
     )
+
+
+def sign_in_attempts_mail(*, to: str, public_url: str) -> Mail:
+    """Someone is guessing the password (the account's throttle holds unknown clients back)."""
+    base = public_url.rstrip("/")
+    return Mail(
+        to=to,
+        subject="Someone is trying to sign in to your account",
+        text=(
+            "Several sign-ins to your Mercato account just failed with a wrong password. "
+            "To protect it, we are slowing down sign-ins from devices that have not signed "
+            "in to it before.\n\n"
+            "Devices where you signed in before are not affected. From a new device, sign in "
+            "as usual: if it is held back, we mail you a link that lets it through.\n\n"
+            "If this was not you, your password may be known to someone: choose a new one at "
+            f"{base}/forgot-password (that also lifts the protection)."
+        ),
+    )
+
+
+def sign_in_link_mail(*, to: str, public_url: str, device_token: str, ttl_minutes: int) -> Mail:
+    """The right password came from a new device while the account was held back: a link
+    that makes that device a known one (the password is still needed)."""
+    link = f"{public_url.rstrip('/')}/sign-in?{urlencode({'device_token': device_token})}"
+    return Mail(
+        to=to,
+        subject="Finish signing in from a new device",
+        text=(
+            "Someone signed in to your Mercato account with the right password from a device "
+            "we do not know, while sign-ins from new devices are slowed down because of "
+            "failed attempts.\n\n"
+            f"If it was you, open this link on that device within {ttl_minutes} minutes and "
+            f"sign in again:\n{link}\n\n"
+            "If it was not you, someone knows your password: choose a new one now at "
+            f"{public_url.rstrip('/')}/forgot-password."
+        ),
+    )

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from mercato.platform.cli import CommandLine
+    from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
     from mercato.platform.module import Started
     from mercato.platform.runtime import Runtime
@@ -37,6 +38,12 @@ def _jobs() -> procrastinate.Blueprint:
     return tasks.blueprint()
 
 
+def _consumers(runtime: Runtime) -> ConsumerRegistry:
+    from mercato.identity import consumers
+
+    return consumers.registry(runtime)
+
+
 def _start(runtime: Runtime) -> AbstractAsyncContextManager[Started]:
     from mercato.identity.startup import start
 
@@ -56,6 +63,7 @@ module = Module(
     routers=_routers,
     start=_start,
     contracts=_contracts,
+    consumers=_consumers,
     jobs=_jobs,
     cli=_cli,
     tags=(

@@ -1,5 +1,6 @@
 """Starting identity in a process: key rings, the password hasher, the session-check
-cache, and the authenticator the kernel asks who is calling."""
+cache (its commit listener, and the `RightsChanged` events each revoking commit carries),
+and the authenticator the kernel asks who is calling."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from contextlib import asynccontextmanager
 
 from mercato.identity.auth import IdentityAuthenticator, ServiceTokenIssuer
 from mercato.identity.config import IdentitySettings
+from mercato.identity.known_devices import KnownDevices
 from mercato.identity.principal_cache import NoPrincipalCache, PrincipalCache, RedisPrincipalCache
+from mercato.identity.repository import rights_events
 from mercato.identity.services import IdentityServices, field_keys_file, jwt_keys_file
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
@@ -43,13 +46,16 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
             runtime.settings.secret_key.get_secret_value().encode(), purpose="refresh-successor"
         ),
         principals=principals,
+        devices=KnownDevices(runtime.settings.secret_key.get_secret_value().encode()),
     )
     try:
         yield Started(
             services,
             commit_listeners=(principals.on_commit,),
+            change_events=(rights_events,),
             authenticator=IdentityAuthenticator(services, runtime=runtime),
             service_tokens=ServiceTokenIssuer(services.tokens),
         )
     finally:
+        await principals.close()
         services.hasher.close()

@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from mercato import __version__
 from mercato.platform import dev_api
-from mercato.platform.config import Environment, Settings
+from mercato.platform.config import Settings, development_warnings
 from mercato.platform.db.database import Database
 from mercato.platform.http.middleware import (
     REQUEST_ID_HEADER,
@@ -57,6 +57,8 @@ def create_app(
                 backend="redis" if runtime.redis is not None else "in-process (set REDIS_URL)",
             )
             logger.info("startup", env=settings.env.value, version=__version__)
+            for warning in development_warnings(settings):
+                logger.warning("development_settings", detail=warning)
             try:
                 yield
             finally:
@@ -77,7 +79,7 @@ def create_app(
     for module in modules:
         for router in module.routers() if module.routers is not None else ():
             app.include_router(router)
-    if dev_routes and settings.env is Environment.DEVELOPMENT:
+    if dev_routes and settings.serves_dev_routes:
         app.include_router(dev_api.router)
     describe_policies(app)
     return app

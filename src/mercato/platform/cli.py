@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
-from mercato.platform.config import Settings, redact_url
+from mercato.platform.config import Settings, development_warnings, redact_url
 from mercato.platform.module import Module
 
 if TYPE_CHECKING:
@@ -28,8 +28,10 @@ EXIT_CONFIG = 2
 
 
 def fail(message: str) -> NoReturn:
-    """One line on stderr, exit 2: a problem the operator fixes (configuration, usage)."""
-    typer.echo(f"mercato: {message}", err=True)
+    """One line per problem on stderr, exit 2: what the operator fixes (configuration,
+    usage)."""
+    for line in message.splitlines() or [""]:
+        typer.echo(f"mercato: {line}", err=True)
     raise typer.Exit(EXIT_CONFIG)
 
 
@@ -99,7 +101,8 @@ def register(cli: CommandLine) -> None:
 
     @cli.app.command()
     def check() -> None:
-        """Validate the configuration and reach the database; exit 2 with the reason if not."""
+        """Validate the configuration and reach the database; exit 2 with the reason if not.
+        Development settings that look like a deployment are warned about."""
         from mercato.platform.db import migrations
 
         url = _database_url(cli.reachable_settings())
@@ -108,8 +111,12 @@ def register(cli: CommandLine) -> None:
         state = (
             "up to date" if current == head else f"at {current or 'base (empty)'}, head is {head}"
         )
-        env = cli.settings().env.value
-        typer.echo(f"ok: environment {env}; database {redact_url(url)}; schema {state}")
+        settings = cli.settings()
+        typer.echo(
+            f"ok: environment {settings.env.value}; database {redact_url(url)}; schema {state}"
+        )
+        for warning in development_warnings(settings):
+            typer.echo(f"mercato: warning: {warning}", err=True)
 
     _register_migrate(cli)
     _register_db(cli)

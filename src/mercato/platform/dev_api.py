@@ -1,19 +1,33 @@
-"""Development-only routes (mounted only when MERCATO_ENV=development)."""
+"""Development-only routes: mounted in development on a loopback bind, or when
+`MERCATO_DEV_ROUTES=true` (`Settings.serves_dev_routes`).
+
+Unless they were asked for explicitly, they also answer only requests from this host that
+no proxy forwarded (a loopback bind behind a local reverse proxy is public after all):
+the mailbox holds every reset link sent without SMTP.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
+from starlette.exceptions import HTTPException
 
-from mercato.platform.auth import public
-from mercato.platform.deps import DatabaseDep
+from mercato.platform.auth import is_local_request, public
+from mercato.platform.deps import DatabaseDep, runtime_of
 from mercato.platform.mail import DevMail
 
-router = APIRouter(prefix="/dev", tags=["development"])
+
+async def _this_host_only(request: Request) -> None:
+    """A plain 404 for other hosts and proxied requests, unless the routes were opted in."""
+    if runtime_of(request.scope).settings.dev_routes is not True and not is_local_request(request):
+        raise HTTPException(404)
+
+
+router = APIRouter(prefix="/dev", tags=["development"], dependencies=[Depends(_this_host_only)])
 
 
 class DevMailOut(BaseModel):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from mercato.platform.auth import Authenticator, ServiceTokens
     from mercato.platform.cli import CommandLine
-    from mercato.platform.db.uow import CommitListener
+    from mercato.platform.db.uow import ChangeEvents, CommitListener
     from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
     from mercato.platform.runtime import Runtime
@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 class Started:
     """What a module's `start` hands the runtime: its typed services object (looked up by
     its class: `runtime.services(CatalogServices)`), the listeners to run after each
-    commit (cache invalidation), and the authenticator and service-token issuer if the
-    module provides them."""
+    commit (cache invalidation), the events each commit derives from its changes (the
+    durable side of that invalidation), and the authenticator and service-token issuer if
+    the module provides them."""
 
     services: object
     commit_listeners: Sequence[CommitListener] = ()
+    change_events: Sequence[ChangeEvents] = ()
     authenticator: Authenticator | None = None
     service_tokens: ServiceTokens | None = None
 

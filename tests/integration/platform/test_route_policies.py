@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.routing import APIRoute
 
 from mercato.app import create_app
-from mercato.platform.auth import PUBLIC, TokenPolicy, policies_of
+from mercato.platform.auth import OPERATOR, PUBLIC, TokenPolicy, policies_of
 from mercato.platform.config import Environment, Settings
 from mercato.platform.http.openapi import AUTH_EXTENSION, api_routes, route_policy
 from mercato.platform.http.policy import RATE_LIMIT_POLICIES
@@ -53,7 +53,16 @@ def test_a_public_route_never_authenticates(settings: Settings) -> None:
         authenticates = any(
             isinstance(child.call, TokenPolicy) for child in route.dependant.dependencies
         )
-        assert authenticates == (policy.auth != PUBLIC and not policy.on_demand), describe(route)
+        # Operator routes take the operators' token, never a user's session.
+        needs_user = policy.auth not in (PUBLIC, OPERATOR) and not policy.on_demand
+        assert authenticates == needs_user, describe(route)
+
+
+def test_operations_data_is_not_public(settings: Settings) -> None:
+    policies = {route.path: route_policy(route) for route in all_routes(settings)}
+    metrics = policies["/metrics"]
+    assert metrics is not None
+    assert metrics.auth == OPERATOR
 
 
 def test_administration_routes_need_a_permission(settings: Settings) -> None:
