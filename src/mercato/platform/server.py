@@ -5,8 +5,10 @@ modules; nothing here knows one."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import signal
+import socket
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import FrameType
@@ -19,17 +21,17 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from mercato.platform.config import Settings, normalise_database_url, redact_url
+from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
+from mercato.platform.failures import StartupError
 from mercato.platform.module import Module
 from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
 from mercato.platform.worker import Worker
 
 EMBEDDED_DATABASE = "mercato"
 
-
-class StartupError(Exception):
-    """A problem the operator must fix; printed as one line, exit code 2."""
+__all__ = ["EMBEDDED_DATABASE", "StartupError"]  # StartupError: re-exported for callers
 
 
 def load_settings(modules: Sequence[Module]) -> Settings:
@@ -127,6 +129,56 @@ def check_database(settings: Settings) -> None:
         raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(cause)}") from None
 
 
+def require_migrated(settings: Settings, *, history: migrations.History = migrations.MAIN) -> None:
+    """Refuse to start on a schema this build did not migrate (empty, behind, or from a
+    newer build): one line saying what to run, instead of a traceback on the first query."""
+    url = database_url(settings)
+    current = asyncio.run(migrations.current_revision(url, history=history))
+    head = migrations.head_revision(history)
+    if current == head:
+        return
+    if current is None:
+        state = "empty"
+    elif not migrations.is_known_revision(current, history=history):
+        raise StartupError(
+            f"the database schema is at revision {current}, unknown to this build (migrated "
+            "by a newer Mercato?): run the matching version, or start on another database"
+        )
+    else:
+        state = f"at revision {current}"
+    command = "mercato migrate up" if history is migrations.MAIN else "its migrate up command"
+    raise StartupError(
+        f"the database schema is {state}, this build needs {head}: run `{command}` "
+        "(`mercato run` migrates by itself)"
+    )
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound now: a port in use is found before any database
+    work, and there is no window for another process to take it before uvicorn starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise StartupError(f"cannot listen on {host}: {error.strerror} (MERCATO_HOST)") from None
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is in use (is Mercato already running?): stop that "
+                "process, or choose another port with --port or MERCATO_PORT"
+            ) from None
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {error.strerror} (MERCATO_HOST, MERCATO_PORT)"
+        ) from None
+    return listener
+
+
 def _reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "no answer within the connect timeout"
@@ -181,8 +233,12 @@ def serve(
     *,
     on_started: Callable[[], None] = lambda: None,
     background: Background | None = None,
+    listener: socket.socket | None = None,
 ) -> None:
-    """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
+    """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return.
+    `listener` is a socket bound by `bind_listener` (else it is bound here: a port in use
+    is a StartupError either way)."""
+    sockets = [listener or bind_listener(settings.host, settings.port)]
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -197,10 +253,15 @@ def serve(
     server = _AnnouncingServer(config, on_started)
     _ignore_reraised_signals()
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(_serve_with(server, app, background))
+        runner.run(_serve_with(server, app, background, sockets))
 
 
-async def _serve_with(server: uvicorn.Server, app: FastAPI, background: Background | None) -> None:
+async def _serve_with(
+    server: uvicorn.Server,
+    app: FastAPI,
+    background: Background | None,
+    sockets: list[socket.socket],
+) -> None:
     stop = asyncio.Event()
     task = None
     if background is not None:
@@ -209,7 +270,7 @@ async def _serve_with(server: uvicorn.Server, app: FastAPI, background: Backgrou
         # leaving events unpublished behind a healthy-looking API.
         task.add_done_callback(lambda _: setattr(server, "should_exit", True))
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         stop.set()
         if task is not None:

@@ -66,6 +66,13 @@ def head_revision(history: History = MAIN) -> str | None:
     return ScriptDirectory(str(history.location)).get_current_head()
 
 
+def is_known_revision(revision: str, *, history: History = MAIN) -> bool:
+    """Whether `revision` is one of this build's (a database migrated by a newer build
+    is at a revision this one has never heard of)."""
+    scripts = ScriptDirectory(str(history.location))
+    return any(script.revision == revision for script in scripts.walk_revisions())
+
+
 async def current_revision(database_url: str, *, history: History = MAIN) -> str | None:
     """The revision the database is at (None for an empty database)."""
     engine = create_async_engine(
