@@ -142,16 +142,38 @@ class CommandLine:
         return settings
 
     def run(self, body: Callable[[Runtime], Awaitable[T]]) -> T:
-        """Run `body` with a runtime on the migrated database, every module started."""
+        """Run `body` with a runtime on the reachable database, every module started. A
+        table missing on the way means a schema not migrated: one line says what to run
+        (checked only then, so a command that needs no table works on any database)."""
         from mercato.platform.runtime import open_runtime
 
-        settings = self.migrated_settings()
+        settings = self.reachable_settings()
 
         async def main() -> T:
             async with open_runtime(settings, self.modules) as runtime:
                 return await body(runtime)
 
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        except Exception as error:
+            if _missing_relation(error):
+                self.migrated_settings()  # exits 2 with the advice when the schema is behind
+            raise
+
+
+# undefined_table, undefined_column, invalid_schema_name: what a schema behind the code says.
+_SCHEMA_BEHIND = frozenset({"42P01", "42703", "3F000"})
+
+
+def _missing_relation(error: BaseException | None) -> bool:
+    """Whether a driver error (however wrapped) says a table, column or schema is missing."""
+    seen = 0
+    while error is not None and seen < 10:
+        for candidate in (error, getattr(error, "orig", None)):
+            if getattr(candidate, "sqlstate", None) in _SCHEMA_BEHIND:
+                return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def register(cli: CommandLine) -> None:

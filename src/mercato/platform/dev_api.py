@@ -11,9 +11,32 @@ from sqlalchemy import select
 
 from mercato.platform.auth import public
 from mercato.platform.deps import DatabaseDep
+from mercato.platform.http.operation_docs import OperationDoc, OperationDocs
 from mercato.platform.mail import DevMail
 
 router = APIRouter(prefix="/dev", tags=["development"])
+TAG = {
+    "name": "development",
+    "description": (
+        "Only with MERCATO_ENV=development: the mailbox of mail sent without SMTP, and pages"
+        " that complete the links in identity mails."
+    ),
+}
+OPERATIONS: OperationDocs = {
+    "development-mailbox": OperationDoc(
+        response=[
+            {
+                "id": 7,
+                "to": "ada@example.com",
+                "subject": "Confirm your email address",
+                "text": "Welcome to Mercato.\n\nConfirm your email address by opening this link"
+                " within 24 hours:\nhttp://127.0.0.1:8000/dev/verify-email?token=vt_Qm9v\n",
+                "html": None,
+                "created_at": "2026-12-01T10:00:00Z",
+            }
+        ],
+    )
+}
 
 
 class DevMailOut(BaseModel):

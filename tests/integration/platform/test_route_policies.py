@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.routing import APIRoute
 
 from mercato.app import create_app
-from mercato.platform.auth import PUBLIC, TokenPolicy, policies_of
+from mercato.platform.auth import BEARER_SCHEME, PUBLIC, TokenPolicy, policies_of
 from mercato.platform.config import Environment, Settings
 from mercato.platform.http.openapi import AUTH_EXTENSION, api_routes, route_policy
 from mercato.platform.http.policy import RATE_LIMIT_POLICIES
@@ -43,7 +43,12 @@ def test_routes_that_need_a_token_say_so_in_the_openapi_document(settings: Setti
             operation = document["paths"][route.path_format][method.lower()]
             assert operation[AUTH_EXTENSION].startswith(policy.auth), describe(route)
             needs_token = policy.auth != PUBLIC and not policy.on_demand
-            assert ("security" in operation) == needs_token, describe(route)
+            if needs_token:
+                assert operation["security"] == [{BEARER_SCHEME: []}], describe(route)
+            elif policy.on_demand:  # a token is optional: it unlocks the privileged variants
+                assert operation["security"] == [{}, {BEARER_SCHEME: []}], describe(route)
+            else:
+                assert "security" not in operation, describe(route)
 
 
 def test_a_public_route_never_authenticates(settings: Settings) -> None:
