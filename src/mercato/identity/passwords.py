@@ -62,7 +62,7 @@ async def forgot_password(
             send_mail_job(
                 reset_password_mail(
                     to=user.email,
-                    public_url=identity.settings.public_url,
+                    links=identity.links,
                     token=token,
                     ttl_minutes=ttl_min,
                 )
@@ -169,6 +169,4 @@ async def _replace_password(
     await users.set_password_hash(user.id, password_hash)
     await users.revoke_sessions_of(user.id, reason="password_changed", keep=keep_session)
     await users.void_one_time_tokens(user.id)
-    uow.defer(
-        send_mail_job(password_changed_mail(to=user.email, public_url=identity.settings.public_url))
-    )
+    uow.defer(send_mail_job(password_changed_mail(to=user.email, links=identity.links)))

@@ -7,16 +7,22 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
+
 from mercato.identity.auth import IdentityAuthenticator
 from mercato.identity.config import IdentitySettings
+from mercato.identity.mail_templates import MailLinks
 from mercato.identity.principal_cache import NoPrincipalCache, PrincipalCache, RedisPrincipalCache
 from mercato.identity.services import IdentityServices, field_keys_file, jwt_keys_file
+from mercato.platform.config import Environment
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
 from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.hashing import PasswordHasher
 from mercato.platform.security.jwt import AccessTokens, KeyRing
 from mercato.platform.security.sealing import Sealer
+
+logger = structlog.get_logger(__name__)
 
 
 @asynccontextmanager
@@ -29,6 +35,7 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
         if runtime.redis is not None
         else NoPrincipalCache()
     )
+    development = runtime.settings.env is Environment.DEVELOPMENT
     services = IdentityServices(
         settings=settings,
         hasher=PasswordHasher(workers=settings.password_hash_workers),
@@ -43,7 +50,19 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
             runtime.settings.secret_key.get_secret_value().encode(), purpose="refresh-successor"
         ),
         principals=principals,
+        links=MailLinks.of(
+            settings,
+            host=runtime.settings.host,
+            port=runtime.settings.port,
+            development=development,
+        ),
     )
+    if runtime.settings.is_production and settings.frontend_url is None:
+        logger.warning(
+            "mail_links_without_frontend",
+            pages=services.links.pages,
+            hint="set IDENTITY_FRONTEND_URL: verify and reset links need pages to open",
+        )
     try:
         yield Started(
             services,

@@ -1,20 +1,25 @@
-"""Development-only routes (mounted only when MERCATO_ENV=development)."""
+"""Development-only routes (mounted only when MERCATO_ENV=development): the mailbox of
+mail sent without SMTP (JSON, or a page with clickable links for a browser) and the pages
+that complete identity's mail links (`dev_pages`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from mercato.platform import dev_pages
 from mercato.platform.auth import public
 from mercato.platform.deps import DatabaseDep
 from mercato.platform.http.operation_docs import OperationDoc, OperationDocs
 from mercato.platform.mail import DevMail
 
 router = APIRouter(prefix="/dev", tags=["development"])
+dev_pages.add_pages(router)
 TAG = {
     "name": "development",
     "description": (
@@ -53,17 +58,27 @@ class DevMailOut(BaseModel):
     response_model=list[DevMailOut],
     summary="Mail sent without SMTP",
     dependencies=[Depends(public())],
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
 )
 async def mailbox(
+    request: Request,
     database: DatabaseDep,
     to: Annotated[str | None, Query(max_length=320)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> list[DevMailOut]:
+) -> list[DevMailOut] | HTMLResponse:
+    """The latest mail, newest first: JSON, or a page with clickable links when a browser
+    asks (`Accept: text/html`)."""
     query = select(DevMail).order_by(DevMail.id.desc()).limit(limit)
     if to is not None:
         query = query.where(DevMail.recipient == to)
     async with database.read_session() as session:
         rows = (await session.scalars(query)).all()
+    if "text/html" in request.headers.get("accept", ""):
+        shown = [
+            (row.recipient, row.subject, f"{row.created_at:%Y-%m-%d %H:%M:%S}", row.text)
+            for row in rows
+        ]
+        return dev_pages.mailbox_page(shown, to=to)
     return [
         DevMailOut(
             id=row.id,
