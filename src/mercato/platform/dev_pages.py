@@ -115,7 +115,8 @@ form.addEventListener("submit", async (event) => {
       result.textContent = page.done + (answer.access_token ? "\\n" + answer.access_token : "");
     } else {
       const fields = (answer.errors || []).map((e) => `\\n${e.pointer}: ${e.detail}`).join("");
-      result.textContent = `${answer.title}: ${answer.detail}${fields}`;
+      const said = answer.detail && answer.detail !== answer.title ? `: ${answer.detail}` : "";
+      result.textContent = `${answer.title}${said}${fields}`;
     }
   } catch (error) {
     result.textContent = `The API did not answer: ${error}`;
