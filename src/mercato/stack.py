@@ -9,6 +9,8 @@ handed to both the sandbox and the payments service: none is in code.
 
 from __future__ import annotations
 
+import socket
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -19,7 +21,7 @@ from mercato.payments.process import create_payments_app, service_settings
 from mercato.payments.schema import HISTORY
 from mercato.platform.config import Settings
 from mercato.platform.db import migrations
-from mercato.platform.server import Served, build_worker
+from mercato.platform.server import Served, bind_listener, build_worker, database_url
 from mercato.sandbox.app import create_sandbox_app
 from mercato.sandbox.config import SandboxSettings
 from mercato.sandbox.credentials import load_or_create_credentials
@@ -40,6 +42,35 @@ class Stack:
             "Payments": f"http://{self.payments.host}:{self.payments.port}",
             "Sandbox provider": self.sandbox.base_url,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Listeners:
+    """The three ports, bound before any database work: one in use is said at once."""
+
+    api: socket.socket
+    payments: socket.socket
+    sandbox: socket.socket
+
+
+def bind_listeners(settings: Settings) -> Listeners:
+    """Bind the API's, the payments service's and the sandbox's ports (all or none)."""
+    payments = settings.section(PaymentsSettings)
+    sandbox = SandboxSettings()
+    with ExitStack() as bound:
+        listeners = Listeners(
+            api=bound.enter_context(bind_listener(settings.host, settings.port)),
+            payments=bound.enter_context(
+                bind_listener(
+                    payments.host, payments.port, variables="PAYMENTS_HOST, PAYMENTS_PORT"
+                )
+            ),
+            sandbox=bound.enter_context(
+                bind_listener(sandbox.host, sandbox.port, variables="SANDBOX_HOST, SANDBOX_PORT")
+            ),
+        )
+        bound.pop_all()
+    return listeners
 
 
 def assemble(settings: Settings) -> Stack:
@@ -72,14 +103,14 @@ def assemble(settings: Settings) -> Stack:
     return Stack(api=settings.with_section(wired), payments=payments, sandbox=sandbox)
 
 
-def migrate(stack: Stack) -> None:
-    """Both histories: the API's schema, and the payments service's own."""
-    for settings, history in ((stack.api, migrations.MAIN), (stack.payments, HISTORY)):
-        assert settings.database.url is not None
-        migrations.upgrade(settings.database.url.get_secret_value(), history=history)
+def histories(stack: Stack) -> list[tuple[str, migrations.History]]:
+    """Each history `mercato run` migrates, with its database URL: the API's schema, and
+    the payments service's own."""
+    pairs = ((stack.api, migrations.MAIN), (stack.payments, HISTORY))
+    return [(database_url(settings), history) for settings, history in pairs]
 
 
-def services(stack: Stack) -> list[Served]:
+def services(stack: Stack, listeners: Listeners) -> list[Served]:
     """What `serve_all` runs: each application, and each service's worker beside it."""
     return [
         Served(
@@ -87,12 +118,19 @@ def services(stack: Stack) -> list[Served]:
             stack.api.host,
             stack.api.port,
             background=lambda stop, runtime: build_worker(runtime).run(stop),
+            listener=listeners.api,
         ),
         Served(
             create_payments_app(stack.payments),
             stack.payments.host,
             stack.payments.port,
             background=lambda stop, runtime: build_worker(runtime).run(stop),
+            listener=listeners.payments,
         ),
-        Served(create_sandbox_app(stack.sandbox), stack.sandbox.host, stack.sandbox.port),
+        Served(
+            create_sandbox_app(stack.sandbox),
+            stack.sandbox.host,
+            stack.sandbox.port,
+            listener=listeners.sandbox,
+        ),
     ]

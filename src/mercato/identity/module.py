@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mercato.platform.cli import CommandLine
     from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
+    from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.module import Started
     from mercato.platform.runtime import Runtime
 
@@ -56,6 +57,12 @@ def _cli(cli: CommandLine) -> None:
     register(cli)
 
 
+def _operations() -> OperationDocs:
+    from mercato.identity import api_docs
+
+    return api_docs.OPERATIONS
+
+
 module = Module(
     name="identity",
     settings=IdentitySettings,
@@ -76,4 +83,5 @@ module = Module(
             "description": "Accounts, roles and the security audit log (staff).",
         },
     ),
+    operations=_operations,
 )

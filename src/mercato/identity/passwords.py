@@ -62,7 +62,7 @@ async def forgot_password(
             send_mail_job(
                 reset_password_mail(
                     to=user.email,
-                    public_url=identity.settings.public_url,
+                    links=identity.links,
                     token=token,
                     ttl_minutes=ttl_min,
                 )
@@ -172,6 +172,4 @@ async def _replace_password(
     # The owner proved themselves (the link, or the current password): failed sign-ins
     # from anywhere are forgotten, the account is held back no more.
     await throttle.clear_account(uow.session, user.email)
-    uow.defer(
-        send_mail_job(password_changed_mail(to=user.email, public_url=identity.settings.public_url))
-    )
+    uow.defer(send_mail_job(password_changed_mail(to=user.email, links=identity.links)))

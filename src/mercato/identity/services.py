@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mercato.identity.config import IdentitySettings
 from mercato.identity.known_devices import KnownDevices
+from mercato.identity.mail_templates import MailLinks
 from mercato.identity.principal_cache import PrincipalCache
 from mercato.platform.config import Settings
 from mercato.platform.security.fields import FieldKeyRing
@@ -32,6 +33,8 @@ class IdentityServices:
     principals: PrincipalCache
     # Device tokens: clients that signed in before, throttled apart from the account.
     devices: KnownDevices
+    # Where the links in identity's mails point (`mail_templates.MailLinks.of`).
+    links: MailLinks
 
 
 def jwt_keys_file(settings: Settings) -> Path:

@@ -195,7 +195,7 @@ async def _revoke_for_reuse(
 ) -> None:
     await users.revoke_session(session.id, reason="refresh_token_reuse")
     mail = session_ended_for_reuse_mail(
-        to=user.email, public_url=identity.settings.public_url, user_agent=session.user_agent
+        to=user.email, links=identity.links, user_agent=session.user_agent
     )
     uow.defer(send_mail_job(mail))
     await record(

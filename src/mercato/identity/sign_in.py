@@ -174,11 +174,7 @@ async def _tell_owner_of_attempts(
     if await throttle.claim_window(
         uow.session, f"notice:{user.email}", every=ATTEMPTS_NOTICE_EVERY
     ):
-        uow.defer(
-            send_mail_job(
-                sign_in_attempts_mail(to=user.email, public_url=identity.settings.public_url)
-            )
-        )
+        uow.defer(send_mail_job(sign_in_attempts_mail(to=user.email, links=identity.links)))
 
 
 async def _refuse(uow: UnitOfWork, audit: AuditRecord, client: ClientInfo) -> NoReturn:

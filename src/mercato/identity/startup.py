@@ -8,9 +8,12 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
+
 from mercato.identity.auth import IdentityAuthenticator, ServiceTokenIssuer
 from mercato.identity.config import IdentitySettings
 from mercato.identity.known_devices import KnownDevices
+from mercato.identity.mail_templates import MailLinks
 from mercato.identity.principal_cache import NoPrincipalCache, PrincipalCache, RedisPrincipalCache
 from mercato.identity.repository import rights_events
 from mercato.identity.services import IdentityServices, field_keys_file, jwt_keys_file
@@ -20,6 +23,8 @@ from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.hashing import PasswordHasher
 from mercato.platform.security.jwt import AccessTokens, KeyRing
 from mercato.platform.security.sealing import Sealer
+
+logger = structlog.get_logger(__name__)
 
 
 @asynccontextmanager
@@ -47,7 +52,14 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
         ),
         principals=principals,
         devices=KnownDevices(runtime.settings.secret_key.get_secret_value().encode()),
+        links=MailLinks.for_settings(runtime.settings),
     )
+    if runtime.settings.is_production and settings.frontend_url is None:
+        logger.warning(
+            "mail_links_without_frontend",
+            pages=services.links.pages,
+            hint="set IDENTITY_FRONTEND_URL: verify and reset links need pages to open",
+        )
     try:
         yield Started(
             services,

@@ -11,9 +11,8 @@ import structlog
 from sqlalchemy import select, update
 
 from mercato.identity import throttle
-from mercato.identity.config import IdentitySettings
 from mercato.identity.known_devices import LINK_TTL, KnownDevices
-from mercato.identity.mail_templates import sign_in_link_mail
+from mercato.identity.mail_templates import MailLinks, sign_in_link_mail
 from mercato.identity.models import User
 from mercato.identity.profile import phone_location
 from mercato.identity.repository import IdentityReads
@@ -152,7 +151,7 @@ async def sign_in_link_mail_for(
     devices = KnownDevices(settings.secret_key.get_secret_value().encode())
     return sign_in_link_mail(
         to=user.email,
-        public_url=settings.section(IdentitySettings).public_url,
+        links=MailLinks.for_settings(settings),
         device_token=devices.issue(user.id, ttl=LINK_TTL),
         ttl_minutes=int(LINK_TTL.total_seconds() // 60),
     )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from mercato.platform.events.contracts import EventPayload
+    from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.module import Started
     from mercato.platform.runtime import Runtime
 
@@ -45,6 +46,12 @@ def _jobs() -> procrastinate.Blueprint:
     return tasks.blueprint()
 
 
+def _operations() -> OperationDocs:
+    from mercato.payments import api_docs
+
+    return api_docs.OPERATIONS
+
+
 module = Module(
     name="payments",
     settings=PaymentsSettings,
@@ -64,4 +71,5 @@ module = Module(
             "description": "Signed notifications from the payment provider.",
         },
     ),
+    operations=_operations,
 )

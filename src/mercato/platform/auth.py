@@ -39,6 +39,7 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 OPERATOR = "operator"
 BEARER_SCHEME = "bearerAuth"
+OPERATOR_SCHEME = "operatorToken"
 # Declares the scheme in OpenAPI (the `/docs` Authorize button); never refuses by itself.
 bearer_scheme = HTTPBearer(
     scheme_name=BEARER_SCHEME,
@@ -46,7 +47,7 @@ bearer_scheme = HTTPBearer(
     auto_error=False,
 )
 operator_scheme = HTTPBearer(
-    scheme_name="operatorToken",
+    scheme_name=OPERATOR_SCHEME,
     description="MERCATO_METRICS_TOKEN (without it, only scrapers on the API's own host).",
     auto_error=False,
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -26,8 +26,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEV_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - the marker that refuses production
 
@@ -200,7 +201,9 @@ class LogSettings(BaseSettings):
     model_config = section_config("LOG_")
 
     level: str = "INFO"
-    json_output: bool = Field(default=True, validation_alias="LOG_JSON")
+    # JSON lines, or the console format. Unset: the console format on a developer's
+    # terminal (MERCATO_ENV=development and stderr a TTY), JSON lines everywhere else.
+    json_output: bool | None = Field(default=None, validation_alias="LOG_JSON")
     # One line per request. Off only where a proxy logs requests already (or in benchmarks,
     # per the performance method): it costs ~10 % of a cached read.
     access: bool = True
@@ -344,6 +347,8 @@ def development_warnings(settings: Settings) -> list[str]:
             f" other machines; {routes}. Set MERCATO_ENV=production for a deployment."
         )
     if settings.database.url is not None:
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 - see normalise_database_url
+
         host = make_url(settings.database.url.get_secret_value()).host
         if host is not None and not host.startswith("/") and not is_loopback(host):
             warnings.append(
@@ -355,6 +360,11 @@ def development_warnings(settings: Settings) -> list[str]:
 
 def normalise_database_url(raw: str) -> URL:
     """Parse a PostgreSQL URL and pin the asyncpg driver; refuse anything else."""
+    # Imported here: the command line reads settings, and `mercato --help` must not pay
+    # for SQLAlchemy.
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     try:
         url = make_url(raw)
     except ArgumentError:
@@ -395,5 +405,7 @@ def is_loopback(host: str) -> bool:
 
 def redact_url(url: URL | str) -> str:
     """A URL safe to print or log: the password is masked."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see normalise_database_url
+
     parsed = make_url(url) if isinstance(url, str) else url
     return parsed.render_as_string(hide_password=True)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mercato.platform.db.uow import ChangeEvents, CommitListener
     from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
+    from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.runtime import Runtime
 
 
@@ -67,3 +68,6 @@ class Module:
     demo: Callable[[Runtime], Awaitable[str | None]] | None = None
     # OpenAPI tags (name, description) of the module's routes.
     tags: Sequence[dict[str, str]] = field(default_factory=tuple)
+    # Its operations' summaries, examples and domain errors, by operationId (the OpenAPI
+    # document derives the rest from the routes: `platform.http.openapi`).
+    operations: Callable[[], OperationDocs] | None = None

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import signal
+import socket
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +34,10 @@ from mercato.platform.config import (
     normalise_database_url,
     redact_url,
 )
+from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
+from mercato.platform.failures import StartupError
 from mercato.platform.module import Module
 from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
 from mercato.platform.worker import Worker
@@ -41,8 +45,7 @@ from mercato.platform.worker import Worker
 EMBEDDED_DATABASE = "mercato"
 
 
-class StartupError(Exception):
-    """Problems the operator must fix; printed one line each, exit code 2."""
+__all__ = ["EMBEDDED_DATABASE", "StartupError"]  # StartupError: re-exported for callers
 
 
 # The platform's own sections, each read from the environment on its own (`load_settings`).
@@ -197,6 +200,58 @@ def check_database(settings: Settings) -> None:
         raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(cause)}") from None
 
 
+def require_migrated(settings: Settings, *, history: migrations.History = migrations.MAIN) -> None:
+    """Refuse to start on a schema this build did not migrate (empty, behind, or from a
+    newer build): one line saying what to run, instead of a traceback on the first query."""
+    url = database_url(settings)
+    current = asyncio.run(migrations.current_revision(url, history=history))
+    head = migrations.head_revision(history)
+    if current == head:
+        return
+    if current is None:
+        state = "empty"
+    elif not migrations.is_known_revision(current, history=history):
+        raise StartupError(
+            f"the database schema is at revision {current}, unknown to this build (migrated "
+            "by a newer Mercato?): run the matching version, or start on another database"
+        )
+    else:
+        state = f"at revision {current}"
+    raise StartupError(
+        f"the database schema is {state}, this build needs {head}: run "
+        f"`{history.upgrade_command}` "
+        "(`mercato run` migrates by itself)"
+    )
+
+
+def bind_listener(
+    host: str, port: int, *, variables: str = "--host/--port or MERCATO_HOST/MERCATO_PORT"
+) -> socket.socket:
+    """A listening socket, bound now: a port in use is found before any database work, and
+    there is no window for another process to take it before uvicorn starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise StartupError(f"cannot listen on {host}: {error.strerror} ({variables})") from None
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is in use (is Mercato already running?): stop that "
+                f"process, or choose another port ({variables})"
+            ) from None
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {error.strerror} ({variables})"
+        ) from None
+    return listener
+
+
 def _reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "no answer within the connect timeout"
@@ -231,12 +286,14 @@ Background = Callable[[asyncio.Event, Runtime], Coroutine[Any, Any, None]]
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """One application of the process, where it listens, and what runs beside it."""
+    """One application of the process, where it listens (a socket bound already by
+    `bind_listener`, or bound when serving starts), and what runs beside it."""
 
     app: ASGIApp
     host: str
     port: int
     background: Background | None = None
+    listener: socket.socket | None = None
 
 
 def serve(
@@ -245,15 +302,21 @@ def serve(
     *,
     on_started: Callable[[], None] = lambda: None,
     background: Background | None = None,
+    listener: socket.socket | None = None,
 ) -> None:
-    """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
-    serve_all([Served(app, settings.host, settings.port, background)], on_started=on_started)
+    """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return.
+    `listener` is a socket bound by `bind_listener` (else it is bound here: a port in use
+    is a StartupError either way)."""
+    serve_all(
+        [Served(app, settings.host, settings.port, background, listener)], on_started=on_started
+    )
 
 
 def serve_all(services: Sequence[Served], *, on_started: Callable[[], None] = lambda: None) -> None:
     """Run several applications in one event loop (the API, the payments service and the
     sandbox in `mercato run`) until SIGINT/SIGTERM: every server drains, then each
     background task stops, and the call returns."""
+    sockets = [served.listener or bind_listener(served.host, served.port) for served in services]
     servers = [
         _Server(
             uvicorn.Config(
@@ -272,11 +335,14 @@ def serve_all(services: Sequence[Served], *, on_started: Callable[[], None] = la
     ]
     loop_factory = servers[0].config.get_loop_factory()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_all(servers, services, on_started))
+        runner.run(_serve_all(servers, services, on_started, sockets))
 
 
 async def _serve_all(
-    servers: list[_Server], services: Sequence[Served], on_started: Callable[[], None]
+    servers: list[_Server],
+    services: Sequence[Served],
+    on_started: Callable[[], None],
+    sockets: list[socket.socket],
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -297,7 +363,9 @@ async def _serve_all(
             tasks.append(task)
     announcer = asyncio.create_task(_announce_when_started(servers, on_started))
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(
+            *(server.serve(sockets=[sock]) for server, sock in zip(servers, sockets, strict=True))
+        )
     finally:
         shut_down()
         stop.set()

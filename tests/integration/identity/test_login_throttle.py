@@ -234,7 +234,7 @@ async def test_the_right_password_while_held_back_mails_the_owner_a_sign_in_link
     mail = await sign_in_link_mail_for(database, settings, user_id)  # what the job sends
     assert mail is not None
     assert mail.to == ADA
-    match = re.search(r"/sign-in\?device_token=([\w.%-]+)", mail.text)
+    match = re.search(r"/login\?device_token=([\w.%-]+)", mail.text)
     assert match is not None
     device = unquote(match.group(1))
     through = await login(proxied, PASSWORD, ip="192.0.2.44", device_token=device)
