@@ -216,13 +216,9 @@ async def revoke_session(
     response_model=AcceptedOut,
     dependencies=[Depends(public("email-token"))],
 )
-async def resend_verification(
-    body: EmailIn, identity: IdentityDep, uow: UnitOfWorkDep, client: ClientDep
-) -> AcceptedOut:
+async def resend_verification(body: EmailIn, uow: UnitOfWorkDep, client: ClientDep) -> AcceptedOut:
     """Send a new verification link; the answer is the same whatever the address."""
-    await registration.resend_verification(
-        email=body.email, identity=identity, uow=uow, client=client
-    )
+    await registration.resend_verification(email=body.email, uow=uow, client=client)
     return AcceptedOut(detail=REGISTERED)
 
 
@@ -232,11 +228,9 @@ async def resend_verification(
     response_model=AcceptedOut,
     dependencies=[Depends(public("email-token"))],
 )
-async def forgot_password(
-    body: EmailIn, identity: IdentityDep, uow: UnitOfWorkDep, client: ClientDep
-) -> AcceptedOut:
+async def forgot_password(body: EmailIn, uow: UnitOfWorkDep, client: ClientDep) -> AcceptedOut:
     """Mail a reset link; the answer is the same whether or not the account exists."""
-    await passwords.forgot_password(email=body.email, identity=identity, uow=uow, client=client)
+    await passwords.forgot_password(email=body.email, uow=uow, client=client)
     return AcceptedOut(detail=REGISTERED)
 
 

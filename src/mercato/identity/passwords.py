@@ -3,7 +3,6 @@ one); and the refusal of weak ones (`password_policy` says which)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from mercato.identity import one_time_links, opaque_tokens, throttle
@@ -15,7 +14,8 @@ from mercato.identity.errors import (
     WeakPassword,
     WrongCurrentPassword,
 )
-from mercato.identity.mail_templates import password_changed_mail, reset_password_mail
+from mercato.identity.link_mails import account_mail_job
+from mercato.identity.mail_templates import password_changed_mail
 from mercato.identity.models import User
 from mercato.identity.password_policy import password_problems
 from mercato.identity.repository import IdentityRepository
@@ -36,39 +36,16 @@ def check_password(password: str, *, email: str, pointer: str = "/new_password")
         )
 
 
-async def forgot_password(
-    *, email: str, identity: IdentityServices, uow: UnitOfWork, client: ClientInfo
-) -> None:
-    """Mail a reset link if the address has an active account; the answer never says."""
+async def forgot_password(*, email: str, uow: UnitOfWork, client: ClientInfo) -> None:
+    """Mail a reset link if the address has an active account; neither the answer nor its
+    time says whether it has one: the job decides (`link_mails`)."""
     try:
         normalised = normalise_email(email)
     except InvalidEmail:
         return
     async with uow:
-        users = IdentityRepository(uow.session)
-        user = await users.live_user_by_email(normalised)
-        if user is None or user.status != "active":
-            await record(uow, AuditRecord("password_forgot", "no_account"), client)
-            await uow.commit()
-            return
-        ttl_min = identity.settings.reset_password_ttl_min
-        token = await one_time_links.issue(
-            users,
-            user=user,
-            purpose=one_time_links.RESET_PASSWORD,
-            ttl=dt.timedelta(minutes=ttl_min),
-        )
-        uow.defer(
-            send_mail_job(
-                reset_password_mail(
-                    to=user.email,
-                    links=identity.links,
-                    token=token,
-                    ttl_minutes=ttl_min,
-                )
-            )
-        )
-        await record(uow, AuditRecord("password_forgot", "mailed", target_user_id=user.id), client)
+        uow.defer(account_mail_job(one_time_links.RESET_PASSWORD, email=normalised))
+        await record(uow, AuditRecord("password_forgot", "queued"), client)
         await uow.commit()
 
 

@@ -5,7 +5,6 @@ Each use case is one unit of work: one transaction, one commit.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import structlog
@@ -15,7 +14,7 @@ from mercato.identity.addresses import InvalidEmail, normalise_email
 from mercato.identity.audit import AuditRecord, ClientInfo, record
 from mercato.identity.errors import EmailTaken, InvalidOneTimeToken
 from mercato.identity.events import EmailVerified, UserRegistered
-from mercato.identity.mail_templates import already_registered_mail, verification_mail
+from mercato.identity.link_mails import ALREADY_REGISTERED, account_mail_job
 from mercato.identity.models import User
 from mercato.identity.passwords import check_password
 from mercato.identity.repository import ADMIN_ROLE, IdentityRepository
@@ -23,7 +22,6 @@ from mercato.identity.services import IdentityServices
 from mercato.platform.clock import utc_now
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.ids import uuid7
-from mercato.platform.jobs.tasks import send_mail_job
 from mercato.platform.security.hashing import PasswordHasher
 
 logger = structlog.get_logger(__name__)
@@ -53,7 +51,7 @@ async def register(
             users = IdentityRepository(uow.session)
             existing = await users.live_user_by_email(email)
             if existing is not None:
-                uow.defer(send_mail_job(already_registered_mail(to=email, links=identity.links)))
+                uow.defer(account_mail_job(ALREADY_REGISTERED, email=email))
                 await record(
                     uow,
                     AuditRecord("register", "existing_email", target_user_id=existing.id),
@@ -63,7 +61,7 @@ async def register(
                 return
             user = User(id=uuid7(), email=email, password_hash=password_hash, name=name)
             await users.add_user(user, roles=(DEFAULT_ROLE,))
-            await mail_verification_link(uow, users, user=user, identity=identity)
+            uow.defer(account_mail_job(one_time_links.VERIFY_EMAIL, email=email))
             uow.publish(UserRegistered(user_id=user.id), aggregate_id=user.id)
             await record(uow, AuditRecord("register", "created", target_user_id=user.id), client)
             await uow.commit()
@@ -72,45 +70,17 @@ async def register(
         logger.info("register_race_lost")
 
 
-async def resend_verification(
-    *, email: str, identity: IdentityServices, uow: UnitOfWork, client: ClientInfo
-) -> None:
-    """A fresh verification link (voiding older ones) for an unverified account; the
-    answer never says whether there was one."""
+async def resend_verification(*, email: str, uow: UnitOfWork, client: ClientInfo) -> None:
+    """A fresh verification link (voiding older ones) for an unverified account; neither
+    the answer nor its time says whether there was one: the job decides (`link_mails`)."""
     try:
         normalised = normalise_email(email)
     except InvalidEmail:
         return
     async with uow:
-        users = IdentityRepository(uow.session)
-        user = await users.live_user_by_email(normalised)
-        if user is None or user.email_verified_at is not None or user.status != "active":
-            await uow.commit()
-            return
-        await mail_verification_link(uow, users, user=user, identity=identity)
-        await record(
-            uow, AuditRecord("resend_verification", "mailed", target_user_id=user.id), client
-        )
+        uow.defer(account_mail_job(one_time_links.VERIFY_EMAIL, email=normalised))
+        await record(uow, AuditRecord("resend_verification", "queued"), client)
         await uow.commit()
-
-
-async def mail_verification_link(
-    uow: UnitOfWork, users: IdentityRepository, *, user: User, identity: IdentityServices
-) -> None:
-    ttl_h = identity.settings.verify_email_ttl_h
-    token = await one_time_links.issue(
-        users, user=user, purpose=one_time_links.VERIFY_EMAIL, ttl=dt.timedelta(hours=ttl_h)
-    )
-    uow.defer(
-        send_mail_job(
-            verification_mail(
-                to=user.email,
-                links=identity.links,
-                token=token,
-                ttl_hours=ttl_h,
-            )
-        )
-    )
 
 
 async def verify_email(*, token: str, uow: UnitOfWork, client: ClientInfo) -> None:

@@ -184,6 +184,7 @@ class IdentityRepository(IdentityReads):
     async def issue_one_time_token(
         self,
         *,
+        token_id: uuid.UUID,
         user_id: uuid.UUID,
         purpose: str,
         email: str,
@@ -202,7 +203,7 @@ class IdentityRepository(IdentityReads):
         )
         await self._session.execute(
             insert(OneTimeToken).values(
-                id=uuid.uuid4(),
+                id=token_id,
                 user_id=user_id,
                 purpose=purpose,
                 email=email,

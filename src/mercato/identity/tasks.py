@@ -1,6 +1,6 @@
 """Identity's background jobs: re-encrypting personal fields after a key rotation, and the
-sign-in link (rendered here, from the account's id: a device token is a secret, and job
-arguments are stored and logged)."""
+mails that carry a secret, rendered in the job (job arguments are stored and logged): the
+sign-in link (from the account's id) and the verification and reset links (`link_mails`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from mercato.identity import throttle
 from mercato.identity.known_devices import LINK_TTL, KnownDevices
+from mercato.identity.link_mails import send_account_mail
 from mercato.identity.mail_templates import MailLinks, sign_in_link_mail
 from mercato.identity.models import User
 from mercato.identity.profile import phone_location
@@ -42,6 +43,13 @@ def blueprint() -> procrastinate.Blueprint:
         lock=REENCRYPT_LOCK,
         retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=5),
     )(reencrypt_fields)
+    tasks.task(
+        name="send_account_mail",
+        queue=MAIL_QUEUE,
+        pass_context=True,
+        # As platform:send_mail: rides out an SMTP restart, gives up after ~8.5 minutes.
+        retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2),
+    )(send_account_mail)
     tasks.task(
         name="send_sign_in_link",
         queue=MAIL_QUEUE,

@@ -185,6 +185,10 @@ class JobSettings(BaseSettings):
     stalled_worker_timeout_s: float = Field(default=5.0, gt=0)
     recovery_interval_s: float = Field(default=1.0, gt=0, le=60)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    # Finished jobs are deleted this long after they end (their arguments name addresses):
+    # succeeded ones after `retention_hours`, failed and cancelled ones after a week more,
+    # for the post-mortem.
+    retention_hours: int = Field(default=24, ge=1, le=24 * 90)
 
     @model_validator(mode="after")
     def _live_workers_are_never_declared_dead(self) -> Self:

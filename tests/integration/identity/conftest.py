@@ -52,7 +52,8 @@ async def empty_identity_tables(settings: Settings) -> None:
             await session.execute(
                 text(
                     "DELETE FROM procrastinate_jobs WHERE status = 'todo' AND task_name IN"
-                    " ('platform:send_mail', 'identity:send_sign_in_link')"
+                    " ('platform:send_mail', 'identity:send_sign_in_link',"
+                    " 'identity:send_account_mail')"
                 )
             )
     finally:

@@ -10,6 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato.platform.config import Settings
+from mercato.platform.db.database import ConnectionBoundDatabase
+from mercato.platform.mail import Mail
+from tests.support.queued_mail import queued_mails
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -17,18 +22,14 @@ async def rows(connection: AsyncConnection, sql: str, **params: Any) -> list[Any
     return list((await connection.execute(text(sql), params)).all())
 
 
-async def mails_to(connection: AsyncConnection, address: str) -> list[dict[str, Any]]:
-    jobs = await rows(
-        connection,
-        "SELECT args FROM procrastinate_jobs WHERE task_name = 'platform:send_mail'"
-        " AND args->>'to' = :to ORDER BY id",
-        to=address,
-    )
-    return [job.args for job in jobs]
+async def mails_to(
+    database: ConnectionBoundDatabase, settings: Settings, address: str
+) -> list[Mail]:
+    return await queued_mails(database, settings, to=address)
 
 
-def link_token(mail: dict[str, Any]) -> str:
-    match = re.search(r"token=([A-Za-z0-9_\-%]+)", mail["text"])
+def link_token(mail: Mail) -> str:
+    match = re.search(r"token=([A-Za-z0-9_\-%]+)", mail.text)
     assert match is not None
     return match.group(1)
 
@@ -44,7 +45,10 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
 
 
 async def test_registration_stores_a_normalised_user_and_mails_a_link(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     response = await register(client, "  Ada@Example.COM ")
     assert response.status_code == 202
@@ -58,9 +62,9 @@ async def test_registration_stores_a_normalised_user_and_mails_a_link(
         connection, "SELECT role FROM identity_user_role WHERE user_id = :u", u=user.id
     )
     assert [role.role for role in roles] == ["customer"]
-    (mail,) = await mails_to(connection, "ada@example.com")
-    assert mail["subject"] == "Confirm your email address"
-    assert mail["text"].count("http://127.0.0.1:8000/verify-email?token=") == 1
+    (mail,) = await mails_to(database, settings, "ada@example.com")
+    assert mail.subject == "Confirm your email address"
+    assert mail.text.count("http://127.0.0.1:8000/verify-email?token=") == 1
     events = await rows(
         connection, "SELECT name FROM platform_outbox WHERE aggregate_id = :u", u=str(user.id)
     )
@@ -75,13 +79,17 @@ async def test_registration_stores_a_normalised_user_and_mails_a_link(
 
 @pytest.mark.parametrize("variant", ["ada@example.com", "ADA@example.com", "\uff41da@example.com"])
 async def test_registering_a_taken_address_looks_the_same_and_warns_the_owner(
-    client: httpx.AsyncClient, connection: AsyncConnection, variant: str
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    variant: str,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     first = await register(client, "ada@example.com")
     again = await register(client, variant, password="another long passphrase")
     assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert len(await rows(connection, "SELECT id FROM identity_user")) == 1
-    subjects = [mail["subject"] for mail in await mails_to(connection, "ada@example.com")]
+    subjects = [mail.subject for mail in await mails_to(database, settings, "ada@example.com")]
     assert subjects == [
         "Confirm your email address",
         "Someone tried to register with your email address",
@@ -135,10 +143,13 @@ async def test_privileged_fields_cannot_be_mass_assigned(
 
 
 async def test_the_verification_link_works_once(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     await register(client, "ada@example.com")
-    (mail,) = await mails_to(connection, "ada@example.com")
+    (mail,) = await mails_to(database, settings, "ada@example.com")
     token = link_token(mail)
     first = await client.post("/api/v1/auth/verify-email", json={"token": token})
     assert first.status_code == 204
@@ -283,13 +294,18 @@ async def test_jwks_publishes_the_current_and_next_keys(client: httpx.AsyncClien
 
 
 async def test_resend_verification_voids_the_older_link_and_never_tells(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     await register(client, "ada@example.com")
     known = await client.post("/api/v1/auth/resend-verification", json={"email": "ada@example.com"})
     unknown = await client.post("/api/v1/auth/resend-verification", json={"email": "x@example.com"})
     assert (known.status_code, known.json()) == (unknown.status_code, unknown.json())
-    first, second = [link_token(mail) for mail in await mails_to(connection, "ada@example.com")]
+    first, second = [
+        link_token(mail) for mail in await mails_to(database, settings, "ada@example.com")
+    ]
     assert (
         await client.post("/api/v1/auth/verify-email", json={"token": first})
     ).status_code == 400

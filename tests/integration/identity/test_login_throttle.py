@@ -20,6 +20,7 @@ from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase, Database
 from tests.support.apps import app_client
 from tests.support.identity import PASSWORD, seed_account
+from tests.support.queued_mail import queued_mails
 
 ADA = "ada@example.com"
 LOGIN = "/api/v1/auth/login"
@@ -276,7 +277,10 @@ async def test_unknown_accounts_get_no_mail(
 
 
 async def test_a_password_reset_lifts_the_hold(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     await seed_account(connection, email=ADA)
     for n in range(10):
@@ -284,11 +288,11 @@ async def test_a_password_reset_lifts_the_hold(
     assert (await login(client, PASSWORD)).status_code == 401
     await client.post("/api/v1/auth/password/forgot", json={"email": ADA})
     (reset_mail,) = [
-        args
-        for args in await jobs(connection, "platform:send_mail")
-        if args["subject"] == "Reset your password"
+        mail
+        for mail in await queued_mails(database, settings, to=ADA)
+        if mail.subject == "Reset your password"
     ]
-    token = re.search(r"token=([\w-]+)", str(reset_mail["text"]))
+    token = re.search(r"token=([\w-]+)", reset_mail.text)
     assert token is not None
     new_password = "a brand new passphrase"
     reset = await client.post(

@@ -11,8 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mercato.platform.config import LogSettings
+from mercato.platform.config import LogSettings, Settings
+from mercato.platform.db.database import ConnectionBoundDatabase
 from mercato.platform.observability.logging import configure_logging
+from tests.support.queued_mail import queued_mails
 
 PASSWORD = "Sentinel-Passw0rd-7f3a9c"
 WRONG = "Wrong-Sentinel-Passw0rd-b81e"
@@ -20,7 +22,10 @@ PHONE = "+447700900123"
 
 
 async def test_passwords_and_tokens_never_reach_the_logs(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     stream = io.StringIO()
     configure_logging(LogSettings(level="DEBUG"), stream=stream)
@@ -28,15 +33,8 @@ async def test_passwords_and_tokens_never_reach_the_logs(
         await client.post(
             "/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
         )
-        mail = (
-            await connection.execute(
-                text(
-                    "SELECT args->>'text' FROM procrastinate_jobs"
-                    " WHERE args->>'to' = 'ada@example.com' ORDER BY id DESC LIMIT 1"
-                )
-            )
-        ).scalar_one()
-        verify_token = re.search(r"token=([\w-]+)", mail).group(1)  # type: ignore[union-attr]
+        (mail,) = await queued_mails(database, settings, to="ada@example.com")
+        verify_token = re.search(r"token=([\w-]+)", mail.text).group(1)  # type: ignore[union-attr]
         await client.post("/api/v1/auth/verify-email", json={"token": verify_token})
         await client.post(
             "/api/v1/auth/login", json={"email": "ada@example.com", "password": WRONG}

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mercato.platform.config import Settings
+from mercato.platform.db.database import ConnectionBoundDatabase
+from mercato.platform.mail import Mail
+from tests.support.queued_mail import queued_mails
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a completely new passphrase"
 
 
-async def mails(connection: AsyncConnection, to: str) -> list[dict[str, Any]]:
-    rows = await connection.execute(
-        text(
-            "SELECT args FROM procrastinate_jobs WHERE task_name = 'platform:send_mail'"
-            " AND args->>'to' = :to ORDER BY id"
-        ),
-        {"to": to},
-    )
-    return [row.args for row in rows]
+async def mails(database: ConnectionBoundDatabase, settings: Settings, to: str) -> list[Mail]:
+    return await queued_mails(database, settings, to=to)
 
 
 async def signed_in(client: httpx.AsyncClient, email: str = "ada@example.com") -> dict[str, str]:
@@ -32,8 +28,8 @@ async def signed_in(client: httpx.AsyncClient, email: str = "ada@example.com") -
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-def reset_token(mail: dict[str, Any]) -> str:
-    match = re.search(r"reset-password\?token=([\w-]+)", mail["text"])
+def reset_token(mail: Mail) -> str:
+    match = re.search(r"reset-password\?token=([\w-]+)", mail.text)
     assert match is not None
     return match.group(1)
 
@@ -46,7 +42,10 @@ async def login_status(client: httpx.AsyncClient, password: str) -> int:
 
 
 async def test_forgot_answers_the_same_for_unknown_addresses(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     await signed_in(client)
     known = await client.post("/api/v1/auth/password/forgot", json={"email": "ada@example.com"})
@@ -59,13 +58,16 @@ async def test_forgot_answers_the_same_for_unknown_addresses(
             known.json(),
         )
     )
-    assert [mail["subject"] for mail in await mails(connection, "no@example.com")] == []
-    subjects = [mail["subject"] for mail in await mails(connection, "ada@example.com")]
+    assert [mail.subject for mail in await mails(database, settings, "no@example.com")] == []
+    subjects = [mail.subject for mail in await mails(database, settings, "ada@example.com")]
     assert subjects[-1] == "Reset your password"
 
 
 async def test_reset_sets_the_password_ends_every_session_and_works_once(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     session = await signed_in(client)
     # The link is built from configuration, never from the Host header.
@@ -74,9 +76,9 @@ async def test_reset_sets_the_password_ends_every_session_and_works_once(
         json={"email": "ada@example.com"},
         headers={"Host": "evil.example"},
     )
-    mail = (await mails(connection, "ada@example.com"))[-1]
-    assert "http://127.0.0.1:8000/reset-password?token=" in mail["text"]
-    assert "evil.example" not in mail["text"]
+    mail = (await mails(database, settings, "ada@example.com"))[-1]
+    assert "http://127.0.0.1:8000/reset-password?token=" in mail.text
+    assert "evil.example" not in mail.text
     token = reset_token(mail)
 
     reset = await client.post(
@@ -91,21 +93,24 @@ async def test_reset_sets_the_password_ends_every_session_and_works_once(
         "/api/v1/auth/password/reset", json={"token": token, "new_password": "yet another one!"}
     )
     assert again.status_code == 400
-    assert (await mails(connection, "ada@example.com"))[-1]["subject"] == (
+    assert (await mails(database, settings, "ada@example.com"))[-1].subject == (
         "Your password was changed"
     )
 
 
 async def test_a_newer_reset_link_voids_the_older_one(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     await signed_in(client)
     for _ in range(2):
         await client.post("/api/v1/auth/password/forgot", json={"email": "ada@example.com"})
     first, second = [
         reset_token(mail)
-        for mail in await mails(connection, "ada@example.com")
-        if mail["subject"] == "Reset your password"
+        for mail in await mails(database, settings, "ada@example.com")
+        if mail.subject == "Reset your password"
     ]
     old = await client.post(
         "/api/v1/auth/password/reset", json={"token": first, "new_password": NEW_PASSWORD}
@@ -118,7 +123,10 @@ async def test_a_newer_reset_link_voids_the_older_one(
 
 
 async def test_change_needs_the_current_password_and_ends_other_sessions(
-    client: httpx.AsyncClient, connection: AsyncConnection
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+    settings: Settings,
 ) -> None:
     laptop = await signed_in(client)
     phone = await signed_in(client)
@@ -146,6 +154,6 @@ async def test_change_needs_the_current_password_and_ends_other_sessions(
     assert (await client.get("/api/v1/users/me", headers=laptop)).status_code == 200
     assert (await client.get("/api/v1/users/me", headers=phone)).status_code == 401
     assert await login_status(client, NEW_PASSWORD) == 200
-    assert (await mails(connection, "ada@example.com"))[-1]["subject"] == (
+    assert (await mails(database, settings, "ada@example.com"))[-1].subject == (
         "Your password was changed"
     )

@@ -188,3 +188,37 @@ def test_the_platform_tasks_are_registered_under_their_namespace() -> None:
     expected = {"platform:send_mail", "platform:reap_event_history"}
     assert expected <= set(app.tasks)
     assert expected <= set(again.tasks)  # building a second app renames nothing
+
+
+async def test_finished_jobs_are_reaped_after_the_retention(
+    job_database: Database, settings: Settings
+) -> None:
+    """The job table is a queue, not an archive: its arguments name addresses."""
+    for _ in range(2):
+        await defer(
+            job_database,
+            JobRequest(task_name="test:flaky", queue="test", args={"succeed_on_attempt": 0}),
+        )
+    await run_jobs_until_idle(settings, job_database, queues=["test"])
+    finished = "SELECT min(id) FROM procrastinate_jobs WHERE task_name = 'test:flaky'"
+    old = await scalar(job_database, finished)
+    async with job_database.session() as session, session.begin():
+        # The older job finished two days ago (its events say when).
+        await session.execute(
+            text("UPDATE procrastinate_events SET at = at - interval '2 days' WHERE job_id = :id"),
+            {"id": old},
+        )
+    await defer(
+        job_database,
+        JobRequest(
+            task_name="platform:reap_finished_jobs", queue="maintenance", args={"timestamp": 0}
+        ),
+    )
+    await run_jobs_until_idle(settings, job_database, queues=["maintenance"])
+    left = await scalar(
+        job_database,
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'test:flaky'"
+        " AND status = 'succeeded'",
+    )
+    assert left == 1
+    assert await scalar(job_database, finished) != old

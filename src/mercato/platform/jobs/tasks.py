@@ -1,4 +1,5 @@
-"""The platform's own jobs: mail, event-history and idempotency-key reaping.
+"""The platform's own jobs: mail, and reaping event history, idempotency keys and
+finished jobs.
 
 (Jobs of a dead worker are recovered by `recovery.StalledJobRecovery`, which every worker
 runs on its own short schedule, not by a job.)"""
@@ -47,6 +48,11 @@ def blueprint() -> procrastinate.Blueprint:
             reap_event_history
         )
     )
+    tasks.periodic(cron="47 * * * *", periodic_id="reap-finished-jobs")(
+        tasks.task(name="reap_finished_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)(
+            reap_finished_jobs
+        )
+    )
     tasks.periodic(cron="23 * * * *", periodic_id="reap-idempotency-keys")(
         tasks.task(name="reap_idempotency_keys", queue=MAINTENANCE_QUEUE, pass_context=True)(
             reap_expired_idempotency_keys
@@ -86,6 +92,24 @@ def send_mail_job(mail: Mail, *, effect_id: uuid.UUID | None = None) -> JobReque
         args={"to": mail.to, "subject": mail.subject, "text": mail.text, "html": mail.html},
         effect_id=effect_id or new_effect_id(),
     )
+
+
+FAILED_JOBS_KEPT_HOURS = 7 * 24
+
+
+async def reap_finished_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Hourly: delete jobs finished more than JOBS_RETENTION_HOURS ago (and failed or
+    cancelled ones a week after that): the job table is a queue, not an archive."""
+    hours = dependencies_of(context).settings.jobs.retention_hours
+    manager = context.app.job_manager
+    await manager.delete_old_jobs(nb_hours=hours)
+    await manager.delete_old_jobs(
+        nb_hours=hours + FAILED_JOBS_KEPT_HOURS,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )
+    logger.info("finished_jobs_reaped", retention_hours=hours)
 
 
 async def reap_event_history(context: procrastinate.JobContext, timestamp: int) -> int:
