@@ -191,6 +191,8 @@ async def payments_service(
                     breaker_recovery_s=1.0,
                 ),
                 webhook_allowed_private_targets=("127.0.0.0/8", "localhost"),
+                # The merchant webhook schedule (27 h) in about a second.
+                webhook_retry_scale=1e-5,
             )
             base = make_settings(database_url, data_dir=tmp).with_section(own)
             settings = service_settings(base).model_copy(update={"port": payments_port})

@@ -212,9 +212,7 @@ class WebhookEndpoint(PaymentsBase):
     # The secret before the last rotation: it keeps signing (a second signature) until
     # `previous_secret_expires_at`, so the merchant can switch without a refused delivery.
     previous_secret_encrypted: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True)
-    )
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

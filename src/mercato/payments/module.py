@@ -16,15 +16,16 @@ if TYPE_CHECKING:
     import procrastinate
     from fastapi import APIRouter
 
+    from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
     from mercato.platform.module import Started
     from mercato.platform.runtime import Runtime
 
 
 def _routers() -> Sequence[APIRouter]:
-    from mercato.payments import api
+    from mercato.payments import api, webhook_api
 
-    return (api.router, api.webhooks)
+    return (api.router, webhook_api.router, api.webhooks)
 
 
 def _start(runtime: Runtime) -> AbstractAsyncContextManager[Started]:
@@ -37,6 +38,12 @@ def _contracts() -> Sequence[type[EventPayload]]:
     from mercato.payments.events import CONTRACTS
 
     return CONTRACTS
+
+
+def _consumers(runtime: Runtime) -> ConsumerRegistry:
+    from mercato.payments import webhook_fanout
+
+    return webhook_fanout.registry(runtime)
 
 
 def _jobs() -> procrastinate.Blueprint:
@@ -53,11 +60,17 @@ module = Module(
     routers=_routers,
     start=_start,
     contracts=_contracts,
+    consumers=_consumers,
     jobs=_jobs,
     tags=(
         {
             "name": "payment intents",
             "description": "Create, confirm, capture, cancel and refund payments.",
+        },
+        {
+            "name": "merchant webhooks",
+            "description": "Endpoints that receive our events (Standard Webhooks), their"
+            " deliveries, attempt log and replays.",
         },
         {
             "name": "provider webhooks",

@@ -66,9 +66,7 @@ async def test_the_models_agree_with_the_migrated_schema(empty_database: str) ->
         async with engine.connect() as connection:
             differences = await connection.run_sync(
                 lambda sync: compare_metadata(
-                    MigrationContext.configure(
-                        sync, opts={"include_name": migrations.is_managed}
-                    ),
+                    MigrationContext.configure(sync, opts={"include_name": migrations.is_managed}),
                     service_metadata(),
                 )
             )
