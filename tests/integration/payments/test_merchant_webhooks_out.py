@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 
 import orjson
 from standardwebhooks import Webhook
@@ -64,7 +65,7 @@ async def test_a_failing_endpoint_is_retried_on_schedule_with_one_webhook_id(
     assert [a["error"] for a in attempts] == ["http_500", "http_502", None]
     assert {d.headers["webhook-id"] for d in received} == {delivery["id"]}
     assert all(d.verified for d in received)
-    for number, (before, after) in enumerate(zip(attempts, attempts[1:], strict=False)):
+    for number, (before, after) in enumerate(itertools.pairwise(attempts)):
         earliest = RETRY_DELAYS[number].total_seconds() * SCALE * 0.8
         assert (started(after) - started(before)).total_seconds() >= earliest
     assert delivery["attempts"] == 3
@@ -164,7 +165,7 @@ async def test_replays_of_one_delivery_never_overlap(payments: PaymentsService) 
         (started(a), started(a) + dt.timedelta(milliseconds=int(str(a["duration_ms"]))))
         for a in attempts
     )
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end - dt.timedelta(milliseconds=5)
 
 
