@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
+from sqlalchemy import text
 
 from tests.support.local_server import serving
 from tests.support.merchant_receiver import Answer, Delivery, WebhookReceiver
@@ -108,13 +109,32 @@ class MerchantSite:
     async def delivery_when(
         self, done: Callable[[dict[str, Any]], bool], *, seconds: float = 10.0
     ) -> dict[str, Any]:
-        """The endpoint's only delivery once `done(delivery)` holds."""
+        """The endpoint's only delivery (as the API shows it) once `done(delivery)` holds;
+        polled in the database, so waiting costs no requests (the API rate-limits)."""
 
         async def probe() -> dict[str, Any] | None:
-            deliveries = await self.deliveries()
-            return deliveries[0] if len(deliveries) == 1 and done(deliveries[0]) else None
+            rows = await self.rows(
+                "SELECT id::text, status, attempts, next_attempt_at FROM payments_webhook_delivery"
+                " WHERE endpoint_id = CAST(:id AS uuid)"
+            )
+            return rows[0] if len(rows) == 1 and done(rows[0]) else None
 
-        return await eventually(probe, seconds=seconds, what="the delivery's state")
+        await eventually(probe, seconds=seconds, what="the delivery's state")
+        [delivery] = await self.deliveries()
+        return delivery
+
+    async def attempt_count(self, delivery_id: str) -> int:
+        rows = await self.rows(
+            "SELECT count(*) AS n FROM payments_webhook_attempt"
+            " WHERE delivery_id = CAST(:delivery AS uuid)",
+            delivery=delivery_id,
+        )
+        return int(rows[0]["n"])
+
+    async def rows(self, sql: str, **values: object) -> list[dict[str, Any]]:
+        async with self.payments.runtime.database.session() as session:
+            result = await session.execute(text(sql), {"id": self.endpoint_id} | values)
+            return [dict(row._mapping) for row in result]
 
     async def paid_intent(self) -> str:
         """A payment that succeeds (its event fans out to the endpoint)."""

@@ -195,6 +195,10 @@ async def payments_service(
                 webhook_retry_scale=1e-5,
             )
             base = make_settings(database_url, data_dir=tmp).with_section(own)
+            # One service serves every payments test from one address: the per-IP budget
+            # (300 requests a minute) would let one test's requests throttle the next.
+            unlimited = base.http.model_copy(update={"rate_limits_enabled": False})
+            base = base.model_copy(update={"http": unlimited})
             settings = service_settings(base).model_copy(update={"port": payments_port})
             app = create_payments_app(settings)
             async with serve_app(app, payments_socket) as base_url:

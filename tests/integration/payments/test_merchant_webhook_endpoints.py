@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,20 @@ from tests.support.merchant_site import ENDPOINTS, admin_headers
 from tests.support.payments_service import PaymentsService
 
 RECEIVER = "http://127.0.0.1:9/hooks"  # allow-listed (127.0.0.0/8); nothing is sent here
+
+
+@pytest.fixture(autouse=True)
+async def _no_endpoint_outlives_its_test(payments: PaymentsService) -> AsyncIterator[None]:
+    """Later tests' payments must not fan out to these endpoints (nothing listens)."""
+    yield
+    admin = admin_headers(payments)
+    for _ in range(20):  # bounded: 2,000 endpoints
+        page = await payments.api.get(ENDPOINTS, params={"limit": 100}, headers=admin)
+        items = page.json()["items"]
+        if not items:
+            return
+        for item in items:
+            await payments.api.delete(f"{ENDPOINTS}/{item['id']}", headers=admin)
 
 
 def endpoint_body(**fields: Any) -> dict[str, Any]:
