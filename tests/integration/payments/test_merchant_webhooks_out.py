@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import uuid
 
 import orjson
+from sqlalchemy import text
 from standardwebhooks import Webhook
 
+from mercato.payments import webhook_replay
 from mercato.payments.merchant_webhooks import MAX_ATTEMPTS, RETRY_DELAYS
 from tests.support.logs import captured_logs
 from tests.support.merchant_receiver import Answer
@@ -84,16 +87,24 @@ async def test_retry_after_lengthens_the_wait(payments: PaymentsService) -> None
 
 
 async def test_gone_disables_the_endpoint_and_announces_it(payments: PaymentsService) -> None:
-    async with merchant_site(payments, answers=[Answer(status=410)]) as site:
+    notices = ["payments.webhook_endpoint.disabled"]
+    async with (
+        merchant_site(payments, event_types=notices) as watcher,
+        merchant_site(payments, answers=[Answer(status=410)]) as site,
+    ):
         await site.paid_intent()
         delivery = await site.delivery_when(lambda d: d["status"] == "abandoned")
         endpoint = await site.read_endpoint()
         events = await payments.outbox(site.endpoint_id)
         attempts = await site.attempts(delivery["id"])
+        await watcher.delivery_when(is_delivered)
     assert endpoint["enabled"] is False
     assert endpoint["disabled_reason"] == "gone"
-    assert events == ["payments.webhook_endpoint.disabled"]
+    assert events == notices
     assert [a["status_code"] for a in attempts] == [410]
+    [notice] = watcher.received_for(site.endpoint_id)
+    assert notice.verified
+    assert orjson.loads(notice.body)["data"] == {"endpoint_id": site.endpoint_id, "reason": "gone"}
 
 
 async def test_sustained_failure_disables_the_endpoint_after_the_whole_schedule(
@@ -186,3 +197,22 @@ async def test_a_rotated_secret_signs_beside_the_previous_one(payments: Payments
     assert received.verified  # with the previous secret, which the receiver still has
     assert len(received.headers["webhook-signature"].split()) == 2
     Webhook(new_secret).verify(received.body, received.headers)
+
+
+async def test_the_sweep_sends_a_delivery_whose_job_was_lost(payments: PaymentsService) -> None:
+    async with merchant_site(payments) as site:
+        lost = uuid.uuid4()
+        async with payments.runtime.database.session() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT INTO payments_webhook_delivery (id, endpoint_id, event_id, event_type,"
+                    " payload, next_attempt_at) VALUES (:id, :endpoint, :event,"
+                    " 'payments.intent.succeeded', '{\"data\": {}}', now() - interval '1 hour')"
+                ),
+                {"id": lost, "endpoint": site.endpoint_id, "event": uuid.uuid4()},
+            )
+        swept = await webhook_replay.sweep_overdue(uow=payments.runtime.unit_of_work())
+        delivery = await site.delivery_when(is_delivered)
+    assert swept == 1
+    assert delivery["id"] == str(lost)
+    assert [d.headers["webhook-id"] for d in site.receiver.deliveries] == [str(lost)]
