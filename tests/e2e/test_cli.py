@@ -30,8 +30,11 @@ pytestmark = pytest.mark.e2e
         ({"MERCATO_PORT": "99999"}, "MERCATO_PORT"),
         (
             {"MERCATO_ENV": "production", "DATABASE_URL": "postgresql://u@127.0.0.1/db"},
-            "MERCATO_SECRET_KEY still holds the development default",
+            "MERCATO_SECRET_KEY: still holds the development default",
         ),
+        ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL: must be a redis://"),
+        ({"SMTP_URL": "smtp://mailer:TopSecret@"}, "SMTP_URL: names no host"),
+        ({"MERCATO_SECRET_KEY": ""}, "MERCATO_SECRET_KEY: is empty"),
     ],
 )
 def test_bad_configuration_is_one_line_and_exit_2(overrides: dict[str, str], expected: str) -> None:
@@ -42,6 +45,23 @@ def test_bad_configuration_is_one_line_and_exit_2(overrides: dict[str, str], exp
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
     assert "TopSecret" not in result.stderr
+
+
+def test_every_bad_variable_is_one_line_and_exit_2() -> None:
+    result = run_mercato(
+        "check",
+        env=mercato_env(
+            REDIS_URL="http://cache", SMTP_URL="mail.example.com", IDENTITY_ACCESS_TTL_S="5"
+        ),
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[2].strip() for line in lines] == [
+        "SMTP_URL",
+        "REDIS_URL",
+        "IDENTITY_ACCESS_TTL_S",
+    ], result.stderr
+    assert all(line.startswith("mercato: configuration error: ") for line in lines)
 
 
 def test_unreachable_database_is_one_line_and_exit_2() -> None:
@@ -66,6 +86,16 @@ def test_check_reports_the_schema_state(database_url: str) -> None:
     result = run_mercato("check", env=mercato_env(DATABASE_URL=database_url))
     assert result.returncode == 0, result.stderr
     assert "schema up to date" in result.stdout
+    assert "warning" not in result.stderr
+
+
+def test_check_warns_about_development_on_a_public_bind(database_url: str) -> None:
+    env = mercato_env(DATABASE_URL=database_url, MERCATO_ENV="development", MERCATO_HOST="0.0.0.0")
+    result = run_mercato("check", env=env)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("mercato: warning")]
+    assert len(warnings) == 1, result.stderr
+    assert "binds 0.0.0.0" in warnings[0]
 
 
 def test_migrate_down_and_up_on_the_command_line(postgres_server: str) -> None:

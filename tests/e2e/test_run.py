@@ -43,6 +43,8 @@ def test_run_starts_embedded_postgres_and_keeps_data_across_restarts(tmp_path: P
         DATABASE_READ_URL=None,
         MERCATO_DATA_DIR=str(tmp_path / "data"),
         MERCATO_PORT=str(free_port()),
+        PAYMENTS_PORT=str(payments_port := free_port()),
+        SANDBOX_PORT=str(sandbox_port := free_port()),
         MERCATO_ENV="development",
         SMTP_URL=None,
     )
@@ -52,6 +54,9 @@ def test_run_starts_embedded_postgres_and_keeps_data_across_restarts(tmp_path: P
     try:
         first.wait_ready()
         assert httpx.get(f"{first.base_url}/docs").status_code == 200
+        # The payments service and the sandbox provider run beside the API.
+        for port in (payments_port, sandbox_port):
+            assert httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200
         url = embedded.url("mercato")
         asyncio.run(execute(url, "CREATE TABLE survivor (note text)"))
         asyncio.run(execute(url, "INSERT INTO survivor VALUES ('still here')"))

@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningMercato
+from tests.e2e.conftest import RunningMercato, free_port, mercato_env, start_mercato
 
 pytestmark = pytest.mark.e2e
 
@@ -49,3 +49,21 @@ def test_sigterm_shuts_down_cleanly_with_exit_0(served: RunningMercato) -> None:
     # Answered in full before the listener closed, or refused: never a 5xx or a cut-off.
     assert outcomes in (["200"], ["refused"])
     assert '"event":"shutdown"' in served.output()
+
+
+def test_empty_variables_mean_unset_at_start_up(database_url: str) -> None:
+    """`REDIS_URL=` and friends (as in many `.env` files) start the API without them."""
+    env = mercato_env(
+        DATABASE_URL=database_url,
+        MERCATO_PORT=str(free_port()),
+        REDIS_URL="",
+        SMTP_URL="",
+        IDENTITY_PUBLIC_URL="",
+        NATS_URL="",
+    )
+    server = start_mercato("serve", env=env)
+    try:
+        server.wait_ready()
+    finally:
+        assert server.stop() == 0, server.output()
+    assert "Traceback" not in server.output()

@@ -79,7 +79,12 @@ class CrashingWorker:
         await asyncio.to_thread(self.process.wait, 10)
 
     async def stop(self) -> int:
+        """SIGTERM once the worker has started (before, SIGTERM has no handler yet)."""
         assert self.process is not None
+        for _ in range(PHASE_TIMEOUT_S * 10):
+            if self.started() or self.process.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -87,6 +92,9 @@ class CrashingWorker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return await asyncio.to_thread(self.process.wait, 10)
+
+    def started(self) -> bool:
+        return "worker_started" in self.logs[-1].read_text(errors="replace")
 
     def count_in_logs(self, needle: str) -> int:
         return sum(log.read_text(errors="replace").count(needle) for log in self.logs)

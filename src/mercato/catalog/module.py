@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mercato.platform.cli import CommandLine
     from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
+    from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.module import Started
     from mercato.platform.runtime import Runtime
 
@@ -65,6 +66,12 @@ async def _demo(runtime: Runtime) -> str | None:
     return await demo_catalog(runtime)
 
 
+def _operations() -> OperationDocs:
+    from mercato.catalog import api_docs
+
+    return api_docs.OPERATIONS
+
+
 module = Module(
     name="catalog",
     settings=CatalogSettings,
@@ -83,4 +90,5 @@ module = Module(
             "description": "Products, categories and stock (catalog editors).",
         },
     ),
+    operations=_operations,
 )

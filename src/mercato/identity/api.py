@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, Header, Response
 
-from mercato.identity import passwords, profile, registration, sessions
+from mercato.identity import passwords, profile, registration, sessions, sign_in
 from mercato.identity.auth import ClientDep, CurrentUser, IdentityDep
 from mercato.identity.config import IdentitySettings
 from mercato.identity.errors import InvalidSession
+from mercato.identity.known_devices import DEVICE_TTL
+from mercato.identity.known_devices import MAX_TOKEN_LENGTH as MAX_DEVICE_TOKEN_LENGTH
 from mercato.identity.models import User
 from mercato.identity.repository import IdentityReads
 from mercato.identity.schemas import (
@@ -19,6 +21,7 @@ from mercato.identity.schemas import (
     DeleteAccountIn,
     EmailIn,
     LoginIn,
+    LoginOut,
     LogoutIn,
     ProfilePatchIn,
     RefreshIn,
@@ -40,6 +43,7 @@ router = APIRouter(prefix="/api/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])
 
 REFRESH_COOKIE = "__Host-mercato_refresh"
+DEVICE_COOKIE = "__Host-mercato_device"
 REGISTERED = "If this address can receive mail, a message with the next step is on its way."
 
 
@@ -80,7 +84,7 @@ async def verify_email(body: VerifyEmailIn, uow: UnitOfWorkDep, client: ClientDe
 
 @router.post(
     "/auth/login",
-    response_model=TokenOut,
+    response_model=LoginOut,
     dependencies=[Depends(public("login"))],
 )
 async def login(
@@ -90,13 +94,33 @@ async def login(
     uow: UnitOfWorkDep,
     client: ClientDep,
     response: Response,
-) -> TokenOut:
-    pair = await sessions.login(
-        email=body.email, password=body.password, identity=identity, uow=uow, client=client
+    device_cookie: Annotated[
+        str | None, Cookie(alias=DEVICE_COOKIE, max_length=MAX_DEVICE_TOKEN_LENGTH)
+    ] = None,
+) -> LoginOut:
+    """Sign in. Send the `device_token` of an earlier sign-in (or the device cookie): failed
+    attempts from elsewhere then never hold this client back."""
+    signed_in = await sign_in.login(
+        email=body.email,
+        password=body.password,
+        device_token=body.device_token or device_cookie,
+        identity=identity,
+        uow=uow,
+        client=client,
     )
     if body.cookie:
-        _set_refresh_cookie(response, pair.refresh_token, settings=identity.settings)
-    return TokenOut.from_pair(pair)
+        _set_refresh_cookie(response, signed_in.tokens.refresh_token, settings=identity.settings)
+        # Browsers keep the device token where scripts cannot read it.
+        response.set_cookie(
+            DEVICE_COOKIE,
+            signed_in.device_token,
+            max_age=int(DEVICE_TTL.total_seconds()),
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
+    return LoginOut.from_signed_in(signed_in)
 
 
 @router.post(

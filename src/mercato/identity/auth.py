@@ -6,6 +6,7 @@ Each alias both enforces and declares a route's policy (`mercato.platform.auth`)
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,7 @@ from mercato.platform.auth import Principal, authenticated, require
 from mercato.platform.deps import runtime_of
 from mercato.platform.http.rate_limits import client_ip, is_ip_address
 from mercato.platform.runtime import Runtime
+from mercato.platform.security.jwt import AccessTokens
 
 READ_USERS = "users:read"
 WRITE_USERS = "users:write"
@@ -50,6 +52,21 @@ class IdentityAuthenticator:
             )
             await record(uow, denied, client_of(request))
             await uow.commit()
+
+
+class ServiceTokenIssuer:
+    """Service tokens signed with the API's access-token keys (the callee checks them
+    against `/.well-known/jwks.json`), valid for a minute."""
+
+    TTL = dt.timedelta(seconds=60)
+
+    def __init__(self, tokens: AccessTokens) -> None:
+        self._tokens = tokens
+
+    def issue(self, *, service: str, audience: str, scopes: tuple[str, ...]) -> str:
+        return self._tokens.issue_service_token(
+            service=service, audience=audience, scopes=scopes, ttl=self.TTL
+        )
 
 
 def client_of(request: Request) -> ClientInfo:

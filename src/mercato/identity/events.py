@@ -50,9 +50,22 @@ class AccountDeleted(EventPayload):
     user_id: uuid.UUID
 
 
+class RightsChanged(EventPayload):
+    """Sessions of the user were revoked or their roles changed (logout, password change
+    or reset, disable, role change, token reuse, deletion): whatever a process cached about
+    the user's access is stale. Published for every such commit (`changes.rights_events`)."""
+
+    name = "identity.user.rights_changed"
+    version = 1
+    aggregate_type = "identity.user"
+
+    user_id: uuid.UUID
+
+
 CONTRACTS: tuple[type[EventPayload], ...] = (
     UserRegistered,
     EmailVerified,
     AccountChanged,
     AccountDeleted,
+    RightsChanged,
 )

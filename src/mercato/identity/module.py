@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from mercato.platform.cli import CommandLine
+    from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
+    from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.module import Started
     from mercato.platform.runtime import Runtime
 
@@ -37,6 +39,12 @@ def _jobs() -> procrastinate.Blueprint:
     return tasks.blueprint()
 
 
+def _consumers(runtime: Runtime) -> ConsumerRegistry:
+    from mercato.identity import consumers
+
+    return consumers.registry(runtime)
+
+
 def _start(runtime: Runtime) -> AbstractAsyncContextManager[Started]:
     from mercato.identity.startup import start
 
@@ -49,6 +57,12 @@ def _cli(cli: CommandLine) -> None:
     register(cli)
 
 
+def _operations() -> OperationDocs:
+    from mercato.identity import api_docs
+
+    return api_docs.OPERATIONS
+
+
 module = Module(
     name="identity",
     settings=IdentitySettings,
@@ -56,6 +70,7 @@ module = Module(
     routers=_routers,
     start=_start,
     contracts=_contracts,
+    consumers=_consumers,
     jobs=_jobs,
     cli=_cli,
     tags=(
@@ -68,4 +83,5 @@ module = Module(
             "description": "Accounts, roles and the security audit log (staff).",
         },
     ),
+    operations=_operations,
 )

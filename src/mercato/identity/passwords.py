@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from mercato.identity import one_time_links, opaque_tokens
+from mercato.identity import one_time_links, opaque_tokens, throttle
 from mercato.identity.addresses import InvalidEmail, normalise_email
 from mercato.identity.audit import AuditRecord, ClientInfo, record
 from mercato.identity.errors import (
@@ -62,7 +62,7 @@ async def forgot_password(
             send_mail_job(
                 reset_password_mail(
                     to=user.email,
-                    public_url=identity.settings.public_url,
+                    links=identity.links,
                     token=token,
                     ttl_minutes=ttl_min,
                 )
@@ -169,6 +169,7 @@ async def _replace_password(
     await users.set_password_hash(user.id, password_hash)
     await users.revoke_sessions_of(user.id, reason="password_changed", keep=keep_session)
     await users.void_one_time_tokens(user.id)
-    uow.defer(
-        send_mail_job(password_changed_mail(to=user.email, public_url=identity.settings.public_url))
-    )
+    # The owner proved themselves (the link, or the current password): failed sign-ins
+    # from anywhere are forgotten, the account is held back no more.
+    await throttle.clear_account(uow.session, user.email)
+    uow.defer(send_mail_job(password_changed_mail(to=user.email, links=identity.links)))

@@ -48,13 +48,12 @@ async def register(
     """
     check_password(password, email=email, pointer="/password")
     password_hash = await identity.hasher.hash(password)
-    public_url = identity.settings.public_url
     try:
         async with uow:
             users = IdentityRepository(uow.session)
             existing = await users.live_user_by_email(email)
             if existing is not None:
-                uow.defer(send_mail_job(already_registered_mail(to=email, public_url=public_url)))
+                uow.defer(send_mail_job(already_registered_mail(to=email, links=identity.links)))
                 await record(
                     uow,
                     AuditRecord("register", "existing_email", target_user_id=existing.id),
@@ -106,7 +105,7 @@ async def mail_verification_link(
         send_mail_job(
             verification_mail(
                 to=user.email,
-                public_url=identity.settings.public_url,
+                links=identity.links,
                 token=token,
                 ttl_hours=ttl_h,
             )

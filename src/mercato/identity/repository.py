@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.identity.errors import EmailTaken, RefreshInProgress
+from mercato.identity.events import RightsChanged
 from mercato.identity.models import (
     OneTimeToken,
     RefreshToken,
@@ -20,9 +21,10 @@ from mercato.identity.models import (
     User,
     UserRole,
 )
-from mercato.platform.db.changes import Topic, changes_of
+from mercato.platform.db.changes import Changes, Topic, changes_of
 from mercato.platform.db.database import WriteSession
 from mercato.platform.db.sqlstates import LOCK_NOT_AVAILABLE, UNIQUE_VIOLATION, sqlstate_of
+from mercato.platform.events.contracts import EventPayload
 
 ADMIN_ROLE = "admin"
 # Users whose sessions or rights a transaction changed: their cached session checks are
@@ -315,3 +317,11 @@ class IdentityRepository(IdentityReads):
     def _principal_changed(self, user_id: uuid.UUID) -> None:
         """Note (for commit listeners) that cached authentications of the user are stale."""
         changes_of(self._session).note(RIGHTS_CHANGED, user_id)
+
+
+def rights_events(changes: Changes) -> list[tuple[EventPayload, object]]:
+    """The unit of work's change events: one `RightsChanged` per user whose sessions or
+    rights the transaction changed (the durable side of the commit listener)."""
+    return [
+        (RightsChanged(user_id=user_id), user_id) for user_id in sorted(changes.of(RIGHTS_CHANGED))
+    ]

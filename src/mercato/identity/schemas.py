@@ -11,10 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mercato.identity.addresses import InvalidEmail, normalise_email
 from mercato.identity.administration import AccountChange
+from mercato.identity.known_devices import MAX_TOKEN_LENGTH as MAX_DEVICE_TOKEN_LENGTH
 from mercato.identity.models import AuditEntry, User
 from mercato.identity.profile import ProfileChange
 from mercato.identity.search import AuditCriteria, UserCriteria
 from mercato.identity.sessions import TokenPair
+from mercato.identity.sign_in import SignedIn
 from mercato.platform.validation import SafeLine, SafeStr, Timestamp, Version
 
 # Hashing cost grows with input: anything longer than this is refused before hashing.
@@ -74,6 +76,13 @@ class LoginIn(_Input):
         description="Also set the refresh token as a `__Host-` HttpOnly, Secure,"
         " SameSite=Strict cookie (for browsers); /auth/refresh then reads it.",
     )
+    device_token: str | None = Field(
+        default=None,
+        max_length=MAX_DEVICE_TOKEN_LENGTH,
+        description="The `device_token` of an earlier sign-in (or of a mailed sign-in link):"
+        " failed sign-ins from elsewhere then never hold this client back. Browsers send"
+        " the `__Host-mercato_device` cookie instead.",
+    )
 
 
 class TokenOut(BaseModel):
@@ -90,6 +99,25 @@ class TokenOut(BaseModel):
             expires_in=pair.expires_in,
             refresh_token=pair.refresh_token,
             email_verified=pair.email_verified,
+        )
+
+
+class LoginOut(TokenOut):
+    device_token: str = Field(
+        description="Keep it and send it with later sign-ins (also set as the"
+        " `__Host-mercato_device` cookie): it marks this client as one that signed in"
+        " before. It signs no one in by itself."
+    )
+
+    @classmethod
+    def from_signed_in(cls, signed_in: SignedIn) -> LoginOut:
+        pair = signed_in.tokens
+        return cls(
+            access_token=pair.access_token,
+            expires_in=pair.expires_in,
+            refresh_token=pair.refresh_token,
+            email_verified=pair.email_verified,
+            device_token=signed_in.device_token,
         )
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mercato.identity.config import IdentitySettings
+from mercato.identity.known_devices import KnownDevices
+from mercato.identity.mail_templates import MailLinks
 from mercato.identity.principal_cache import PrincipalCache
 from mercato.platform.config import Settings
 from mercato.platform.security.fields import FieldKeyRing
@@ -29,6 +31,10 @@ class IdentityServices:
     # Seals the successor of a rotated refresh token, for the grace window's retries.
     refresh_sealer: Sealer
     principals: PrincipalCache
+    # Device tokens: clients that signed in before, throttled apart from the account.
+    devices: KnownDevices
+    # Where the links in identity's mails point (`mail_templates.MailLinks.of`).
+    links: MailLinks
 
 
 def jwt_keys_file(settings: Settings) -> Path:

@@ -1,5 +1,5 @@
-"""Sessions: sign in, rotate refresh tokens, sign out, revoke; and the per-request check
-that a caller's session is still live (`authenticate`).
+"""Sessions: open one (for `sign_in`), rotate refresh tokens, sign out, revoke; and the
+per-request check that a caller's session is still live (`authenticate`).
 
 Each use case is one unit of work: one transaction, one commit.
 """
@@ -9,12 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import NoReturn
 
-from mercato.identity import opaque_tokens, throttle
-from mercato.identity.addresses import InvalidEmail, normalise_email
+from mercato.identity import opaque_tokens
 from mercato.identity.audit import AuditRecord, ClientInfo, record
-from mercato.identity.errors import EmailNotVerified, InvalidCredentials, InvalidSession
+from mercato.identity.errors import InvalidSession
 from mercato.identity.mail_templates import session_ended_for_reuse_mail
 from mercato.identity.models import RefreshToken, Session, User
 from mercato.identity.repository import IdentityReads, IdentityRepository
@@ -38,70 +36,10 @@ class TokenPair:
     email_verified: bool
 
 
-async def login(
-    *,
-    email: str,
-    password: str,
-    identity: IdentityServices,
-    uow: UnitOfWork,
-    client: ClientInfo,
-) -> TokenPair:
-    """One 401 for unknown account, wrong password, inactive account and a held-back
-    (throttled) attempt; all of them cost one Argon2 verification."""
-    hasher = identity.hasher
-    try:
-        normalised = normalise_email(email)
-    except InvalidEmail:
-        await hasher.verify_nobody(password)
-        raise InvalidCredentials() from None
-    keys = throttle.keys_for(normalised, client.ip)
-    async with uow:
-        users = IdentityRepository(uow.session)
-        if await throttle.held_back(uow.session, keys):
-            await hasher.verify_nobody(password)
-            await _refuse(uow, keys, AuditRecord("login", "throttled"), client)
-        user = await users.live_user_by_email(normalised)
-        if user is None:
-            await hasher.verify_nobody(password)
-            await _refuse(uow, keys, AuditRecord("login", "unknown_account"), client)
-        verification = await hasher.verify(user.password_hash, password)
-        if not verification.valid or user.status != "active":
-            outcome = "wrong_password" if not verification.valid else f"account_{user.status}"
-            await _refuse(uow, keys, AuditRecord("login", outcome, target_user_id=user.id), client)
-        if user.email_verified_at is None and not identity.settings.allow_unverified_login:
-            # Said only to someone who knows the password: no enumeration here.
-            await record(
-                uow, AuditRecord("login", "email_unverified", target_user_id=user.id), client
-            )
-            await uow.commit()
-            raise EmailNotVerified(
-                "Confirm your email address first (POST /api/v1/auth/resend-verification)."
-            )
-        if verification.needs_rehash:
-            await users.set_password_hash(user.id, await hasher.hash(password))
-        await throttle.record_success(uow.session, keys)
-        pair = await _open_session(users, user=user, identity=identity, client=client)
-        await record(uow, AuditRecord("login", "ok", actor_user_id=user.id), client)
-        await uow.commit()
-    return pair
-
-
-async def _refuse(
-    uow: UnitOfWork,
-    keys: tuple[throttle.ThrottleKey, ...],
-    audit: AuditRecord,
-    client: ClientInfo,
-) -> NoReturn:
-    """A refused sign-in: counted by the throttle, audited, committed, answered 401."""
-    await throttle.record_failure(uow.session, keys)
-    await record(uow, audit, client)
-    await uow.commit()
-    raise InvalidCredentials()
-
-
-async def _open_session(
+async def open_session(
     users: IdentityRepository, *, user: User, identity: IdentityServices, client: ClientInfo
 ) -> TokenPair:
+    """A new session of `user` (a refresh token family) and its first token pair."""
     settings = identity.settings
     now = utc_now()
     session = Session(
@@ -257,7 +195,7 @@ async def _revoke_for_reuse(
 ) -> None:
     await users.revoke_session(session.id, reason="refresh_token_reuse")
     mail = session_ended_for_reuse_mail(
-        to=user.email, public_url=identity.settings.public_url, user_agent=session.user_agent
+        to=user.email, links=identity.links, user_agent=session.user_agent
     )
     uow.defer(send_mail_job(mail))
     await record(
@@ -323,7 +261,7 @@ async def authenticate(
         user_id, session_id = uuid.UUID(claims.subject), uuid.UUID(claims.session_id)
     except (InvalidToken, ValueError):
         raise InvalidSession() from None
-    cached, generation = await identity.principals.lookup(session_id=session_id, user_id=user_id)
+    cached, stamp = await identity.principals.lookup(session_id=session_id, user_id=user_id)
     if cached is not None:
         return cached
     # The primary, not a replica: a replica a few hundred ms behind would let a revoked
@@ -345,8 +283,8 @@ async def authenticate(
     principal = Principal(
         user_id=user_id, session_id=session_id, roles=roles, permissions=permissions
     )
-    if generation is not None:
+    if stamp is not None:
         await identity.principals.store(
-            principal, generation=generation, expires_at=session.absolute_expires_at
+            principal, stamp=stamp, expires_at=session.absolute_expires_at
         )
     return principal

@@ -1,18 +1,28 @@
-"""Identity's background jobs: re-encrypting personal fields after a key rotation."""
+"""Identity's background jobs: re-encrypting personal fields after a key rotation, and the
+sign-in link (rendered here, from the account's id: a device token is a secret, and job
+arguments are stored and logged)."""
 
 from __future__ import annotations
+
+import uuid
 
 import procrastinate
 import structlog
 from sqlalchemy import select, update
 
+from mercato.identity import throttle
+from mercato.identity.known_devices import LINK_TTL, KnownDevices
+from mercato.identity.mail_templates import MailLinks, sign_in_link_mail
 from mercato.identity.models import User
 from mercato.identity.profile import phone_location
+from mercato.identity.repository import IdentityReads
 from mercato.identity.services import field_keys_file
+from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
-from mercato.platform.jobs.tasks import MAINTENANCE_QUEUE
+from mercato.platform.jobs.tasks import MAIL_QUEUE, MAINTENANCE_QUEUE, send_mail
+from mercato.platform.mail import Mail
 from mercato.platform.security.fields import FieldKeyRing
 
 NAMESPACE = "identity"
@@ -32,6 +42,17 @@ def blueprint() -> procrastinate.Blueprint:
         lock=REENCRYPT_LOCK,
         retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=5),
     )(reencrypt_fields)
+    tasks.task(
+        name="send_sign_in_link",
+        queue=MAIL_QUEUE,
+        pass_context=True,
+        retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2),
+    )(send_sign_in_link)
+    tasks.periodic(cron="29 * * * *", periodic_id="reap-login-throttle")(
+        tasks.task(name="reap_login_throttle", queue=MAINTENANCE_QUEUE, pass_context=True)(
+            reap_login_throttle
+        )
+    )
     # Daily as well, for values written by processes that still had the old ring loaded.
     tasks.periodic(cron="41 3 * * *", periodic_id="reencrypt-fields")(
         tasks.task(name="reencrypt_fields_daily", queue=MAINTENANCE_QUEUE, pass_context=True)(
@@ -90,3 +111,47 @@ async def reencrypt_phones(database: Database, ring: FieldKeyRing) -> int:
         if len(rows) < REENCRYPT_BATCH:
             logger.info("fields_reencrypted", field="identity_user.phone", count=total)
             return total
+
+
+async def reap_login_throttle(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Hourly: forget sign-in counters quiet for a day (every sign-in claims a row per
+    client key, so the table would otherwise keep every address that ever signed in)."""
+    removed = await throttle.forget_quiet_keys(dependencies_of(context).database)
+    logger.info("login_throttle_reaped", removed=removed)
+    return removed
+
+
+def sign_in_link_job(user_id: uuid.UUID) -> JobRequest:
+    """Mail the owner a sign-in link; the arguments name the account, never the token."""
+    return JobRequest(
+        task_name=f"{NAMESPACE}:send_sign_in_link",
+        queue=MAIL_QUEUE,
+        args={"user_id": str(user_id)},
+    )
+
+
+async def send_sign_in_link(context: procrastinate.JobContext, *, user_id: str) -> None:
+    dependencies = dependencies_of(context)
+    mail = await sign_in_link_mail_for(
+        dependencies.database, dependencies.settings, uuid.UUID(user_id)
+    )
+    if mail is not None:
+        await send_mail(context, to=mail.to, subject=mail.subject, text=mail.text, html=None)
+
+
+async def sign_in_link_mail_for(
+    database: Database, settings: Settings, user_id: uuid.UUID
+) -> Mail | None:
+    """The link's mail, with a fresh short-lived device token (None if the account is gone
+    or inactive by now)."""
+    async with database.read_session() as session:
+        user = await IdentityReads(session).user(user_id)
+    if user is None or user.status != "active":
+        return None
+    devices = KnownDevices(settings.secret_key.get_secret_value().encode())
+    return sign_in_link_mail(
+        to=user.email,
+        links=MailLinks.for_settings(settings),
+        device_token=devices.issue(user.id, ttl=LINK_TTL),
+        ttl_minutes=int(LINK_TTL.total_seconds() // 60),
+    )

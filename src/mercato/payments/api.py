@@ -12,11 +12,11 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from mercato.payments import captures, confirmation, intents, provider_events, refunds
-from mercato.payments.auth import Caller, IntentWriter, PaymentsDep
+from mercato.payments.auth import Caller, IntentReader, IntentWriter, PaymentsDep
 from mercato.payments.models import PaymentIntent
 from mercato.payments.providers.base import WebhookRejected
 from mercato.payments.repository import PaymentsReads
@@ -29,12 +29,14 @@ from mercato.payments.schemas import (
     RefundIn,
     RefundOut,
 )
+from mercato.payments.search import IntentCriteria, IntentSearchParams, intent_search
 from mercato.payments.tasks import process_provider_event_job
 from mercato.platform.auth import public
 from mercato.platform.concurrency import version_etag
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
 from mercato.platform.errors import BadRequest, NotFound
 from mercato.platform.idempotency import KeyClaim, idempotent, required_key
+from mercato.platform.listing import Page, fetch_page, link_header, next_page_url
 
 router = APIRouter(prefix="/api/v1", tags=["payment intents"])
 webhooks = APIRouter(tags=["provider webhooks"])
@@ -76,6 +78,32 @@ def _created(intent: PaymentIntent) -> Response:
     created = _intent_response(intent, status_code=201)
     created.headers["Location"] = f"/api/v1/payment_intents/{intent.id}"
     return created
+
+
+@router.get(
+    "/payment_intents",
+    response_model=Page[IntentOut],
+    summary="Search payment intents (staff): filters, sorts, keyset pages",
+)
+async def search_intents(
+    *,
+    params: Annotated[IntentSearchParams, Query()],
+    staff: IntentReader,
+    request: Request,
+    response: Response,
+    database: DatabaseDep,
+) -> Page[IntentOut]:
+    async with database.read_session() as session:
+        rows, cursor = await fetch_page(
+            session,
+            intent_search(IntentCriteria.of(params)),
+            sort=params.sorting(),
+            cursor=params.cursor,
+            limit=params.limit,
+        )
+    next_url = next_page_url(request.url, cursor)
+    response.headers.update(link_header(next_url))
+    return Page[IntentOut](items=[IntentOut.of(row[0]) for row in rows], next=next_url)
 
 
 @router.get("/payment_intents/{intent_id}", response_model=IntentOut, summary="A payment intent")

@@ -105,4 +105,5 @@ async def get_payments(request: Request) -> PaymentsServices:
 PaymentsDep = Annotated[PaymentsServices, Depends(get_payments)]
 Caller = Annotated[Principal, Depends(authenticated())]
 IntentWriter = Annotated[Principal, Depends(require(WRITE))]
+IntentReader = Annotated[Principal, Depends(require(READ))]
 PaymentsAdmin = Annotated[Principal, Depends(require(ADMIN))]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mercato.platform.cli import CommandLine, fail
+from mercato.platform.failures import StartupError
 
 if TYPE_CHECKING:
     from mercato.platform.config import Settings
@@ -25,12 +26,20 @@ def register(cli: CommandLine) -> None:
     ) -> None:
         """Serve the payments API (migrate first: `mercato payments migrate up`)."""
         from mercato.payments.process import create_payments_app
+        from mercato.platform.server import bind_listener
         from mercato.platform.server import serve as serve_app
 
         settings = _reachable(cli)
         overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
         settings = settings.model_copy(update=overrides)
-        serve_app(create_payments_app(settings), settings)
+        try:
+            listener = bind_listener(
+                settings.host, settings.port, variables="PAYMENTS_HOST, PAYMENTS_PORT"
+            )
+        except StartupError as error:
+            fail(str(error))
+        _require_migrated(settings)
+        serve_app(create_payments_app(settings), settings, listener=listener)
 
     @payments.command("worker")
     def worker() -> None:
@@ -40,6 +49,7 @@ def register(cli: CommandLine) -> None:
         from mercato.platform.server import run_worker
 
         settings = _reachable(cli)
+        _require_migrated(settings)
 
         async def until_signalled() -> None:
             stop = asyncio.Event()
@@ -66,7 +76,7 @@ def register(cli: CommandLine) -> None:
 
 def _reachable(cli: CommandLine) -> Settings:
     from mercato.payments.process import service_settings
-    from mercato.platform.server import StartupError, check_database
+    from mercato.platform.server import check_database
 
     settings = service_settings(cli.reachable_settings())
     try:
@@ -74,6 +84,16 @@ def _reachable(cli: CommandLine) -> Settings:
     except StartupError as error:
         fail(str(error))
     return settings
+
+
+def _require_migrated(settings: Settings) -> None:
+    from mercato.payments.schema import HISTORY
+    from mercato.platform.server import require_migrated
+
+    try:
+        require_migrated(settings, history=HISTORY)
+    except StartupError as error:
+        fail(str(error))
 
 
 def _migrate(cli: CommandLine, direction: str, revision: str) -> None:

@@ -61,7 +61,12 @@ async def confirm_intent(
 ) -> PaymentIntent:
     """Pay the intent with `confirm.payment_method` (see the module docstring)."""
     attempt_id, provider_payment_id, request = await _start(
-        uow, intent_id=intent_id, confirm=confirm, principal=principal
+        uow,
+        intent_id=intent_id,
+        confirm=confirm,
+        principal=principal,
+        # Past the gateway's deadline: the call has ended one way or another by then.
+        check_at=utc_now() + gateway.deadline + recheck_after,
     )
     if provider_payment_id is None:
         created = await gateway.create_payment(
@@ -90,9 +95,16 @@ async def confirm_intent(
 
 
 async def _start(
-    uow: UnitOfWork, *, intent_id: uuid.UUID, confirm: ConfirmIn, principal: Principal
+    uow: UnitOfWork,
+    *,
+    intent_id: uuid.UUID,
+    confirm: ConfirmIn,
+    principal: Principal,
+    check_at: dt.datetime,
 ) -> tuple[uuid.UUID, str | None, CreatePayment]:
-    """Recovery point 1: the attempt and its key are stored, the intent is `processing`."""
+    """Recovery point 1: the attempt and its key are stored, the intent is `processing`,
+    and the attempt's check is queued with them: if this process dies before the answer is
+    recorded, a worker asks the provider at `check_at` (a no-op if it was recorded)."""
     async with uow:
         payments = PaymentsRepository(uow.session)
         intent = await payments.intent_for_update(intent_id)
@@ -112,10 +124,10 @@ async def _start(
                     ProviderOperation.CONFIRM, object_id=attempt_id
                 ),
                 checks=0,
-                # If this process dies before recording the answer, the reconciler looks.
-                next_check_at=utc_now() + dt.timedelta(seconds=30),
+                next_check_at=check_at,
             )
         )
+        uow.defer(reconcile_attempt_job(attempt_id=attempt_id, at=check_at))
         await payments.move(intent, IntentStatus.PROCESSING)
         intent.last_failure_code = intent.last_failure_message = None
         await uow.commit()

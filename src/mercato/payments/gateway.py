@@ -26,6 +26,7 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import random
 import time
@@ -124,6 +125,11 @@ class PaymentGateway:
         )
         if metrics is not None:
             metrics.breaker_state.labels(provider.name).set(0)  # closed until it opens
+
+    @property
+    def deadline(self) -> dt.timedelta:
+        """The longest a call through the gateway takes, retries and waits included."""
+        return dt.timedelta(seconds=self._policy.deadline_s)
 
     # -- mutating calls -------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
+    from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.module import Started
     from mercato.platform.runtime import Runtime
 
@@ -52,6 +53,12 @@ def _jobs() -> procrastinate.Blueprint:
     return tasks.blueprint()
 
 
+def _operations() -> OperationDocs:
+    from mercato.payments import api_docs
+
+    return api_docs.OPERATIONS
+
+
 module = Module(
     name="payments",
     settings=PaymentsSettings,
@@ -77,4 +84,5 @@ module = Module(
             "description": "Signed notifications from the payment provider.",
         },
     ),
+    operations=_operations,
 )

@@ -17,7 +17,11 @@ from mercato.platform.events.models import ConsumerPosition, DeadLetter, InboxEn
 from mercato.platform.idempotency import IdempotencyKey
 
 SCHEMA = "payments"
-HISTORY = History(Path(mercato.payments.migrations.__file__).parent, schema=SCHEMA)
+HISTORY = History(
+    Path(mercato.payments.migrations.__file__).parent,
+    schema=SCHEMA,
+    upgrade_command="mercato payments migrate up",
+)
 _PLATFORM_TABLES = (OutboxMessage, InboxEntry, ConsumerPosition, DeadLetter, IdempotencyKey)
 
 

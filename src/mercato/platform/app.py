@@ -18,14 +18,15 @@ from starlette.middleware.cors import CORSMiddleware
 
 from mercato import __version__
 from mercato.platform import dev_api
-from mercato.platform.config import Environment, Settings
+from mercato.platform.config import Settings, development_warnings
 from mercato.platform.db.database import Database
 from mercato.platform.http.middleware import (
     REQUEST_ID_HEADER,
     PlatformMiddleware,
     RequestBodyMiddleware,
 )
-from mercato.platform.http.openapi import describe_policies
+from mercato.platform.http.openapi import describe_api, operation_id
+from mercato.platform.http.operation_docs import OperationDoc
 from mercato.platform.http.problems import install_problem_handlers
 from mercato.platform.module import Module
 from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
@@ -57,19 +58,23 @@ def create_app(
                 backend="redis" if runtime.redis is not None else "in-process (set REDIS_URL)",
             )
             logger.info("startup", env=settings.env.value, version=__version__)
+            for warning in development_warnings(settings):
+                logger.warning("development_settings", detail=warning)
             try:
                 yield
             finally:
                 logger.info("shutdown")
 
     registry = CollectorRegistry()
+    mounts_dev_routes = dev_routes and settings.serves_dev_routes
     app = FastAPI(
         title=title,
         version=__version__,
         summary=summary,
         lifespan=lifespan,
-        openapi_tags=[tag for module in modules for tag in module.tags],
+        openapi_tags=_tags(modules, dev_routes=mounts_dev_routes),
         middleware=_middleware(settings, modules, HttpMetrics(registry)),
+        generate_unique_id_function=operation_id,
     )
     registry.register(PoolCollector(lambda: _pool_status(app)))
     install_problem_handlers(app)
@@ -77,10 +82,20 @@ def create_app(
     for module in modules:
         for router in module.routers() if module.routers is not None else ():
             app.include_router(router)
-    if dev_routes and settings.env is Environment.DEVELOPMENT:
+    docs: dict[str, OperationDoc] = {}
+    for module in modules:
+        docs.update(module.operations() if module.operations is not None else {})
+    if mounts_dev_routes:
         app.include_router(dev_api.router)
-    describe_policies(app)
+        docs.update(dev_api.OPERATIONS)
+    describe_api(app, docs)
     return app
+
+
+def _tags(modules: Sequence[Module], *, dev_routes: bool) -> list[dict[str, str]]:
+    """Every module's tags, described; the development routes' when they are mounted."""
+    tags = [tag for module in modules for tag in module.tags]
+    return [*tags, dev_api.TAG] if dev_routes else tags
 
 
 def _middleware(

@@ -19,12 +19,15 @@ once the caller is known (a forged `sub` cannot drain someone else's budget).
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
 
 from mercato.platform.deps import runtime_of
 from mercato.platform.errors import PermissionDenied, Unauthenticated
@@ -34,13 +37,22 @@ from mercato.platform.http.rate_limits import client_ip
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+OPERATOR = "operator"
 BEARER_SCHEME = "bearerAuth"
+OPERATOR_SCHEME = "operatorToken"
 # Declares the scheme in OpenAPI (the `/docs` Authorize button); never refuses by itself.
 bearer_scheme = HTTPBearer(
     scheme_name=BEARER_SCHEME,
     description="An access token from POST /api/v1/auth/login.",
     auto_error=False,
 )
+operator_scheme = HTTPBearer(
+    scheme_name=OPERATOR_SCHEME,
+    description="MERCATO_METRICS_TOKEN (without it, only scrapers on the API's own host).",
+    auto_error=False,
+)
+# Headers a proxy adds: a request carrying one came through a proxy, not from this host.
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +77,20 @@ class Authenticator(Protocol):
         ...
 
 
+class ServiceTokens(Protocol):
+    """Short-lived tokens for calls from this service to another (identity signs them with
+    the API's keys; the callee checks them against the API's JWKS)."""
+
+    def issue(self, *, service: str, audience: str, scopes: tuple[str, ...]) -> str:
+        """A token saying `service` may do `scopes` at `audience`, valid for a minute."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """What a route declares: who may call it and its rate-limit policy."""
 
-    auth: str  # "public", "authenticated" or "permission:<name>"
+    auth: str  # "public", "authenticated", "operator" or "permission:<name>"
     rate_limit: RateLimitPolicy
     # Public, with privileged variants checked on demand (`OnDemandPolicy`).
     on_demand: bool = False
@@ -108,6 +129,38 @@ class TokenPolicy(RoutePolicy):
         await _limit(request, self.policy, scope="ip", key=None)
         token = credentials.credentials.strip() if credentials is not None else None
         return await _authorise(request, self.policy, token=token)
+
+
+class OperatorPolicy(RoutePolicy):
+    """Operations data for the operators (metrics): with `MERCATO_METRICS_TOKEN` set, the
+    caller sends it as a bearer token (401 otherwise); without one, only a request from
+    this very host that no proxy forwarded is answered, and anyone else gets a plain 404."""
+
+    async def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_scheme)],
+    ) -> None:
+        await _limit(request, self.policy, scope="ip", key=None)
+        expected = runtime_of(request.scope).settings.metrics_token
+        if expected is None:
+            if not is_local_request(request):
+                raise HTTPException(404)
+            return
+        presented = credentials.credentials.strip() if credentials is not None else ""
+        if not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+            raise Unauthenticated("Send the operator token: Authorization: Bearer <token>.")
+
+
+def is_local_request(request: Request) -> bool:
+    """The peer is this machine (loopback) and no proxy forwarded the request: the test
+    for what only the host's own tools may see when no token is configured."""
+    if request.client is None or any(name in request.headers for name in _FORWARDING_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
 
 
 class OnDemandPolicy(RoutePolicy):
@@ -184,6 +237,11 @@ def authenticated(rate_limit: str = "default") -> TokenPolicy:
 def require(permission: str, *, rate_limit: str = "default") -> TokenPolicy:
     """Callers whose roles grant `permission` (403 otherwise, audited)."""
     return TokenPolicy(Policy(f"permission:{permission}", _rate_limit(rate_limit)))
+
+
+def operator(rate_limit: str = "operations") -> OperatorPolicy:
+    """The operators' token, or this host only (see `OperatorPolicy`)."""
+    return OperatorPolicy(Policy(OPERATOR, _rate_limit(rate_limit)))
 
 
 def on_demand(permission: str, *, rate_limit: str = "default") -> OnDemandPolicy:

@@ -2,9 +2,12 @@
 platform's own commands (`check`, `migrate`, `db`, `events`).
 
 A command that needs the database asks `cli.run(body)`: the settings are loaded once,
-the database is reached (or the command exits 2 with one line saying why), and `body`
-gets a `Runtime` with every module started, so a write from the command line retires
-caches and fires events exactly as one from the API does.
+the database is reached and its schema checked (or the command exits 2 with one line
+saying why), and `body` gets a `Runtime` with every module started, so a write from the
+command line retires caches and fires events exactly as one from the API does.
+
+Importing this module must stay cheap: `mercato --help` imports it, so everything that
+pulls in the web stack or SQLAlchemy is imported inside the commands.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, ClassVar, NoReturn, TypeVar
 
 import typer
+from typer import _click as click
+from typer.core import TyperCommand, TyperGroup
 
-from mercato.platform.config import Settings, redact_url
+from mercato.platform.config import Environment, Settings, development_warnings, redact_url
+from mercato.platform.failures import StartupError
 from mercato.platform.module import Module
 
 if TYPE_CHECKING:
@@ -28,9 +35,47 @@ EXIT_CONFIG = 2
 
 
 def fail(message: str) -> NoReturn:
-    """One line on stderr, exit 2: a problem the operator fixes (configuration, usage)."""
-    typer.echo(f"mercato: {message}", err=True)
+    """One line per problem on stderr, exit 2: what the operator fixes (configuration,
+    usage)."""
+    for line in message.splitlines() or [""]:
+        typer.echo(f"mercato: {line}", err=True)
     raise typer.Exit(EXIT_CONFIG)
+
+
+@dataclass(frozen=True, slots=True)
+class LazyGroup:
+    """A command group imported only when it runs: `help` is what `--help` lists."""
+
+    help: str
+    load: Callable[[], click.Command]
+
+
+class LazyGroups(TyperGroup):
+    """A root command whose `lazy` groups (services of their own, with heavy imports) are
+    listed by their help line and imported only when one of their commands runs."""
+
+    lazy: ClassVar[Mapping[str, LazyGroup]] = {}
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + [name for name in self.lazy if name not in names]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in self.lazy:
+            return found
+        group = self.lazy[cmd_name]
+        if self._listing:
+            return TyperCommand(cmd_name, help=group.help)
+        return group.load()
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
 
 class CommandLine:
@@ -45,7 +90,7 @@ class CommandLine:
     def group(self, name: str, help_text: str) -> typer.Typer:
         """The command group `mercato <name> …` (made on first use, shared by modules)."""
         if name not in self._groups:
-            group = typer.Typer(help=help_text, no_args_is_help=True)
+            group = typer.Typer(help=help_text, no_args_is_help=True, add_completion=False)
             self.app.add_typer(group, name=name)
             self._groups[name] = group
         return self._groups[name]
@@ -55,23 +100,28 @@ class CommandLine:
         configured by them; exits 2 on a bad variable."""
         if self._settings is None:
             from mercato.platform.observability.logging import configure_logging
-            from mercato.platform.server import StartupError, load_settings
+            from mercato.platform.server import load_settings
 
             try:
                 self._settings = load_settings(self.modules)
             except StartupError as error:
                 fail(str(error))
-            configure_logging(self._settings.log)
+            development = self._settings.env is Environment.DEVELOPMENT
+            configure_logging(self._settings.log, development=development)
         return self._settings
+
+    def override(self, **values: object) -> Settings:
+        """The settings with command-line options applied (`--host`, `--port`); None
+        values leave the setting as configured."""
+        settings = self.settings().model_copy(
+            update={key: value for key, value in values.items() if value is not None}
+        )
+        self._settings = settings
+        return settings
 
     def reachable_settings(self) -> Settings:
         """The settings with the database URL in use, after a successful round trip."""
-        from mercato.platform.server import (
-            StartupError,
-            check_database,
-            database_url,
-            with_database_url,
-        )
+        from mercato.platform.server import check_database, database_url, with_database_url
 
         settings = self.settings()
         try:
@@ -81,8 +131,22 @@ class CommandLine:
             fail(str(error))
         return with_database_url(settings, url)
 
+    def migrated_settings(self) -> Settings:
+        """The reachable settings, once the schema is known to be this build's (exits 2
+        with the command to run when it is empty or behind)."""
+        from mercato.platform.server import require_migrated
+
+        settings = self.reachable_settings()
+        try:
+            require_migrated(settings)
+        except StartupError as error:
+            fail(str(error))
+        return settings
+
     def run(self, body: Callable[[Runtime], Awaitable[T]]) -> T:
-        """Run `body` with a runtime on the reachable database, every module started."""
+        """Run `body` with a runtime on the reachable database, every module started. A
+        table missing on the way means a schema not migrated: one line says what to run
+        (checked only then, so a command that needs no table works on any database)."""
         from mercato.platform.runtime import open_runtime
 
         settings = self.reachable_settings()
@@ -91,7 +155,27 @@ class CommandLine:
             async with open_runtime(settings, self.modules) as runtime:
                 return await body(runtime)
 
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        except Exception as error:
+            if _missing_relation(error):
+                self.migrated_settings()  # exits 2 with the advice when the schema is behind
+            raise
+
+
+# undefined_table, undefined_column, invalid_schema_name: what a schema behind the code says.
+_SCHEMA_BEHIND = frozenset({"42P01", "42703", "3F000"})
+
+
+def _missing_relation(error: BaseException | None) -> bool:
+    """Whether a driver error (however wrapped) says a table, column or schema is missing."""
+    seen = 0
+    while error is not None and seen < 10:
+        for candidate in (error, getattr(error, "orig", None)):
+            if getattr(candidate, "sqlstate", None) in _SCHEMA_BEHIND:
+                return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def register(cli: CommandLine) -> None:
@@ -99,7 +183,8 @@ def register(cli: CommandLine) -> None:
 
     @cli.app.command()
     def check() -> None:
-        """Validate the configuration and reach the database; exit 2 with the reason if not."""
+        """Validate the configuration and reach the database; exit 2 with the reason if not.
+        Development settings that look like a deployment are warned about."""
         from mercato.platform.db import migrations
 
         url = _database_url(cli.reachable_settings())
@@ -108,8 +193,12 @@ def register(cli: CommandLine) -> None:
         state = (
             "up to date" if current == head else f"at {current or 'base (empty)'}, head is {head}"
         )
-        env = cli.settings().env.value
-        typer.echo(f"ok: environment {env}; database {redact_url(url)}; schema {state}")
+        settings = cli.settings()
+        typer.echo(
+            f"ok: environment {settings.env.value}; database {redact_url(url)}; schema {state}"
+        )
+        for warning in development_warnings(settings):
+            typer.echo(f"mercato: warning: {warning}", err=True)
 
     _register_migrate(cli)
     _register_db(cli)

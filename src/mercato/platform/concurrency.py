@@ -58,6 +58,5 @@ class ExpectedVersion:
         if self.from_if_match:
             raise PreconditionFailed("The resource changed since you read it; read it again.")
         raise VersionConflict(
-            f"You changed version {self.version}, but the resource is at version {current};"
-            " read it again."
+            f"The version you sent is not the current one ({current}); read it again."
         )

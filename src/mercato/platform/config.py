@@ -2,6 +2,11 @@
 
 Well-known URLs keep their conventional names (`DATABASE_URL`, `DATABASE_READ_URL`);
 everything else is `MERCATO_*` or grouped by prefix (`DATABASE_*`, `HTTP_*`, `LOG_*`).
+
+An empty variable means unset (`REDIS_URL=` in a `.env` file is no Redis, not a URL to
+parse), with one exception: an empty `MERCATO_SECRET_KEY` is refused, since whoever wrote
+it meant to fill it in. URLs are checked here, at start, so that `mercato check` refuses
+what would crash the process later.
 """
 
 from __future__ import annotations
@@ -9,12 +14,21 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEV_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - the marker that refuses production
 
@@ -24,9 +38,13 @@ S = TypeVar("S", bound=BaseSettings)
 
 def section_config(env_prefix: str) -> SettingsConfigDict:
     """The model config of a settings section: its variables are `<env_prefix>*`, read from
-    the environment or the `.env` file; frozen once read."""
+    the environment or the `.env` file (an empty one counts as unset); frozen once read."""
     return SettingsConfigDict(
-        env_prefix=env_prefix, env_file=_ENV_FILE, extra="ignore", frozen=True
+        env_prefix=env_prefix,
+        env_file=_ENV_FILE,
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
     )
 
 
@@ -114,6 +132,12 @@ class EventSettings(BaseSettings):
 
     transport: Literal["postgres", "nats"] = "postgres"
     nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_scheme(cls, url: str) -> str:
+        return checked_url(url, schemes=("nats", "tls", "ws", "wss"), example="nats://host:4222")
+
     # Ordered lanes per domain on NATS; changing it reshuffles aggregates between lanes.
     nats_partitions: int = Field(default=8, ge=1, le=256)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -132,6 +156,17 @@ class MailSettings(BaseSettings):
     smtp_url: SecretStr | None = Field(default=None, validation_alias="SMTP_URL")
     sender: str = "Mercato <no-reply@mercato.localhost>"
     timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            checked_url(
+                url.get_secret_value(),
+                schemes=("smtp", "smtps"),
+                example="smtp://user:pass@host:587?starttls=true or smtps://host:465",
+            )
+        return url
 
 
 class JobSettings(BaseSettings):
@@ -166,7 +201,9 @@ class LogSettings(BaseSettings):
     model_config = section_config("LOG_")
 
     level: str = "INFO"
-    json_output: bool = Field(default=True, validation_alias="LOG_JSON")
+    # JSON lines, or the console format. Unset: the console format on a developer's
+    # terminal (MERCATO_ENV=development and stderr a TTY), JSON lines everywhere else.
+    json_output: bool | None = Field(default=None, validation_alias="LOG_JSON")
     # One line per request. Off only where a proxy logs requests already (or in benchmarks,
     # per the performance method): it costs ~10 % of a cached read.
     access: bool = True
@@ -183,19 +220,27 @@ class LogSettings(BaseSettings):
 class Settings(BaseSettings):
     """The root settings object; one per process, passed explicitly (never a global)."""
 
-    model_config = section_config("MERCATO_")
+    # Empty values are dropped by `_empty_means_unset` instead, which keeps an empty secret.
+    model_config = SettingsConfigDict(**{**section_config("MERCATO_"), "env_ignore_empty": False})
 
     env: Environment = Environment.DEVELOPMENT
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path(".data")
-    # Shared state across API processes (rate limits now; caches later). Unset: in-process.
+    # Shared state across API processes (rate limits, caches). Unset: in-process.
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     embedded_db_port: int = Field(default=0, ge=0, le=65535)
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    # `/metrics` for holders of this bearer token; unset: only for this host's own scrapers.
+    metrics_token: SecretStr | None = Field(default=None, min_length=32)
+    # How long the database gauges of `/metrics` (outbox, lag, jobs) are reused.
+    metrics_db_refresh_s: float = Field(default=15.0, ge=0, le=3600)
+    # The development routes (`/dev/mailbox`): None mounts them in development on a loopback
+    # bind only; true mounts them on any bind (development and test only); false never.
+    dev_routes: bool | None = None
 
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings, validate_default=True)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     events: EventSettings = Field(default_factory=EventSettings)
@@ -204,20 +249,65 @@ class Settings(BaseSettings):
     # Each context's own settings class (`Module.settings`), read on first use.
     _sections: dict[type[BaseSettings], BaseSettings] = PrivateAttr(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _no_default_secrets_in_production(self) -> Self:
-        if self.env is Environment.PRODUCTION:
-            if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
-                raise ValueError("MERCATO_SECRET_KEY still holds the development default")
-            if len(self.secret_key.get_secret_value()) < 32:
-                raise ValueError("MERCATO_SECRET_KEY must be at least 32 characters")
-            if self.database.url is None:
-                raise ValueError("DATABASE_URL is required in production")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != "" or k == "secret_key"}
+        return data
+
+    @field_validator("secret_key")
+    @classmethod
+    def _a_real_secret(cls, secret: SecretStr, info: ValidationInfo) -> SecretStr:
+        value = secret.get_secret_value()
+        if not value.strip():
+            raise ValueError(
+                "is empty: set a random value of at least 32 characters"
+                " (or remove the variable to use the development value outside production)"
+            )
+        if info.data.get("env") is Environment.PRODUCTION:
+            if value == DEV_SECRET_KEY:
+                raise ValueError("still holds the development default")
+            if len(value) < 32:
+                raise ValueError("must be at least 32 characters in production")
+        return secret
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        return checked_url(
+            url, schemes=("redis", "rediss", "unix"), example="redis://host:6379/0", host=False
+        )
+
+    @field_validator("dev_routes")
+    @classmethod
+    def _no_dev_routes_in_production(cls, wanted: bool | None, info: ValidationInfo) -> bool | None:
+        if wanted and info.data.get("env") is Environment.PRODUCTION:
+            raise ValueError("the development routes are never served in production")
+        return wanted
+
+    @field_validator("database")
+    @classmethod
+    def _explicit_database_in_production(
+        cls, database: DatabaseSettings, info: ValidationInfo
+    ) -> DatabaseSettings:
+        if info.data.get("env") is Environment.PRODUCTION and database.url is None:
+            raise ValueError("DATABASE_URL is required in production")
+        return database
 
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def serves_dev_routes(self) -> bool:
+        """`/dev/mailbox` holds every reset link sent without SMTP: mounted when asked for
+        (`MERCATO_DEV_ROUTES=true`), else in development on a loopback bind only."""
+        if self.dev_routes is not None:
+            return self.dev_routes
+        return self.env is Environment.DEVELOPMENT and is_loopback(self.host)
 
     def section(self, kind: type[S]) -> S:
         """A context's settings (`IdentitySettings`, ...): the one given by `with_section`,
@@ -239,8 +329,42 @@ class Settings(BaseSettings):
         return configured or Path(self.data_dir) / "keys" / name
 
 
+def development_warnings(settings: Settings) -> list[str]:
+    """What looks like a deployment running with development settings: the API reachable
+    from other machines, or someone else's database. Warnings, not errors: a developer
+    may mean it (a VM, a container, a shared development database)."""
+    if settings.env is not Environment.DEVELOPMENT:
+        return []
+    warnings = []
+    if not is_loopback(settings.host):
+        routes = (
+            "the development routes (/dev/mailbox, every reset link) are served to it"
+            if settings.serves_dev_routes
+            else "the development routes stay off unless MERCATO_DEV_ROUTES=true"
+        )
+        warnings.append(
+            f"MERCATO_ENV is development but the API binds {settings.host}, reachable from"
+            f" other machines; {routes}. Set MERCATO_ENV=production for a deployment."
+        )
+    if settings.database.url is not None:
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 - see normalise_database_url
+
+        host = make_url(settings.database.url.get_secret_value()).host
+        if host is not None and not host.startswith("/") and not is_loopback(host):
+            warnings.append(
+                f"MERCATO_ENV is development but DATABASE_URL is on {host}, not this machine."
+                " Set MERCATO_ENV=production if this is a deployment."
+            )
+    return warnings
+
+
 def normalise_database_url(raw: str) -> URL:
     """Parse a PostgreSQL URL and pin the asyncpg driver; refuse anything else."""
+    # Imported here: the command line reads settings, and `mercato --help` must not pay
+    # for SQLAlchemy.
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     try:
         url = make_url(raw)
     except ArgumentError:
@@ -252,7 +376,36 @@ def normalise_database_url(raw: str) -> URL:
     return url.set(drivername="postgresql+asyncpg")
 
 
+def checked_url(url: str, *, schemes: tuple[str, ...], example: str, host: bool = True) -> str:
+    """`url` if it has one of `schemes` (and a host, unless `host` is false); the error
+    names the schemes and an example, never the value (it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ValueError(f"is not a URL such as {example}") from None
+    if parts.scheme not in schemes:
+        names = [f"{scheme}://" for scheme in schemes]
+        wanted = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise ValueError(f"must be a {wanted} URL such as {example}")
+    if host and not parts.hostname:
+        raise ValueError(f"names no host (a URL such as {example})")
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` serves this machine only (`localhost`, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def redact_url(url: URL | str) -> str:
     """A URL safe to print or log: the password is masked."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see normalise_database_url
+
     parsed = make_url(url) if isinstance(url, str) else url
     return parsed.render_as_string(hide_password=True)

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     import procrastinate
     from fastapi import APIRouter
 
+    from mercato.platform.http.operation_docs import OperationDocs
+
 
 def _routers() -> Sequence[APIRouter]:
     from mercato.platform.events import api as events_api
@@ -27,6 +29,12 @@ def _jobs() -> procrastinate.Blueprint:
     return tasks.blueprint()
 
 
+def _operations() -> OperationDocs:
+    from mercato.platform import api_docs
+
+    return api_docs.OPERATIONS
+
+
 module = Module(
     name="platform",
     models=(
@@ -37,4 +45,5 @@ module = Module(
     routers=_routers,
     jobs=_jobs,
     tags=({"name": "operations", "description": "Health probes, metrics, the AsyncAPI document."},),
+    operations=_operations,
 )

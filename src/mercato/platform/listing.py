@@ -144,14 +144,14 @@ class Sort:
             name = name.removeprefix("-").removeprefix("+")
             if name not in allowed:
                 choices = ", ".join(sorted(allowed))
+                # The submitted value is never echoed (problem details never quote input).
                 raise Invalid(
-                    f"Cannot sort by {raw.strip()!r}; choose among {choices}, with a leading"
-                    " '-' for descending order.",
+                    f"Sort by {choices}, with a leading '-' for descending order.",
                     errors=[_query_error("sort", "not an allowed sort field", "sort")],
                 )
             if any(key.name == name for key in keys):
                 raise Invalid(
-                    f"{name!r} appears twice in sort.",
+                    "A field appears twice in sort.",
                     errors=[_query_error("sort", "a field appears twice", "sort")],
                 )
             keys.append(SortKey(name, allowed[name], descending))

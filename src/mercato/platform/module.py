@@ -20,11 +20,12 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from starlette.middleware import Middleware
 
-    from mercato.platform.auth import Authenticator
+    from mercato.platform.auth import Authenticator, ServiceTokens
     from mercato.platform.cli import CommandLine
-    from mercato.platform.db.uow import CommitListener
+    from mercato.platform.db.uow import ChangeEvents, CommitListener
     from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
+    from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.runtime import Runtime
 
 
@@ -32,11 +33,15 @@ if TYPE_CHECKING:
 class Started:
     """What a module's `start` hands the runtime: its typed services object (looked up by
     its class: `runtime.services(CatalogServices)`), the listeners to run after each
-    commit (cache invalidation), and the authenticator if the module provides one."""
+    commit (cache invalidation), the events each commit derives from its changes (the
+    durable side of that invalidation), and the authenticator and service-token issuer if
+    the module provides them."""
 
     services: object
     commit_listeners: Sequence[CommitListener] = ()
+    change_events: Sequence[ChangeEvents] = ()
     authenticator: Authenticator | None = None
+    service_tokens: ServiceTokens | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +68,6 @@ class Module:
     demo: Callable[[Runtime], Awaitable[str | None]] | None = None
     # OpenAPI tags (name, description) of the module's routes.
     tags: Sequence[dict[str, str]] = field(default_factory=tuple)
+    # Its operations' summaries, examples and domain errors, by operationId (the OpenAPI
+    # document derives the rest from the routes: `platform.http.openapi`).
+    operations: Callable[[], OperationDocs] | None = None

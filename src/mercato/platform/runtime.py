@@ -3,8 +3,8 @@
 The API, the worker and the CLI commands all open one (`open_runtime`): settings, the
 database, the shared Redis client, the metrics registry, and each module's services,
 started in order and closed in reverse. A unit of work made by the runtime carries every
-module's commit listeners, so a write from the CLI retires caches exactly as one from the
-API does, without anyone wiring listeners by hand.
+module's commit listeners and change events, so a write from the CLI retires caches
+exactly as one from the API does, without anyone wiring listeners by hand.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
-from mercato.platform.db.uow import CommitListener, UnitOfWork
+from mercato.platform.db.uow import ChangeEvents, CommitListener, UnitOfWork
 from mercato.platform.events.consumers import ConsumerRegistry
 from mercato.platform.events.contracts import EventCatalog
 from mercato.platform.events.metrics import EventMetrics
@@ -28,7 +28,7 @@ from mercato.platform.module import Module, Started
 from mercato.platform.redis import connect_redis
 
 if TYPE_CHECKING:
-    from mercato.platform.auth import Authenticator
+    from mercato.platform.auth import Authenticator, ServiceTokens
 
 T = TypeVar("T")
 
@@ -55,7 +55,9 @@ class Runtime:
         self.event_catalog = event_catalog(modules)
         self.event_metrics = EventMetrics(self.registry)
         self.commit_listeners: tuple[CommitListener, ...] = ()
+        self.change_events: tuple[ChangeEvents, ...] = ()
         self._authenticator: Authenticator | None = None
+        self._service_tokens: ServiceTokens | None = None
         self._services: dict[type, object] = {}
 
     def services(self, kind: type[T]) -> T:
@@ -73,9 +75,20 @@ class Runtime:
             raise LookupError("no module provides an authenticator to this process")
         return self._authenticator
 
+    @property
+    def service_tokens(self) -> ServiceTokens:
+        if self._service_tokens is None:
+            raise LookupError("no module issues service tokens in this process")
+        return self._service_tokens
+
     def unit_of_work(self) -> UnitOfWork:
-        """A fresh unit of work on the primary, with every module's commit listeners."""
-        return UnitOfWork(self.database, commit_listeners=self.commit_listeners)
+        """A fresh unit of work on the primary, with every module's commit listeners and
+        change events."""
+        return UnitOfWork(
+            self.database,
+            commit_listeners=self.commit_listeners,
+            change_events=self.change_events,
+        )
 
     def consumers(self) -> ConsumerRegistry:
         """Every consumer group of every module."""
@@ -89,8 +102,11 @@ class Runtime:
         """Take in what a module started (only `open_runtime` calls this)."""
         self._services[type(started.services)] = started.services
         self.commit_listeners = (*self.commit_listeners, *started.commit_listeners)
+        self.change_events = (*self.change_events, *started.change_events)
         if started.authenticator is not None:
             self._authenticator = started.authenticator
+        if started.service_tokens is not None:
+            self._service_tokens = started.service_tokens
 
 
 def event_catalog(modules: Sequence[Module]) -> EventCatalog:

@@ -5,9 +5,13 @@ modules; nothing here knows one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import gc
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+import socket
+from collections.abc import Callable, Coroutine, Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,10 +21,23 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
+from starlette.types import ASGIApp
 
-from mercato.platform.config import Settings, normalise_database_url, redact_url
+from mercato.platform.config import (
+    DatabaseSettings,
+    EventSettings,
+    HttpSettings,
+    JobSettings,
+    LogSettings,
+    MailSettings,
+    Settings,
+    normalise_database_url,
+    redact_url,
+)
+from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
+from mercato.platform.failures import StartupError
 from mercato.platform.module import Module
 from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
 from mercato.platform.worker import Worker
@@ -28,41 +45,97 @@ from mercato.platform.worker import Worker
 EMBEDDED_DATABASE = "mercato"
 
 
-class StartupError(Exception):
-    """A problem the operator must fix; printed as one line, exit code 2."""
+__all__ = ["EMBEDDED_DATABASE", "StartupError"]  # StartupError: re-exported for callers
+
+
+# The platform's own sections, each read from the environment on its own (`load_settings`).
+_PLATFORM_SECTIONS: dict[str, type[BaseSettings]] = {
+    "database": DatabaseSettings,
+    "http": HttpSettings,
+    "log": LogSettings,
+    "events": EventSettings,
+    "mail": MailSettings,
+    "jobs": JobSettings,
+}
 
 
 def load_settings(modules: Sequence[Module]) -> Settings:
     """The platform's settings and every module's section, validated now (a bad variable
-    fails start-up with its name, not the first request that reads it)."""
+    fails start-up with its name, not the first request that reads it). Every bad variable
+    is reported, one line each, not only the first."""
+    problems: list[str] = []
+    sections: dict[str, BaseSettings] = {}
+    failed: set[str] = set()
+    for field, kind in _PLATFORM_SECTIONS.items():
+        try:
+            sections[field] = kind()
+        except ValidationError as error:
+            problems.extend(describe_settings_errors(error, kind))
+            sections[field] = kind.model_construct()  # defaults, so the root can be checked
+            failed.add(field)
+    settings: Settings | None = None
     try:
-        settings = Settings()
-        for module in modules:
-            if module.settings is not None:
-                settings.section(module.settings)
+        settings = Settings(**sections)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise StartupError(describe_settings_error(error)) from None
+        # A section that failed on its own is reported already.
+        problems.extend(
+            line
+            for item, line in zip(error.errors(), describe_settings_errors(error), strict=True)
+            if not item["loc"] or item["loc"][0] not in failed
+        )
+    for module in modules:
+        if module.settings is not None:
+            try:
+                section = module.settings()
+            except ValidationError as error:
+                problems.extend(describe_settings_errors(error, module.settings))
+            else:
+                if settings is not None:
+                    settings = settings.with_section(section)
+    if problems or settings is None:
+        raise StartupError("\n".join(problems))
     return settings
 
 
 def describe_settings_error(error: ValidationError) -> str:
-    """One line naming the environment variable at fault, without echoing its value."""
-    first = error.errors(include_url=False, include_input=False)[0]
-    message = first["msg"].removeprefix("Value error, ")
-    field = ".".join(str(part) for part in first["loc"])
-    if not field:
-        return f"configuration error: {message}"
-    prefix = _env_prefix_of(error.title)
-    variable = (prefix + field).upper() if prefix is not None else field
-    return f"configuration error: {variable}: {message}"
+    """The first problem of `error`, in one line (see `describe_settings_errors`)."""
+    return describe_settings_errors(error)[0]
+
+
+def describe_settings_errors(
+    error: ValidationError, kind: type[BaseSettings] | None = None
+) -> list[str]:
+    """One line per problem, naming the environment variable at fault, without echoing
+    its value."""
+    prefix = (
+        _prefix_of(kind.model_config.get("env_prefix"))
+        if kind is not None
+        else _env_prefix_of(error.title)
+    )
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = item["msg"].removeprefix("Value error, ")
+        loc = [str(part) for part in item["loc"]]
+        if not loc or loc[0] in _PLATFORM_SECTIONS:
+            # A check on the whole (or on a section): the message names the variable.
+            lines.append(f"configuration error: {message}")
+            continue
+        # An alias is the variable itself (`REDIS_URL`); a field name takes the prefix.
+        name = loc[0] if loc[0].isupper() else (prefix or "") + loc[0]
+        variable = ".".join([name.upper(), *loc[1:]])
+        lines.append(f"configuration error: {variable}: {message}")
+    return lines
 
 
 def _env_prefix_of(class_name: str) -> str | None:
     for cls in BaseSettings.__subclasses__():
         if cls.__name__ == class_name:
-            prefix = cls.model_config.get("env_prefix")
-            return prefix if isinstance(prefix, str) else None
+            return _prefix_of(cls.model_config.get("env_prefix"))
     return None
+
+
+def _prefix_of(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
@@ -127,6 +200,58 @@ def check_database(settings: Settings) -> None:
         raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(cause)}") from None
 
 
+def require_migrated(settings: Settings, *, history: migrations.History = migrations.MAIN) -> None:
+    """Refuse to start on a schema this build did not migrate (empty, behind, or from a
+    newer build): one line saying what to run, instead of a traceback on the first query."""
+    url = database_url(settings)
+    current = asyncio.run(migrations.current_revision(url, history=history))
+    head = migrations.head_revision(history)
+    if current == head:
+        return
+    if current is None:
+        state = "empty"
+    elif not migrations.is_known_revision(current, history=history):
+        raise StartupError(
+            f"the database schema is at revision {current}, unknown to this build (migrated "
+            "by a newer Mercato?): run the matching version, or start on another database"
+        )
+    else:
+        state = f"at revision {current}"
+    raise StartupError(
+        f"the database schema is {state}, this build needs {head}: run "
+        f"`{history.upgrade_command}` "
+        "(`mercato run` migrates by itself)"
+    )
+
+
+def bind_listener(
+    host: str, port: int, *, variables: str = "--host/--port or MERCATO_HOST/MERCATO_PORT"
+) -> socket.socket:
+    """A listening socket, bound now: a port in use is found before any database work, and
+    there is no window for another process to take it before uvicorn starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise StartupError(f"cannot listen on {host}: {error.strerror} ({variables})") from None
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is in use (is Mercato already running?): stop that "
+                f"process, or choose another port ({variables})"
+            ) from None
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {error.strerror} ({variables})"
+        ) from None
+    return listener
+
+
 def _reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "no answer within the connect timeout"
@@ -134,22 +259,13 @@ def _reason(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that calls back once it is accepting connections."""
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `serve_all` (which stops every server of the
+    process at once) and says when it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
-        if self.started:
-            # Everything built at start-up (routes, models, schemas) lives as long as the
-            # process: freeze it out of the cyclic collector, whose full passes over it
-            # showed up as 50-100 ms stalls at the p99 of cached reads.
-            gc.collect()
-            gc.freeze()
-            self._on_started()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 def exit_cleanly_on_sigterm() -> None:
@@ -162,17 +278,22 @@ def exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _ignore_reraised_signals() -> None:
-    """uvicorn drains on SIGINT/SIGTERM, restores the previous handlers and re-raises the
-    signal. With no-op handlers in place that re-raise does nothing: `serve` returns, the
-    worker is stopped in order, and the process exits 0."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-
-
-# Work run beside the API in the same event loop (the worker, in `mercato run`); it gets
-# the stop signal and the application's runtime (one pool, one set of services).
+# Work run beside a served application in the same event loop (its worker, in `mercato
+# run`); it gets the stop signal and the application's runtime (one pool, one set of
+# services).
 Background = Callable[[asyncio.Event, Runtime], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One application of the process, where it listens (a socket bound already by
+    `bind_listener`, or bound when serving starts), and what runs beside it."""
+
+    app: ASGIApp
+    host: str
+    port: int
+    background: Background | None = None
+    listener: socket.socket | None = None
 
 
 def serve(
@@ -181,50 +302,103 @@ def serve(
     *,
     on_started: Callable[[], None] = lambda: None,
     background: Background | None = None,
+    listener: socket.socket | None = None,
 ) -> None:
-    """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return."""
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        log_config=None,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
+    """Run `app` (and `background`, e.g. the worker) until SIGINT/SIGTERM; drain, return.
+    `listener` is a socket bound by `bind_listener` (else it is bound here: a port in use
+    is a StartupError either way)."""
+    serve_all(
+        [Served(app, settings.host, settings.port, background, listener)], on_started=on_started
     )
-    server = _AnnouncingServer(config, on_started)
-    _ignore_reraised_signals()
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(_serve_with(server, app, background))
 
 
-async def _serve_with(server: uvicorn.Server, app: FastAPI, background: Background | None) -> None:
-    stop = asyncio.Event()
-    task = None
-    if background is not None:
-        task = asyncio.create_task(_after_startup(server, app, stop, background))
-        # A worker that dies takes the API down with it, loudly, rather than silently
-        # leaving events unpublished behind a healthy-looking API.
-        task.add_done_callback(lambda _: setattr(server, "should_exit", True))
-    try:
-        await server.serve()
-    finally:
-        stop.set()
-        if task is not None:
-            await task
+def serve_all(services: Sequence[Served], *, on_started: Callable[[], None] = lambda: None) -> None:
+    """Run several applications in one event loop (the API, the payments service and the
+    sandbox in `mercato run`) until SIGINT/SIGTERM: every server drains, then each
+    background task stops, and the call returns."""
+    sockets = [served.listener or bind_listener(served.host, served.port) for served in services]
+    servers = [
+        _Server(
+            uvicorn.Config(
+                served.app,
+                host=served.host,
+                port=served.port,
+                lifespan="on",
+                access_log=False,
+                server_header=False,
+                log_config=None,
+                proxy_headers=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
+        for served in services
+    ]
+    loop_factory = servers[0].config.get_loop_factory()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve_all(servers, services, on_started, sockets))
 
 
-async def _after_startup(
-    server: uvicorn.Server, app: FastAPI, stop: asyncio.Event, background: Background
+async def _serve_all(
+    servers: list[_Server],
+    services: Sequence[Served],
+    on_started: Callable[[], None],
+    sockets: list[socket.socket],
 ) -> None:
-    """Run `background` with the application's runtime, once its lifespan has built it."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def shut_down() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, shut_down)
+    tasks = []
+    for server, served in zip(servers, services, strict=True):
+        if served.background is not None:
+            task = asyncio.create_task(_after_startup(server, served, stop))
+            # A worker that dies takes the process down with it, loudly, rather than
+            # silently leaving events unpublished behind a healthy-looking API.
+            task.add_done_callback(lambda _: shut_down())
+            tasks.append(task)
+    announcer = asyncio.create_task(_announce_when_started(servers, on_started))
+    try:
+        await asyncio.gather(
+            *(server.serve(sockets=[sock]) for server, sock in zip(servers, sockets, strict=True))
+        )
+    finally:
+        shut_down()
+        stop.set()
+        announcer.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _announce_when_started(servers: list[_Server], on_started: Callable[[], None]) -> None:
+    while not all(server.started for server in servers):
+        if any(server.should_exit for server in servers):
+            return
+        await asyncio.sleep(0.05)
+    # Everything built at start-up (routes, models, schemas) lives as long as the process:
+    # freeze it out of the cyclic collector, whose full passes over it showed up as
+    # 50-100 ms stalls at the p99 of cached reads.
+    gc.collect()
+    gc.freeze()
+    on_started()
+
+
+async def _after_startup(server: _Server, served: Served, stop: asyncio.Event) -> None:
+    """Run the background work with the application's runtime, once its lifespan built it."""
+    assert served.background is not None
     while not server.started:
         if server.should_exit or stop.is_set():
             return
         await asyncio.sleep(0.05)
-    await background(stop, app.state.runtime)
+    app: Any = served.app
+    await served.background(stop, app.state.runtime)
 
 
 def build_worker(runtime: Runtime) -> Worker:

@@ -74,6 +74,20 @@ async def test_passwords_and_tokens_never_reach_the_logs(
             "/api/v1/auth/refresh",
             headers={"Cookie": f"__Host-mercato_refresh={browser['refresh_token']}"},
         )
+        # A known device signing in, by body and by cookie.
+        await client.post(
+            "/api/v1/auth/login",
+            json={
+                "email": "ada@example.com",
+                "password": PASSWORD,
+                "device_token": tokens["device_token"],
+            },
+        )
+        await client.post(
+            "/api/v1/auth/login",
+            json={"email": "ada@example.com", "password": WRONG},
+            headers={"Cookie": f"__Host-mercato_device={browser['device_token']}"},
+        )
         await client.request("DELETE", "/api/v1/users/me", json={"password": WRONG}, headers=bearer)
         await client.post("/api/v1/auth/logout", headers=bearer)
         # A validation error must not echo the password it refused either.
@@ -94,6 +108,8 @@ async def test_passwords_and_tokens_never_reach_the_logs(
         rotated["refresh_token"],
         rotated["access_token"],
         browser["refresh_token"],
+        tokens["device_token"],
+        browser["device_token"],
         PHONE,
         PHONE.removeprefix("+"),
     ):

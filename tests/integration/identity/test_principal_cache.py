@@ -97,17 +97,17 @@ async def test_an_answer_read_before_an_invalidation_is_never_served_after_it(
 
     # A request misses and reads PostgreSQL; meanwhile a logout commits and invalidates;
     # then the slow request writes its (now stale) answer.
-    missed, generation = await cache.lookup(session_id=session_id, user_id=user_id)
+    missed, stamp = await cache.lookup(session_id=session_id, user_id=user_id)
     assert missed is None
-    assert generation is not None
-    await cache.forget_users({user_id})
-    await cache.store(principal, generation=generation, expires_at=expires)
+    assert stamp is not None
+    await cache.bump({user_id})
+    await cache.store(principal, stamp=stamp, expires_at=expires)
     assert (await cache.lookup(session_id=session_id, user_id=user_id))[0] is None
 
     # An answer stored under the current generation is served.
     _, current = await cache.lookup(session_id=session_id, user_id=user_id)
     assert current is not None
-    await cache.store(principal, generation=current, expires_at=expires)
+    await cache.store(principal, stamp=current, expires_at=expires)
     hit, _ = await cache.lookup(session_id=session_id, user_id=user_id)
     assert hit == principal
     # ...but not for another user claiming the same session id.

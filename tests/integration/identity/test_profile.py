@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -107,9 +110,11 @@ async def test_a_phone_copied_to_another_row_or_without_its_key_fails_closed(
 async def test_rotation_reencrypts_every_phone_under_the_new_key(
     client: httpx.AsyncClient,
     connection: AsyncConnection,
+    *,
     database: ConnectionBoundDatabase,
     settings: Settings,
     app: FastAPI,
+    tmp_path: Path,
 ) -> None:
     for n in range(3):
         await seed_account(connection, email=f"user{n}@shop.example")
@@ -117,11 +122,14 @@ async def test_rotation_reencrypts_every_phone_under_the_new_key(
         await client.patch(ME, json={"phone": f"+4420794609{n:02}", "version": 1}, headers=headers)
     identity = app.state.runtime.services(IdentityServices)
     old_kid = identity.field_keys.current
+    # Rotated in a copy of the key files: the session's own stay as every other test expects.
+    private = settings.model_copy(update={"data_dir": tmp_path})
+    shutil.copytree(Path(settings.data_dir) / "keys", tmp_path / "keys")
 
     rotated = await rotate_keys(
-        settings=settings, uow=UnitOfWork(database), signing=True, fields=True
+        settings=private, uow=UnitOfWork(database), signing=True, fields=True
     )
-    ring = FieldKeyRing.load(field_keys_file(settings))
+    ring = FieldKeyRing.load(field_keys_file(private))
     assert rotated["fields"] == ring.current != old_kid
     queued = await connection.scalar(
         text(

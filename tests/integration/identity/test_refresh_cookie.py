@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tests.support.identity import PASSWORD, seed_account
 
 COOKIE = "__Host-mercato_refresh"
+DEVICE = "__Host-mercato_device"
 
 
 def refresh_cookie(response: httpx.Response) -> tuple[str, set[str]]:
@@ -35,6 +36,11 @@ async def test_the_refresh_token_can_live_in_a_host_only_cookie(
     assert token == login.json()["refresh_token"]
     assert {"httponly", "secure", "samesite=strict", "path=/"} <= attributes
     assert not any(attribute.startswith("domain") for attribute in attributes)
+    (device,) = [h for h in login.headers.get_list("set-cookie") if h.startswith(DEVICE)]
+    assert device.startswith(f"{DEVICE}={login.json()['device_token']};")
+    assert {"httponly", "secure", "samesite=strict", "path=/"} <= {
+        part.strip().lower() for part in device.split(";")[1:]
+    }
 
     # A browser sends the cookie and no body; the rotated token comes back as a cookie.
     rotated = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"{COOKIE}={token}"})

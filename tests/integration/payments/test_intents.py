@@ -104,3 +104,35 @@ async def test_customers_pay_and_see_their_own_intents_only(payments: PaymentsSe
         headers=payments.customer_headers(ada) | {"Idempotency-Key": "k"},
     )
     assert created.status_code == 403
+
+
+async def test_staff_search_intents_by_order_and_status_in_keyset_pages(
+    payments: PaymentsService,
+) -> None:
+    reference = f"ord_{secrets.token_hex(6)}"
+    intent = await payments.create_intent(order_reference=reference)
+    await payments.confirm(intent["id"], "pm_card_visa")
+    found = await payments.api.get(
+        "/api/v1/payment_intents",
+        params={"order_reference": reference, "status": "succeeded"},
+        headers=payments.service_headers(scopes=("payments:read",)),
+    )
+    assert found.status_code == 200, found.text
+    assert [item["id"] for item in found.json()["items"]] == [intent["id"]]
+    page = await payments.api.get(
+        "/api/v1/payment_intents",
+        params={"limit": 1, "sort": "-created_at"},
+        headers=payments.service_headers(scopes=("payments:read",)),
+    )
+    assert page.json()["next"] is not None
+    assert 'rel="next"' in page.headers["link"]
+    customer = await payments.api.get(
+        "/api/v1/payment_intents", headers=payments.customer_headers(uuid.uuid4())
+    )
+    assert customer.status_code == 403
+    bad_sort = await payments.api.get(
+        "/api/v1/payment_intents",
+        params={"sort": "pg_sleep(5)"},
+        headers=payments.service_headers(scopes=("payments:read",)),
+    )
+    assert bad_sort.status_code == 422

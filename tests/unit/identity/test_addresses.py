@@ -40,6 +40,46 @@ def test_malformed_addresses_are_refused(invalid: str) -> None:
         normalise_email(invalid)
 
 
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "ada@ex\u0430mple.com",  # Latin with one Cyrillic "a"
+        "ada@\u0430\u0440\u0440\u04cf\u0435.com",  # "apple" wholly in Cyrillic look-alikes
+        "ada@xn--80ak6aa92e.com",  # the same, in punycode
+        "ada@g\u03bf\u03bfgle.com",  # Greek omicrons among Latin letters
+        "ada@mail.\u0440\u0430\u0443.com",  # any label, not only the first
+    ],
+)
+def test_look_alike_domains_are_refused(look_alike: str) -> None:
+    with pytest.raises(InvalidEmail, match="domain of the email address"):
+        normalise_email(look_alike)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ada@b\u00fccher.de",  # Latin with a diacritic
+        "ada@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",  # Cyrillic under .рф
+        "ada@\u043f\u0440\u0438\u043c\u0435\u0440.com",  # Cyrillic, not all look-alikes
+        "ada@\u4f8b\u3048.jp",  # Han and Hiragana: how Japanese is written
+        "ada@\u03c0\u03b1\u03c1\u03ac\u03b4\u03b5\u03b9\u03b3\u03bc\u03b1.gr",  # Greek
+    ],
+)
+def test_international_domains_in_one_writing_system_are_accepted(address: str) -> None:
+    assert normalise_email(address) == address
+
+
+@pytest.mark.parametrize(
+    "invalid",
+    ["zq<x>@example.com", "zq@exa<x>mple.com", "zq\u00e9@[300.1.1.1]", "zq@exa_mple.com"],
+)
+def test_refusals_never_quote_the_address(invalid: str) -> None:
+    with pytest.raises(InvalidEmail) as caught:
+        normalise_email(invalid)
+    message = str(caught.value)
+    assert not any(quoted in message for quoted in ("<", "zq", "_", "300", "\u00e9")), message
+
+
 def test_addresses_over_254_characters_are_refused() -> None:
     long_address = ("a" * 64) + "@" + ".".join(["b" * 60] * 4) + ".com"
     assert len(long_address) > 254

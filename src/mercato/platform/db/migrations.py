@@ -25,10 +25,12 @@ SCHEMA_OPTION = "mercato.schema"
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """A migration history: its scripts, and the schema it manages (None: public)."""
+    """A migration history: its scripts, the schema it manages (None: public), and the
+    command that upgrades it (what a refusal to start tells the operator to run)."""
 
     location: Path
     schema: str | None = None
+    upgrade_command: str = "mercato migrate up"
 
 
 MAIN = History(Path(mercato.migrations.__file__).parent)
@@ -64,6 +66,13 @@ def downgrade(database_url: str, revision: str, *, history: History = MAIN) -> N
 
 def head_revision(history: History = MAIN) -> str | None:
     return ScriptDirectory(str(history.location)).get_current_head()
+
+
+def is_known_revision(revision: str, *, history: History = MAIN) -> bool:
+    """Whether `revision` is one of this build's (a database migrated by a newer build
+    is at a revision this one has never heard of)."""
+    scripts = ScriptDirectory(str(history.location))
+    return any(script.revision == revision for script in scripts.walk_revisions())
 
 
 async def current_revision(database_url: str, *, history: History = MAIN) -> str | None:

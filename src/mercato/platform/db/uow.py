@@ -7,7 +7,7 @@ an exception half-way through a use case leaves no partial write behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self
@@ -32,16 +32,26 @@ class UnitOfWorkError(RuntimeError):
 # users whose rights changed, whether the catalog did), to drop this process's caches.
 # Effects on other systems do not go here: those are events, written by the outbox.
 CommitListener = Callable[[Changes], Awaitable[None]]
+# Called by `commit()` before it writes the outbox, with what the transaction changed: the
+# events it returns are written in the same transaction. The durable twin of a commit
+# listener: the listener acts at once in this process (and may fail), the event reaches
+# every consumer, retried until it is applied.
+ChangeEvents = Callable[[Changes], Iterable[tuple[EventPayload, object]]]
 
 
 class UnitOfWork:
     """A transaction boundary over one `AsyncSession` of the primary database."""
 
     def __init__(
-        self, database: Database, *, commit_listeners: Sequence[CommitListener] = ()
+        self,
+        database: Database,
+        *,
+        commit_listeners: Sequence[CommitListener] = (),
+        change_events: Sequence[ChangeEvents] = (),
     ) -> None:
         self._database = database
         self._commit_listeners = tuple(commit_listeners)
+        self._change_events = tuple(change_events)
         self._session: WriteSession | None = None
         self._committed = False
         self._events: list[Envelope] = []
@@ -106,6 +116,10 @@ class UnitOfWork:
         """Write the outbox and the deferred jobs, then commit; once per `async with`."""
         if self._committed:
             raise UnitOfWorkError("a unit of work commits exactly once")
+        changes = changes_of(self.session)
+        for derive in self._change_events:
+            for event, aggregate_id in derive(changes):
+                self.publish(event, aggregate_id=aggregate_id)
         await outbox.stage(self.session, self._events)
         await queue.stage(self.session, self._jobs)
         await self.session.commit()
@@ -114,7 +128,7 @@ class UnitOfWork:
         self._jobs = []
         for listener in self._commit_listeners:
             try:
-                await listener(changes_of(self.session))
+                await listener(changes)
             except Exception:  # committed already: a failing listener cannot undo it
                 logger.exception("commit_listener_failed")
 

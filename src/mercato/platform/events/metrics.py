@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -60,13 +61,24 @@ class EventMetrics:
             ["queue", "status"],
             registry=registry,
         )
+        self._read_at: float | None = None
+        self._reading = asyncio.Lock()
 
-    async def refresh(self, database: Database, *, timeout_s: float = 2.0) -> None:
-        """Read the gauges; on failure keep the last values (and say so in the logs)."""
-        try:
-            await asyncio.wait_for(self._read(database), timeout=timeout_s)
-        except Exception as error:  # noqa: BLE001 - metrics must never break a scrape
-            logger.warning("event_metrics_unavailable", error=str(error))
+    async def refresh(
+        self, database: Database, *, timeout_s: float = 2.0, max_age_s: float = 0.0
+    ) -> None:
+        """Read the gauges unless they were read less than `max_age_s` ago; concurrent
+        scrapes share one read. On failure keep the last values (and say so in the logs)."""
+        async with self._reading:
+            if self._read_at is not None and time.monotonic() - self._read_at < max_age_s:
+                return
+            try:
+                await asyncio.wait_for(self._read(database), timeout=timeout_s)
+            except Exception as error:  # noqa: BLE001 - metrics must never break a scrape
+                logger.warning("event_metrics_unavailable", error=str(error))
+            # A failed read is not retried before `max_age_s` either: a database in
+            # trouble is not asked four more queries per scrape.
+            self._read_at = time.monotonic()
 
     async def _read(self, database: Database) -> None:
         async with database.read_session() as session:

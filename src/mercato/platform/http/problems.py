@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from mercato.platform import errors
 
@@ -40,6 +41,9 @@ _STATUS_BY_ERROR: dict[type[errors.ApplicationError], int] = {
     errors.Unavailable: 503,
     errors.RateLimited: 429,
 }
+# Pydantic quotes part of the input in a few messages ("...found `x` at 1" for a UUID):
+# cut, so that a problem never echoes what was sent.
+_QUOTED_INPUT = re.compile(r"[,:]? found `[^`]*`(?: at \d+)?")
 # PostgreSQL SQLSTATEs that mean "try again later", not "you sent something wrong".
 _TRANSIENT_SQLSTATES = {"57014", "55P03", "40001", "40P01", "53300", "57P01", "57P03"}
 # Class 22, "data exception": a value PostgreSQL (or the driver, encoding a parameter)
@@ -120,7 +124,9 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
             {
                 "in": location,
                 "pointer": "/" + "/".join(path),
-                "detail": _UNSAFE_IN_POINTER.sub("\ufffd", str(item.get("msg", "invalid"))),
+                "detail": _UNSAFE_IN_POINTER.sub(
+                    "\ufffd", _QUOTED_INPUT.sub("", str(item.get("msg", "invalid")))
+                ),
                 "code": str(item.get("type", "invalid")),
             }
         )
@@ -152,13 +158,31 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     phrase = HTTPStatus(error.status_code).phrase
     detail = error.detail if isinstance(error.detail, str) and error.detail != phrase else None
+    headers = dict(error.headers) if error.headers else None
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return problem_response(
         error.status_code,
         slug=getattr(error, "slug", None),
         detail=detail,
         instance=request.url.path,
-        headers=dict(error.headers) if error.headers else None,
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's 405 names only the methods
+    of the first route whose path matched, and a path is often served by several routes
+    (`GET`, `PATCH` and `DELETE /users/me` are three)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        # An included router keeps its routes as contexts of its own (FastAPI >= 0.165).
+        contexts = getattr(route, "effective_route_contexts", None)
+        for candidate in contexts() if contexts is not None else (route,):
+            match, _ = candidate.matches(request.scope)
+            if match is not Match.NONE:
+                methods.update(getattr(candidate, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 async def _on_validation_error(request: Request, error: Exception) -> Response:

@@ -13,6 +13,7 @@ import structlog
 from procrastinate.app import WorkerOptions
 from sqlalchemy.engine import make_url
 
+from mercato.platform.aio import wait_first
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
 from mercato.platform.jobs.recovery import StalledJobRecovery
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from mercato.platform.runtime import Runtime
 
 logger = structlog.get_logger(__name__)
+_MAX_RESTART_WAIT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,20 +125,43 @@ async def run_job_worker(
     if queues is not None:
         options["queues"] = list(queues)
     async with job_app.open_async():
-        worker = asyncio.create_task(job_app.run_worker_async(**options))
         recovering = asyncio.create_task(recovery.run(stop))
-        stopping = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not stop.is_set():
-                # procrastinate stops by itself when a side task (heartbeat, listener) fails.
-                logger.error("job_worker_stopped_unexpectedly")
+            backoff_s = 1.0
+            while not stop.is_set():
+                ended = await _work_until(job_app, options, stop)
+                if stop.is_set():
+                    break
+                # procrastinate stops by itself when a side task fails (the heartbeat, the
+                # listener), or when its worker row was pruned after a long stall of this
+                # process: start again (a new registration) rather than idle unnoticed.
+                logger.error(
+                    "job_worker_stopped_unexpectedly", reason=ended, restart_in_s=backoff_s
+                )
+                await wait_first(stop, seconds=backoff_s)
+                backoff_s = min(backoff_s * 2, _MAX_RESTART_WAIT_S)
         finally:
-            stopping.cancel()
-            if not worker.done():
-                worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
             recovering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recovering
+
+
+async def _work_until(
+    job_app: procrastinate.App, options: WorkerOptions, stop: asyncio.Event
+) -> str:
+    """Run procrastinate's worker until `stop` (graceful) or until it ends by itself; what
+    ended it, in the latter case."""
+    worker = asyncio.create_task(job_app.run_worker_async(**options))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not worker.done():
+            worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({worker})
+    if worker.cancelled():
+        return "cancelled"
+    error = worker.exception()
+    return f"{type(error).__name__}: {error}" if error is not None else "returned"

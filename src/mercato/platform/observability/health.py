@@ -1,4 +1,5 @@
-"""Liveness, readiness and the Prometheus scrape endpoint."""
+"""Liveness, readiness and the Prometheus scrape endpoint (for operators only:
+`platform.auth.operator`)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from mercato.platform.auth import public
+from mercato.platform.auth import operator, public
 from mercato.platform.deps import DatabaseDep, RuntimeDep, SettingsDep
 from mercato.platform.http.problems import problem_response
 
 router = APIRouter(tags=["operations"])
-# Probes and scrapes come from the platform (load balancer, Prometheus) on the private
-# network; they are not rate limited.
+# Probes come from the platform (load balancer, orchestrator); they are not rate limited.
 OPERATIONS = [Depends(public("operations"))]
 logger = structlog.get_logger(__name__)
 
@@ -61,8 +61,16 @@ async def ready(database: DatabaseDep, settings: SettingsDep) -> HealthOut | Res
 
 
 @router.get(
-    "/metrics", summary="Prometheus metrics", response_class=Response, dependencies=OPERATIONS
+    "/metrics",
+    summary="Prometheus metrics (operators only)",
+    response_class=Response,
+    dependencies=[Depends(operator())],
+    responses={401: {"description": "MERCATO_METRICS_TOKEN is set and was not sent"}},
 )
 async def metrics(runtime: RuntimeDep) -> Response:
-    await runtime.event_metrics.refresh(runtime.database)
+    """The database gauges are read at most every `MERCATO_METRICS_DB_REFRESH_S`: a scrape
+    (or a flood of them) costs the database no more than that."""
+    await runtime.event_metrics.refresh(
+        runtime.database, max_age_s=runtime.settings.metrics_db_refresh_s
+    )
     return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,8 +1,10 @@
-"""structlog JSON logs with the request id bound per request, and secrets redacted.
+"""structlog logs with the request id bound per request, and secrets redacted.
 
-Every stdlib logger (uvicorn, SQLAlchemy, Alembic) goes through the same processors, so a
-line is JSON whoever wrote it. Redaction is by key name: values under keys that look like
-credentials never reach the output, whatever a call site passes.
+Every stdlib logger (uvicorn, SQLAlchemy, Alembic, procrastinate) goes through the same
+processors, so a line has one format whoever wrote it: JSON, or a console format for a
+developer's terminal (`MERCATO_ENV=development` and stderr a TTY, unless `LOG_JSON` says
+otherwise). Redaction is by key name and runs before either renderer: values under keys
+that look like credentials never reach the output, whatever a call site passes.
 """
 
 from __future__ import annotations
@@ -49,27 +51,85 @@ def _orjson_dumps(value: MutableMapping[str, Any], **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def shared_processors() -> list[Processor]:
+def shared_processors(*, console: bool = False) -> list[Processor]:
+    """What every line goes through, structlog's or a library's: context, level, logger,
+    time (ISO 8601 UTC in JSON; the local wall-clock time on a console), redaction."""
+    timestamper = (
+        structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False)
+        if console
+        else structlog.processors.TimeStamper(fmt="iso", utc=True)
+    )
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        timestamper,
         redact_secrets,
     ]
 
 
-def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) -> None:
-    """Route structlog and stdlib logging to one JSON (or console) stream (stderr)."""
-    renderer: Processor = (
-        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        if settings.json_output
-        else structlog.dev.ConsoleRenderer()
+# procrastinate's INFO lines that say nothing went wrong: task registrations (written twice,
+# by the app and by each blueprint), each periodic deferral, each job's start and success.
+# A job that will be retried is still said (its INFO line carries the error).
+_JOB_LINES_KEPT = frozenset({"job_error_retry", "job_aborted_retry", "job_aborted"})
+# Alembic says these each time it looks at a database (every `mercato check`, every start).
+_ALEMBIC_ROUTINE = ("Context impl ", "Will assume ")
+
+
+class RoutineLines(logging.Filter):
+    """Drops libraries' routine INFO lines (all kept at LOG_LEVEL=DEBUG): a periodic job
+    would otherwise write three lines a minute, forever."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        if record.name.startswith("procrastinate"):
+            return getattr(record, "action", None) in _JOB_LINES_KEPT
+        if record.name == "alembic.runtime.migration":
+            return not str(record.msg).startswith(_ALEMBIC_ROUTINE)
+        return True
+
+
+def writes_json(settings: LogSettings, *, development: bool, stream: TextIO) -> bool:
+    """`LOG_JSON` when set; otherwise the console format only for a developer's terminal
+    (development, and the stream a TTY): tests, pipes and services get JSON lines."""
+    if settings.json_output is not None:
+        return settings.json_output
+    return not (development and _is_terminal(stream))
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        return False
+
+
+def _renderer(as_json: bool, stream: TextIO) -> Processor:
+    if as_json:
+        return structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+    # Never structlog's default Rich formatter: it prints every frame's local variables,
+    # and a local may hold a URL with its password or a token.
+    return structlog.dev.ConsoleRenderer(
+        colors=_is_terminal(stream),
+        exception_formatter=structlog.dev.plain_traceback,
+        sort_keys=False,
     )
+
+
+def configure_logging(
+    settings: LogSettings, *, stream: TextIO | None = None, development: bool = False
+) -> None:
+    """Route structlog and stdlib logging to one stream (stderr), as JSON lines or, on a
+    developer's terminal, in the console format (`writes_json`)."""
+    output = stream or sys.stderr
+    as_json = writes_json(settings, development=development, stream=output)
+    # JSON lines carry a formatted traceback; the console renderer formats its own.
+    exceptions: list[Processor] = [structlog.processors.format_exc_info] if as_json else []
     structlog.configure(
         processors=[
-            *shared_processors(),
-            structlog.processors.format_exc_info,
+            *shared_processors(console=not as_json),
+            *exceptions,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -77,15 +137,18 @@ def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) ->
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors(),
+        foreign_pre_chain=shared_processors(console=not as_json),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            renderer,
+            *exceptions,
+            _renderer(as_json, output),
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(output)
     handler.setFormatter(formatter)
+    if settings.level != "DEBUG":
+        # On the handler: a logger's filter would not see its children's records.
+        handler.addFilter(RoutineLines())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
