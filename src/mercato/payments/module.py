@@ -54,9 +54,9 @@ def _jobs() -> procrastinate.Blueprint:
 
 
 def _operations() -> OperationDocs:
-    from mercato.payments import api_docs
+    from mercato.payments import api_docs, webhook_api_docs
 
-    return api_docs.OPERATIONS
+    return {**api_docs.OPERATIONS, **webhook_api_docs.OPERATIONS}
 
 
 module = Module(
