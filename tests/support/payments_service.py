@@ -24,6 +24,7 @@ from starlette.routing import Route
 from mercato.payments.config import PaymentsSettings, ProviderCallPolicy
 from mercato.payments.process import create_payments_app, service_settings
 from mercato.payments.schema import HISTORY
+from mercato.platform.config import JobSettings
 from mercato.platform.db import migrations
 from mercato.platform.runtime import Runtime
 from mercato.platform.security.jwt import AccessTokens, KeyRing
@@ -191,8 +192,18 @@ async def payments_service(
                     breaker_recovery_s=1.0,
                 ),
                 webhook_allowed_private_targets=("127.0.0.0/8", "localhost"),
+                # The merchant webhook schedule (27 h) in about a second.
+                webhook_retry_scale=1e-5,
             )
-            base = make_settings(database_url, data_dir=tmp).with_section(own)
+            # The service's worker lives in the test session's event loop, which stands
+            # still during synchronous tests: with the default 5 s its own recovery could
+            # take it for dead when the loop resumes (no test here kills this worker).
+            jobs = JobSettings(stalled_worker_timeout_s=300.0)
+            base = make_settings(database_url, data_dir=tmp, jobs=jobs).with_section(own)
+            # One service serves every payments test from one address: the per-IP budget
+            # (300 requests a minute) would let one test's requests throttle the next.
+            unlimited = base.http.model_copy(update={"rate_limits_enabled": False})
+            base = base.model_copy(update={"http": unlimited})
             settings = service_settings(base).model_copy(update={"port": payments_port})
             app = create_payments_app(settings)
             async with serve_app(app, payments_socket) as base_url:

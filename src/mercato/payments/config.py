@@ -83,6 +83,9 @@ class MerchantWebhookSettings(BaseModel):
     # receivers, tests). Each entry is a CIDR ("127.0.0.0/8", "::1/128") or a host name.
     allowed_private_targets: tuple[str, ...] = ()
     user_agent: str = "Mercato-Webhooks/1"
+    # Multiplies the retry schedule's delays (not a receiver's Retry-After): 1.0 in
+    # production; tests run the whole schedule in about a second with 1e-5.
+    retry_scale: float = Field(default=1.0, gt=0, le=1.0)
 
     @field_validator("allowed_private_targets")
     @classmethod
@@ -134,6 +137,11 @@ class PaymentsSettings(BaseSettings):
     reconcile_after_s: float = Field(default=5.0, gt=0)
     # Merchant webhook targets allowed on private/loopback addresses (development only).
     webhook_allowed_private_targets: Annotated[tuple[str, ...], NoDecode] = ()
+    # The retry schedule's delays are multiplied by this (1.0 outside tests).
+    webhook_retry_scale: float = Field(default=1.0, gt=0, le=1.0)
+    # After a secret rotation the previous secret keeps signing (a second signature) this
+    # long, so receivers can switch over without refusing a delivery.
+    webhook_secret_grace_s: float = Field(default=86_400.0, ge=0, le=7 * 86_400)
     call_policy: ProviderCallPolicy = Field(default_factory=ProviderCallPolicy)
 
     @field_validator(
@@ -156,4 +164,7 @@ class PaymentsSettings(BaseSettings):
         )
 
     def merchant_webhooks(self) -> MerchantWebhookSettings:
-        return MerchantWebhookSettings(allowed_private_targets=self.webhook_allowed_private_targets)
+        return MerchantWebhookSettings(
+            allowed_private_targets=self.webhook_allowed_private_targets,
+            retry_scale=self.webhook_retry_scale,
+        )

@@ -48,3 +48,28 @@ class ProviderUnavailable(errors.Unavailable):
 
     code = "provider-unavailable"
     title = "The payment provider cannot be reached right now"
+
+
+class WebhookEndpointNotFound(errors.NotFound):
+    code = "webhook-endpoint-not-found"
+    title = "No such webhook endpoint"
+
+
+class WebhookDeliveryNotFound(errors.NotFound):
+    code = "webhook-delivery-not-found"
+    title = "No such webhook delivery"
+
+
+class InvalidWebhookTarget(errors.Invalid):
+    """The URL cannot be delivered to: its shape (scheme, credentials, host), or an address
+    the SSRF guard refuses (private, loopback, link-local) that no allow-list permits."""
+
+    code = "invalid-webhook-target"
+    title = "Webhooks cannot be sent to this URL"
+
+
+class WebhookEndpointNotEnabled(errors.Conflict):
+    """Replays go to enabled endpoints only: re-enable the endpoint first."""
+
+    code = "webhook-endpoint-disabled"
+    title = "The webhook endpoint is disabled"

@@ -209,6 +209,10 @@ class WebhookEndpoint(PaymentsBase):
     description: Mapped[str | None] = mapped_column(String(500))
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
     secret_encrypted: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The secret before the last rotation: it keeps signing (a second signature) until
+    # `previous_secret_expires_at`, so the merchant can switch without a refused delivery.
+    previous_secret_encrypted: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -216,6 +220,8 @@ class WebhookEndpoint(PaymentsBase):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_NOW)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_NOW)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_payments_webhook_endpoint_created_at_id", "created_at", "id"),)
 
 
 class WebhookDelivery(PaymentsBase):
@@ -229,7 +235,11 @@ class WebhookDelivery(PaymentsBase):
     event_type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    # Every attempt, replays included (the log's numbering).
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Attempts made on the retry schedule (replays do not advance it): the next scheduled
+    # job is for step `schedule_step + 1`, and a job for any other step is stale.
+    schedule_step: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
@@ -240,6 +250,12 @@ class WebhookDelivery(PaymentsBase):
         CheckConstraint("status IN ('pending', 'delivered', 'failed', 'abandoned')", name="status"),
         Index("uq_payments_webhook_delivery_event", "endpoint_id", "event_id", unique=True),
         Index("ix_payments_webhook_delivery_endpoint_created", "endpoint_id", "created_at"),
+        # The sweep's: pending deliveries whose next attempt is overdue.
+        Index(
+            "ix_payments_webhook_delivery_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
 
@@ -249,12 +265,17 @@ class WebhookAttempt(PaymentsBase):
     __tablename__ = "payments_webhook_attempt"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    delivery_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("payments_webhook_delivery.id"), index=True
-    )
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments_webhook_delivery.id"))
     number: Mapped[int] = mapped_column(Integer)
+    # "scheduled" (the retry schedule) or "replay" (asked for by an administrator).
+    trigger: Mapped[str] = mapped_column(String(16), server_default=text("'scheduled'"))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_NOW)
     duration_ms: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("trigger IN ('scheduled', 'replay')", name="trigger"),
+        Index("uq_payments_webhook_attempt_delivery_number", "delivery_id", "number", unique=True),
+    )

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import procrastinate
     from fastapi import APIRouter
 
+    from mercato.platform.events.consumers import ConsumerRegistry
     from mercato.platform.events.contracts import EventPayload
     from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.module import Started
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 
 
 def _routers() -> Sequence[APIRouter]:
-    from mercato.payments import api
+    from mercato.payments import api, webhook_api
 
-    return (api.router, api.webhooks)
+    return (api.router, webhook_api.router, api.webhooks)
 
 
 def _start(runtime: Runtime) -> AbstractAsyncContextManager[Started]:
@@ -40,6 +41,12 @@ def _contracts() -> Sequence[type[EventPayload]]:
     return CONTRACTS
 
 
+def _consumers(runtime: Runtime) -> ConsumerRegistry:
+    from mercato.payments import webhook_fanout
+
+    return webhook_fanout.registry(runtime)
+
+
 def _jobs() -> procrastinate.Blueprint:
     from mercato.payments import tasks
 
@@ -47,9 +54,9 @@ def _jobs() -> procrastinate.Blueprint:
 
 
 def _operations() -> OperationDocs:
-    from mercato.payments import api_docs
+    from mercato.payments import api_docs, webhook_api_docs
 
-    return api_docs.OPERATIONS
+    return {**api_docs.OPERATIONS, **webhook_api_docs.OPERATIONS}
 
 
 module = Module(
@@ -60,11 +67,17 @@ module = Module(
     routers=_routers,
     start=_start,
     contracts=_contracts,
+    consumers=_consumers,
     jobs=_jobs,
     tags=(
         {
             "name": "payment intents",
             "description": "Create, confirm, capture, cancel and refund payments.",
+        },
+        {
+            "name": "merchant webhooks",
+            "description": "Endpoints that receive our events (Standard Webhooks), their"
+            " deliveries, attempt log and replays.",
         },
         {
             "name": "provider webhooks",

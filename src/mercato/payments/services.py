@@ -9,6 +9,8 @@ import httpx
 
 from mercato.payments.config import PaymentsSettings
 from mercato.payments.gateway import PaymentGateway
+from mercato.payments.webhook_endpoints import TargetCheck
+from mercato.payments.webhook_sending import Sender
 from mercato.platform.security.fields import FieldKeyRing
 
 
@@ -21,6 +23,21 @@ class PaymentsServices:
     field_keys: FieldKeyRing
     # Merchant webhook deliveries (no redirects, connections pinned to checked addresses).
     webhook_client: httpx.AsyncClient
+    # How an endpoint's URL is checked when it is registered (the SSRF allow-list).
+    webhook_targets: TargetCheck
+
+    @property
+    def webhook_sender(self) -> Sender:
+        return Sender(
+            client=self.webhook_client,
+            settings=self.settings.merchant_webhooks(),
+            keys=self.field_keys,
+        )
+
+    @property
+    def secret_grace(self) -> dt.timedelta:
+        """How long the previous secret signs alongside after a rotation."""
+        return dt.timedelta(seconds=self.settings.webhook_secret_grace_s)
 
     @property
     def provider(self) -> str:

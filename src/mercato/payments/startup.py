@@ -12,12 +12,13 @@ import stamina
 from mercato.payments.auth import PaymentsAuthenticator
 from mercato.payments.config import PaymentsSettings
 from mercato.payments.gateway import PaymentGateway
-from mercato.payments.merchant_webhooks import new_delivery_client
+from mercato.payments.merchant_webhooks import TargetPolicy, new_delivery_client
 from mercato.payments.provider_metrics import GatewayMetrics
 from mercato.payments.providers.base import PaymentProvider
 from mercato.payments.providers.sandbox import SandboxProvider
 from mercato.payments.providers.stripe import StripeProvider
 from mercato.payments.services import PaymentsServices
+from mercato.payments.webhook_endpoints import TargetCheck
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
 from mercato.platform.security.fields import FieldKeyRing
@@ -38,13 +39,18 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
         metrics=GatewayMetrics(runtime.registry),
     )
     keys = RemoteKeySet(settings.jwks_url)
+    webhooks = settings.merchant_webhooks()
     services = PaymentsServices(
         settings=settings,
         gateway=gateway,
         field_keys=FieldKeyRing.load_or_create(
             runtime.settings.key_file(settings.field_keys_file, FIELD_KEYS)
         ),
-        webhook_client=new_delivery_client(settings.merchant_webhooks()),
+        webhook_client=new_delivery_client(webhooks),
+        webhook_targets=TargetCheck(
+            TargetPolicy.from_entries(webhooks.allowed_private_targets),
+            refuse_unresolvable=runtime.settings.is_production,
+        ),
     )
     try:
         yield Started(services, authenticator=PaymentsAuthenticator(settings, keys))

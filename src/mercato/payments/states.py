@@ -120,3 +120,12 @@ class RefundStatus(StrEnum):
 
 
 UNRESOLVED_REFUNDS = frozenset({RefundStatus.PENDING, RefundStatus.UNKNOWN})
+
+
+class DeliveryStatus(StrEnum):
+    """A merchant webhook delivery (one event for one endpoint)."""
+
+    PENDING = "pending"  # waiting for its next attempt on the retry schedule
+    DELIVERED = "delivered"  # a 2xx came back
+    FAILED = "failed"  # the schedule ran out, or a replay failed: replay to try again
+    ABANDONED = "abandoned"  # parked when its endpoint was disabled: replayable

@@ -1,9 +1,12 @@
-"""The payments service's jobs: applying provider webhooks, and the reconciler.
+"""The payments service's jobs: applying provider webhooks, the reconciler, and merchant
+webhook deliveries.
 
-Jobs carry references (a provider event's id), never payment data. Applying an event is
-retried with backoff while the provider cannot be read back; the reconciler runs every
-minute and asks about whatever is due (attempts, refunds, captures, cancellations of
-unknown outcome).
+Jobs carry references (a provider event's id, a delivery's id as the effect id), never
+payment data. Applying an event is retried with backoff while the provider cannot be read
+back; the reconciler runs every minute and asks about whatever is due (attempts, refunds,
+captures, cancellations of unknown outcome). A merchant webhook's retries are its own
+schedule (`webhook_sending`); procrastinate retries a delivery job only when its own
+bookkeeping failed (a database error), which resends with the same `webhook-id`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import uuid
 import procrastinate
 import structlog
 
-from mercato.payments import provider_events, reconciliation
+from mercato.payments import provider_events, reconciliation, webhook_replay, webhook_sending
 from mercato.payments.models import PaymentAttempt
 from mercato.payments.services import PaymentsServices
 from mercato.platform.jobs.queue import JobRequest
@@ -39,6 +42,17 @@ def blueprint() -> procrastinate.Blueprint:
         tasks.task(name="reconcile", queue=QUEUE, pass_context=True)(reconcile)
     )
     tasks.task(name="reconcile_attempt", queue=QUEUE, pass_context=True)(reconcile_attempt)
+    tasks.task(
+        name=webhook_sending.TASK,
+        queue=QUEUE,
+        pass_context=True,
+        retry=procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2),
+    )(deliver_merchant_webhook)
+    tasks.periodic(cron="* * * * *", periodic_id="sweep-merchant-webhooks")(
+        tasks.task(name="sweep_merchant_webhooks", queue=QUEUE, pass_context=True)(
+            sweep_merchant_webhooks
+        )
+    )
     return tasks
 
 
@@ -101,3 +115,24 @@ async def reconcile(context: procrastinate.JobContext, timestamp: int) -> int:
         gateway=payments.gateway, new_uow=runtime.unit_of_work, first_wait=payments.recheck_after
     )
     return report.settled
+
+
+async def deliver_merchant_webhook(
+    context: procrastinate.JobContext, *, step: int | None, effect_id: str
+) -> str:
+    """One attempt of a merchant webhook delivery; its id is the job's effect id."""
+    runtime = dependencies_of(context).runtime
+    payments = runtime.services(PaymentsServices)
+    outcome = await webhook_sending.send_delivery(
+        uuid.UUID(effect_id),
+        step=step,
+        sender=payments.webhook_sender,
+        new_uow=runtime.unit_of_work,
+    )
+    logger.info("merchant_webhook_job_done", delivery_id=effect_id, step=step, outcome=outcome)
+    return outcome
+
+
+async def sweep_merchant_webhooks(context: procrastinate.JobContext, timestamp: int) -> int:
+    runtime = dependencies_of(context).runtime
+    return await webhook_replay.sweep_overdue(uow=runtime.unit_of_work())

@@ -89,3 +89,24 @@ async def test_models_and_the_payments_history_agree(empty_database: str) -> Non
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_the_merchant_webhooks_revision_goes_down_and_up(empty_database: str) -> None:
+    async def indexes() -> set[str]:
+        connection = await asyncpg.connect(empty_database)
+        try:
+            rows = await connection.fetch(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = $1", SCHEMA
+            )
+        finally:
+            await connection.close()
+        return {row["indexname"] for row in rows}
+
+    await asyncio.to_thread(migrations.upgrade, empty_database, history=HISTORY)
+    assert "uq_payments_webhook_attempt_delivery_number" in await indexes()
+    await asyncio.to_thread(migrations.downgrade, empty_database, "p0001", history=HISTORY)
+    before = await indexes()
+    assert "ix_payments_webhook_attempt_delivery_id" in before
+    assert "uq_payments_webhook_attempt_delivery_number" not in before
+    await asyncio.to_thread(migrations.upgrade, empty_database, history=HISTORY)
+    assert "ix_payments_webhook_delivery_due" in await indexes()

@@ -138,3 +138,14 @@ def test_signing_refuses_a_naive_time_or_no_secret() -> None:
         )
     with pytest.raises(ValueError, match="secret"):
         signature_headers(message_id="m", body=b"{}", signing_secrets=[], at=NOW)
+
+
+@given(attempt=st.integers(min_value=1, max_value=7), seed=st.integers(min_value=0))
+def test_a_scale_shrinks_the_schedule_but_never_a_retry_after(attempt: int, seed: int) -> None:
+    step = RETRY_DELAYS[attempt - 1]
+    scaled = next_attempt(attempt, retry_after=None, rng=random.Random(seed), scale=1e-3)
+    assert scaled is not None
+    assert step * 0.8e-3 <= scaled <= step * 1.2e-3
+    asked = timedelta(seconds=1)
+    honoured = next_attempt(attempt, retry_after=asked, rng=random.Random(seed), scale=1e-6)
+    assert honoured == asked

@@ -142,7 +142,9 @@ async def _attempt(
     rng: random.Random,
 ) -> DeliveryAttempt:
     def failed(error: str, *, address: str | None = None) -> DeliveryAttempt:
-        verdict = verdict_after_failure(attempt_number, retry_after=None, now=now, rng=rng)
+        verdict = verdict_after_failure(
+            attempt_number, retry_after=None, now=now, rng=rng, scale=settings.retry_scale
+        )
         return DeliveryAttempt(attempt_number, verdict, error=error, address=address)
 
     deadline = asyncio.get_running_loop().time() + settings.timeout_s
@@ -199,7 +201,13 @@ async def _attempt(
             now=now,
             cap=timedelta(seconds=settings.retry_after_cap_s),
         )
-        verdict = verdict_after_failure(attempt_number, retry_after=retry_after, now=now, rng=rng)
+        verdict = verdict_after_failure(
+            attempt_number,
+            retry_after=retry_after,
+            now=now,
+            rng=rng,
+            scale=settings.retry_scale,
+        )
     failure = None if isinstance(verdict, Delivered) else f"http_{status}"
     return DeliveryAttempt(attempt_number, verdict, status, excerpt, error=failure, address=address)
 

@@ -61,25 +61,35 @@ DeliveryVerdict = Delivered | RetryAt | DisableEndpoint
 
 
 def next_attempt(
-    attempt_number: int, *, retry_after: timedelta | None, rng: random.Random
+    attempt_number: int,
+    *,
+    retry_after: timedelta | None,
+    rng: random.Random,
+    scale: float = 1.0,
 ) -> timedelta | None:
     """How long to wait after attempt `attempt_number` (1-based) failed, or None when the
-    schedule is exhausted and the endpoint is to be disabled."""
+    schedule is exhausted and the endpoint is to be disabled. `scale` shrinks the schedule
+    (tests), never a receiver's Retry-After."""
     if attempt_number < 1:
         raise ValueError("attempts are numbered from 1")
     if attempt_number > len(RETRY_DELAYS):
         return None
-    delay = RETRY_DELAYS[attempt_number - 1] * rng.uniform(1 - JITTER, 1 + JITTER)
+    delay = RETRY_DELAYS[attempt_number - 1] * scale * rng.uniform(1 - JITTER, 1 + JITTER)
     if retry_after is not None and retry_after > delay:
         return retry_after
     return delay
 
 
 def verdict_after_failure(
-    attempt_number: int, *, retry_after: timedelta | None, now: datetime, rng: random.Random
+    attempt_number: int,
+    *,
+    retry_after: timedelta | None,
+    now: datetime,
+    rng: random.Random,
+    scale: float = 1.0,
 ) -> RetryAt | DisableEndpoint:
     """The verdict for a failed attempt: retry on schedule, or give up."""
-    delay = next_attempt(attempt_number, retry_after=retry_after, rng=rng)
+    delay = next_attempt(attempt_number, retry_after=retry_after, rng=rng, scale=scale)
     if delay is None:
         return DisableEndpoint(DisableReason.RETRIES_EXHAUSTED)
     return RetryAt(at=now + delay, attempt_number=attempt_number + 1)
