@@ -185,6 +185,9 @@ class JobSettings(BaseSettings):
     stalled_worker_timeout_s: float = Field(default=5.0, gt=0)
     recovery_interval_s: float = Field(default=1.0, gt=0, le=60)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    # New jobs wake a worker at once (NOTIFY); jobs scheduled for later (retries, expiries)
+    # are found by this poll.
+    poll_interval_s: float = Field(default=5.0, gt=0, le=60)
     # Finished jobs are deleted this long after they end (their arguments name addresses):
     # succeeded ones after `retention_hours`, failed and cancelled ones after a week more,
     # for the post-mortem.

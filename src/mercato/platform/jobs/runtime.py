@@ -121,6 +121,7 @@ async def run_job_worker(
         "shutdown_graceful_timeout": jobs.shutdown_timeout_s,
         "stalled_worker_timeout": jobs.stalled_worker_timeout_s,
         "update_heartbeat_interval": jobs.heartbeat_interval_s,
+        "fetch_job_polling_interval": jobs.poll_interval_s,
     }
     if queues is not None:
         options["queues"] = list(queues)
