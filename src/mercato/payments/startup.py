@@ -50,6 +50,7 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
         webhook_targets=TargetCheck(
             TargetPolicy.from_entries(webhooks.allowed_private_targets),
             refuse_unresolvable=runtime.settings.is_production,
+            require_https=runtime.settings.is_production,
         ),
     )
     try:

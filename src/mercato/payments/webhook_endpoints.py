@@ -49,13 +49,17 @@ DELETED = "deleted"
 @dataclass(frozen=True, slots=True)
 class TargetCheck:
     """How a URL is checked when it is registered: the SSRF allow-list, and whether a
-    host that does not resolve (yet) is refused, which production does."""
+    host that does not resolve (yet) and a plain-http URL (signed payloads readable on the
+    way) are refused, which production does."""
 
     policy: TargetPolicy
     refuse_unresolvable: bool
+    require_https: bool = False
     timeout_s: float = 5.0
 
     async def check(self, url: str) -> None:
+        if self.require_https and not url.lower().startswith("https://"):
+            raise _invalid("The URL must be https:// (payment events are not sent in clear).")
         try:
             async with asyncio.timeout(self.timeout_s):
                 await resolve_target(url, policy=self.policy)
