@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +14,6 @@ import pytest
 from redis.asyncio import Redis
 
 from mercato.catalog.cache import CachedRead, Peek, RedisCatalogCache
-from mercato.platform.db import migrations
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_port, mercato_env, run_mercato
 
@@ -110,17 +108,6 @@ def test_migrate_down_and_up_on_the_command_line(postgres_server: str) -> None:
         assert unknown.returncode == 2
         assert unknown.stderr.startswith("mercato: migration: ")
         assert "Traceback" not in unknown.stderr
-    finally:
-        asyncio.run(drop_database(postgres_server, url))
-
-
-@pytest.fixture
-def scratch_database(postgres_server: str) -> Iterator[str]:
-    """A migrated database of this test's own (what it commits stays out of the others')."""
-    url = asyncio.run(create_database(postgres_server, prefix="mercato_cli"))
-    try:
-        migrations.upgrade(url)
-        yield url
     finally:
         asyncio.run(drop_database(postgres_server, url))
 

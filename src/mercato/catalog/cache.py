@@ -24,7 +24,10 @@ sorted set by expiry) in the same atomic step. The fast path's one call also tak
 alias's recomputation lock on a miss (`Peek`), so a miss costs two round trips: that
 call, and the store that releases the lock.
 
-Without `REDIS_URL` (a single `make run` process) an in-process cache does the same.
+Without `REDIS_URL` (the default `make run` setup) each process caches in memory and
+retires its entries on a PostgreSQL signal (`platform.db.broadcast`, topic `catalog`) that
+every writer sends after its commit: another API process, a `mercato catalog import`, a
+seed, a worker consuming catalog events.
 """
 
 from __future__ import annotations
@@ -396,12 +399,25 @@ def _unavailable(error: Exception) -> None:
         logger.warning("catalog_cache_unavailable", error=str(error))
 
 
+Announce = Callable[[], Awaitable[None]]
+
+
+async def _nobody_else() -> None:
+    return None
+
+
 class LocalCatalogCache:
-    """The same contract in one process (no Redis): an LRU of bounded size."""
+    """The same contract in one process (no Redis): an LRU of bounded size. `announce`
+    tells the other processes to `forget` theirs after a change (module doc)."""
 
     def __init__(
-        self, *, max_entries: int = 2_000, registry: CollectorRegistry | None = None
+        self,
+        *,
+        max_entries: int = 2_000,
+        registry: CollectorRegistry | None = None,
+        announce: Announce = _nobody_else,
     ) -> None:
+        self._announce = announce
         self._entries: OrderedDict[str, tuple[float, CachedRead]] = OrderedDict()
         self._max_entries = max_entries
         self._generation = 0
@@ -462,9 +478,14 @@ class LocalCatalogCache:
         self._put(generation, what, read)
         return read
 
-    async def invalidate(self) -> None:
+    def forget(self) -> None:
+        """Retire this process's entries (another process changed the catalog)."""
         self._generation += 1
         self._entries.clear()
+
+    async def invalidate(self) -> None:
+        self.forget()
+        await self._announce()
 
     async def bump(self) -> None:
         await self.invalidate()
