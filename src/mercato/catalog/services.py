@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from mercato.catalog.cache import CatalogCache, LocalCatalogCache, RedisCatalogCache
+from mercato.catalog.cache import CatalogCache, RedisCatalogCache
 from mercato.catalog.config import CatalogSettings
+from mercato.catalog.local_cache import LocalCatalogCache
 from mercato.platform.db import broadcast
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
