@@ -74,6 +74,7 @@ class WebhookRun:
     ingest_p99_ms: float
     processed_per_s: float
     bare_insert_per_s: float
+    cpu_ms_per_event: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -496,6 +497,7 @@ async def _webhook_round(
     run = f"bench{secrets.token_hex(4)}"
     events = await _signed_events(stack, payment_ids, count, run)
     connection = await asyncpg.connect(database_url)
+    cpu_before = {name: _cpu_s(pid) for name, pid in stack.processes.items()}
     try:
         started = time.perf_counter()
         ingest, latencies = await _post_all(stack.service.base, events, connections)
@@ -507,6 +509,7 @@ async def _webhook_round(
         processed = count / (time.perf_counter() - started)
     finally:
         await connection.close()
+    cpu_used = {name: _cpu_s(pid) - cpu_before[name] for name, pid in stack.processes.items()}
     bare = await _bare_inserts(database_url, events, connections)
     return WebhookRun(
         events=count,
@@ -515,6 +518,7 @@ async def _webhook_round(
         ingest_p99_ms=percentile(latencies, 0.99),
         processed_per_s=processed,
         bare_insert_per_s=bare,
+        cpu_ms_per_event={name: used * 1000 / count for name, used in cpu_used.items()},
     )
 
 
@@ -653,6 +657,11 @@ def report(results: PaymentsResults) -> str:
         "",
         "Webhook answer p50 / p99 ms:"
         f" {statistics.median(run.ingest_p50_ms for run in webhooks):.1f} /"
-        f" {statistics.median(run.ingest_p99_ms for run in webhooks):.1f}.",
+        f" {statistics.median(run.ingest_p99_ms for run in webhooks):.1f}; CPU ms per event: "
+        + ", ".join(
+            f"{name} {statistics.median(run.cpu_ms_per_event[name] for run in webhooks):.1f}"
+            for name in webhooks[0].cpu_ms_per_event
+        )
+        + ".",
     ]
     return "\n".join(lines)
