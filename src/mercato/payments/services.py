@@ -10,6 +10,7 @@ import httpx
 from mercato.payments.config import PaymentsSettings
 from mercato.payments.gateway import PaymentGateway
 from mercato.payments.webhook_endpoints import TargetCheck
+from mercato.payments.webhook_metrics import WebhookMetrics
 from mercato.payments.webhook_sending import Sender
 from mercato.platform.security.fields import FieldKeyRing
 
@@ -25,6 +26,8 @@ class PaymentsServices:
     webhook_client: httpx.AsyncClient
     # How an endpoint's URL is checked when it is registered (the SSRF allow-list).
     webhook_targets: TargetCheck
+    # Delivery attempts, successes, failures and latency (the process's /metrics).
+    webhook_metrics: WebhookMetrics
 
     @property
     def webhook_sender(self) -> Sender:
@@ -32,6 +35,7 @@ class PaymentsServices:
             client=self.webhook_client,
             settings=self.settings.merchant_webhooks(),
             keys=self.field_keys,
+            metrics=self.webhook_metrics,
         )
 
     @property

@@ -19,6 +19,7 @@ from mercato.payments.providers.sandbox import SandboxProvider
 from mercato.payments.providers.stripe import StripeProvider
 from mercato.payments.services import PaymentsServices
 from mercato.payments.webhook_endpoints import TargetCheck
+from mercato.payments.webhook_metrics import WebhookMetrics
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
 from mercato.platform.security.fields import FieldKeyRing
@@ -52,6 +53,7 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
             refuse_unresolvable=runtime.settings.is_production,
             require_https=runtime.settings.is_production,
         ),
+        webhook_metrics=WebhookMetrics(runtime.registry),
     )
     try:
         yield Started(services, authenticator=PaymentsAuthenticator(settings, keys))

@@ -11,6 +11,7 @@ import itertools
 import uuid
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
@@ -73,6 +74,37 @@ async def test_a_failing_endpoint_is_retried_on_schedule_with_one_webhook_id(
         assert (started(after) - started(before)).total_seconds() >= earliest
     assert delivery["attempts"] == 3
     assert delivery["last_status_code"] == 200
+
+
+async def delivery_metrics(payments: PaymentsService) -> dict[tuple[str, str], float]:
+    """The service's merchant webhook samples on /metrics: (name, sorted labels) → value."""
+    answer = await payments.api.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    return {
+        (sample.name, ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        if family.name.startswith("mercato_payments_webhook_delivery")
+        for sample in family.samples
+    }
+
+
+async def test_every_attempt_is_counted_on_the_metrics_page(payments: PaymentsService) -> None:
+    before = await delivery_metrics(payments)
+    answers = [Answer(status=429), Answer(status=200)]
+    async with merchant_site(payments, answers=answers) as site:
+        await site.paid_intent()
+        await site.delivery_when(is_delivered)
+    after = await delivery_metrics(payments)
+
+    def grew(name: str, labels: str) -> float:
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    prefix = "mercato_payments_webhook_delivery"
+    assert grew(f"{prefix}_attempts_total", "trigger=scheduled") == 2
+    assert grew(f"{prefix}_successes_total", "trigger=scheduled") == 1
+    assert grew(f"{prefix}_failures_total", "reason=http_4xx,trigger=scheduled") == 1
+    assert grew(f"{prefix}_duration_seconds_count", "trigger=scheduled") == 2
+    assert grew(f"{prefix}_duration_seconds_sum", "trigger=scheduled") > 0
 
 
 async def test_retry_after_lengthens_the_wait(payments: PaymentsService) -> None:
