@@ -17,6 +17,10 @@ from standardwebhooks import Webhook
 
 from mercato.payments import webhook_replay
 from mercato.payments.merchant_webhooks import MAX_ATTEMPTS, RETRY_DELAYS
+from mercato.payments.services import PaymentsServices
+from mercato.payments.tasks import reencrypt_fields_job
+from mercato.payments.webhook_secrets import reencrypt_secrets
+from mercato.platform.security.fields import FieldKeyRing
 from tests.support.logs import captured_logs
 from tests.support.merchant_receiver import Answer
 from tests.support.merchant_site import admin_headers, eventually, merchant_site
@@ -248,3 +252,47 @@ async def test_the_sweep_sends_a_delivery_whose_job_was_lost(payments: PaymentsS
     assert swept == 1
     assert delivery["id"] == str(lost)
     assert [d.headers["webhook-id"] for d in site.receiver.deliveries] == [str(lost)]
+
+
+async def stale_secrets(payments: PaymentsService, current: str) -> int:
+    """Endpoint secrets (current or previous) not under the key id `current`."""
+    async with payments.runtime.database.session() as session:
+        found = await session.scalar(
+            text(
+                "SELECT count(*) FILTER (WHERE secret_encrypted ->> 'kid' <> :kid)"
+                " + count(*) FILTER (WHERE previous_secret_encrypted ->> 'kid' <> :kid)"
+                " FROM payments_webhook_endpoint"
+            ),
+            {"kid": current},
+        )
+    return int(found or 0)
+
+
+async def test_secrets_are_re_encrypted_after_a_key_rotation_and_still_sign(
+    payments: PaymentsService,
+) -> None:
+    services = payments.runtime.services(PaymentsServices)
+    async with merchant_site(payments) as site:
+        rotated = await payments.api.post(
+            f"/api/v1/webhook_endpoints/{site.endpoint_id}/rotate-secret",
+            headers=admin_headers(payments),
+        )
+        assert rotated.status_code == 200, rotated.text
+        # `mercato payments keys rotate`, as another process does it: the file changes.
+        ring = FieldKeyRing.load(services.field_key_file.path).rotated()
+        ring.save(services.field_key_file.path)
+        assert await stale_secrets(payments, ring.current) >= 2
+        async with payments.runtime.unit_of_work() as uow:
+            uow.defer(reencrypt_fields_job())
+            await uow.commit()
+
+        async def all_rewritten() -> bool | None:
+            return await stale_secrets(payments, ring.current) == 0 or None
+
+        await eventually(all_rewritten, what="the re-encryption job")
+        assert await reencrypt_secrets(payments.runtime.database, services.field_keys) == 0
+        intent_id = await site.paid_intent()
+        await site.delivery_when(is_delivered)
+    [received] = site.received_for(intent_id)
+    assert received.verified  # the previous secret, decrypted under the new key
+    Webhook(rotated.json()["secret"]).verify(received.body, received.headers)
