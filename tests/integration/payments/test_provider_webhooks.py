@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 
 from tests.support.payments_service import WEBHOOK_SECRET, PaymentsService
 
@@ -61,4 +63,40 @@ async def test_duplicated_and_reordered_deliveries_end_in_the_providers_state(
     final = await payments.settled(intent["id"], lambda i: i["status"] == "succeeded", seconds=20)
     assert final["status"] == "succeeded"
     assert (await payments.outbox(intent["id"])).count("payments.intent.succeeded") == 1
+    assert (await payments.charges(intent["id"]))["charges"]["count"] == 1
+
+
+async def test_one_event_delivered_many_times_at_once_is_stored_and_applied_once(
+    payments: PaymentsService,
+) -> None:
+    intent = await payments.create_intent()
+    await payments.confirm(intent["id"], "pm_card_visa")
+    sandbox_payment = (
+        await payments.sandbox.get("/v1/payment_intents", params={"reference": intent["id"]})
+    ).json()["data"][0]
+    body = event(sandbox_payment)
+    event_id = orjson.loads(body)["id"]
+    answers = await asyncio.gather(
+        *(
+            payments.api.post("/webhooks/sandbox", content=body, headers=signed(body))
+            for _ in range(10)
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * 10
+    assert [answer.json()["duplicate"] for answer in answers].count(False) == 1
+    async with payments.runtime.database.session() as session:
+        stored = await session.scalar(
+            text("SELECT count(*) FROM payments_provider_event WHERE event_id = :id"),
+            {"id": event_id},
+        )
+        jobs = await session.scalar(
+            text(
+                "SELECT count(*) FROM procrastinate_jobs"
+                " WHERE task_name = 'payments:process_provider_event' AND args ->> 'event_id' = :id"
+            ),
+            {"id": event_id},
+        )
+    assert (stored, jobs) == (1, 1)
+    settled = await payments.settled(intent["id"], lambda found: found["status"] == "succeeded")
+    assert settled["status"] == "succeeded"
     assert (await payments.charges(intent["id"]))["charges"]["count"] == 1
