@@ -8,7 +8,9 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from mercato.platform.idempotency import reap_idempotency_keys
 from tests.support.payments_service import PaymentsService
 
 
@@ -192,3 +194,25 @@ async def test_a_key_belongs_to_its_caller(payments: PaymentsService) -> None:
     assert [answer.status_code for answer in answers] == [201, 201], answers[1].text
     assert "idempotent-replayed" not in answers[1].headers
     assert answers[0].json()["id"] != answers[1].json()["id"]
+
+
+async def test_keys_are_kept_a_day_then_reaped(payments: PaymentsService) -> None:
+    scope = f"payments:reap-{uuid.uuid4()}"
+    async with payments.runtime.database.session() as session, session.begin():
+        for key, age_hours in (("day-old", 25), ("fresh", 23)):
+            await session.execute(
+                text(
+                    "INSERT INTO platform_idempotency_key (scope, key, fingerprint, created_at)"
+                    " VALUES (:scope, :key, '\\x00', now() - make_interval(hours => :age))"
+                ),
+                {"scope": scope, "key": key, "age": age_hours},
+            )
+    await reap_idempotency_keys(payments.runtime.database)
+    async with payments.runtime.database.session() as session:
+        left = (
+            await session.scalars(
+                text("SELECT key FROM platform_idempotency_key WHERE scope = :scope"),
+                {"scope": scope},
+            )
+        ).all()
+    assert left == ["fresh"]
