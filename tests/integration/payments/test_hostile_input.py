@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.security.hostile import (
     CURSOR_VALUES,
     Fixtures,
-    Request,
     deep_cursor,
     forged_cursor,
+    problems,
     random_id,
     requests_for,
+    send,
 )
-from tests.support.merchant_site import ENDPOINTS, admin_headers
+from tests.support.merchant_site import ENDPOINTS, admin_headers, remove_all_endpoints
 from tests.support.payments_service import PaymentsService
 
 RECEIVER = "http://127.0.0.1:9/hooks"  # allow-listed loopback; nothing listens there
@@ -46,19 +46,6 @@ def _cursors(canonicals: list[str]) -> list[str]:
                 values[position] = value
                 forged.append(forged_cursor(canonical, values))
     return forged
-
-
-def _problems(response: httpx.Response, request: Request) -> list[str]:
-    if response.status_code >= 500:
-        return [f"{request.what}: {response.status_code} {response.text[:200]}"]
-    if response.status_code < 400:
-        return []
-    found = []
-    if response.headers.get("content-type") != "application/problem+json":
-        found.append(f"{request.what}: {response.status_code} without a problem body")
-    if "\\u0000" in response.text or "\\ud800" in response.text or "\x00" in response.text:
-        found.append(f"{request.what}: the error echoes the submitted value")
-    return found
 
 
 async def _fixtures(payments: PaymentsService) -> Fixtures:
@@ -88,18 +75,6 @@ async def _fixtures(payments: PaymentsService) -> Fixtures:
     )
 
 
-async def _remove_endpoints(payments: PaymentsService) -> None:
-    """Endpoints the walk registered must not receive later tests' events."""
-    admin = admin_headers(payments)
-    for _ in range(20):
-        page = await payments.api.get(ENDPOINTS, params={"limit": 100}, headers=admin)
-        items = page.json()["items"]
-        if not items:
-            return
-        for item in items:
-            await payments.api.delete(f"{ENDPOINTS}/{item['id']}", headers=admin)
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("as_admin", [False, True], ids=["anonymous", "admin"])
 async def test_no_payments_route_answers_hostile_input_with_a_server_error(
@@ -116,16 +91,10 @@ async def test_no_payments_route_answers_hostile_input_with_a_server_error(
                 for request in requests_for(document, path, method, fixtures):
                     if as_admin and request.authenticates:
                         continue  # the administrator's token would replace the hostile one
-                    headers = list(request.headers)
-                    if auth:
-                        headers = [pair for pair in headers if pair[0] != b"authorization"]
-                        headers += [(k.lower().encode(), v.encode()) for k, v in auth.items()]
-                    response = await payments.api.request(
-                        request.method, request.url, content=request.content, headers=headers
-                    )
+                    response = await send(payments.api, request, auth)
                     sent += 1
-                    failures.extend(_problems(response, request))
+                    failures.extend(problems(response, request))
     finally:
-        await _remove_endpoints(payments)
+        await remove_all_endpoints(payments)
     assert sent > 1_000
     assert not failures, "\n".join(failures[:50]) + f"\n({len(failures)} in all)"

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.logs import captured_logs
-from tests.support.merchant_site import ENDPOINTS, admin_headers
+from tests.support.merchant_site import ENDPOINTS, admin_headers, remove_all_endpoints
 from tests.support.payments_service import PaymentsService
 
 RECEIVER = "http://127.0.0.1:9/hooks"  # allow-listed (127.0.0.0/8); nothing is sent here
@@ -23,14 +23,7 @@ RECEIVER = "http://127.0.0.1:9/hooks"  # allow-listed (127.0.0.0/8); nothing is 
 async def _no_endpoint_outlives_its_test(payments: PaymentsService) -> AsyncIterator[None]:
     """Later tests' payments must not fan out to these endpoints (nothing listens)."""
     yield
-    admin = admin_headers(payments)
-    for _ in range(20):  # bounded: 2,000 endpoints
-        page = await payments.api.get(ENDPOINTS, params={"limit": 100}, headers=admin)
-        items = page.json()["items"]
-        if not items:
-            return
-        for item in items:
-            await payments.api.delete(f"{ENDPOINTS}/{item['id']}", headers=admin)
+    await remove_all_endpoints(payments)
 
 
 def endpoint_body(**fields: Any) -> dict[str, Any]:
@@ -267,11 +260,9 @@ async def test_a_rotation_retried_with_its_key_rotates_once(payments: PaymentsSe
     )
     assert current.json()["version"] == 2  # rotated once
     assert secret not in logs.text
-    async with payments.runtime.database.session() as session:
-        stored = await session.scalar(
-            text("SELECT response_body::text FROM platform_idempotency_key WHERE key = :key"),
-            {"key": key},
-        )
+    stored = await payments.scalar(
+        "SELECT response_body::text FROM platform_idempotency_key WHERE key = :key", key=key
+    )
     assert stored is not None
     assert secret not in stored
     assert secret.encode().hex() not in stored

@@ -256,15 +256,12 @@ async def test_the_sweep_sends_a_delivery_whose_job_was_lost(payments: PaymentsS
 
 async def stale_secrets(payments: PaymentsService, current: str) -> int:
     """Endpoint secrets (current or previous) not under the key id `current`."""
-    async with payments.runtime.database.session() as session:
-        found = await session.scalar(
-            text(
-                "SELECT count(*) FILTER (WHERE secret_encrypted ->> 'kid' <> :kid)"
-                " + count(*) FILTER (WHERE previous_secret_encrypted ->> 'kid' <> :kid)"
-                " FROM payments_webhook_endpoint"
-            ),
-            {"kid": current},
-        )
+    found = await payments.scalar(
+        "SELECT count(*) FILTER (WHERE secret_encrypted ->> 'kid' <> :kid)"
+        " + count(*) FILTER (WHERE previous_secret_encrypted ->> 'kid' <> :kid)"
+        " FROM payments_webhook_endpoint",
+        kid=current,
+    )
     return int(found or 0)
 
 

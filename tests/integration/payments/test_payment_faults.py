@@ -41,9 +41,11 @@ async def test_a_provider_error_before_any_charge_leaves_the_intent_payable(
     failed = await payments.confirm(intent["id"], "pm_card_processing_error")
     # 500s on every try: the outcome is unknown; the reconciler asks and finds no charge.
     assert failed.status_code == 200, failed.text
-    assert (await payments.intent(intent["id"]))["status"] == "processing"
+    final = await payments.settled(
+        intent["id"], lambda i: i["status"] == "requires_payment_method", seconds=20
+    )
+    assert final["status"] == "requires_payment_method"
     assert (await payments.charges(intent["id"])).get("charges", {}).get("count", 0) == 0
-    # What the reconciler then finds, and the next confirmation: the test above.
     paid = await payments.confirm(intent["id"], "pm_card_visa")
     assert paid.json()["status"] == "succeeded"
 
@@ -132,4 +134,5 @@ async def test_no_new_attempt_while_an_outcome_is_unknown(payments: PaymentsServ
     assert second.headers["content-type"] == "application/problem+json"
     assert (await payments.intent(intent["id"]))["status"] == "processing"
     assert (await payments.charges(intent["id"])).get("charges", {}).get("count", 0) == 0
-    # What the reconciler then finds, and the next confirmation: the test above.
+    # What the reconciler then finds, and the next confirmation:
+    # test_a_provider_error_before_any_charge_leaves_the_intent_payable.

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 
 from tests.support.payments_service import WEBHOOK_SECRET, PaymentsService
 
@@ -31,12 +30,16 @@ def event(payment: dict[str, Any], *, kind: str = "payment_intent.succeeded") ->
     )
 
 
-async def test_forged_and_stale_webhooks_are_refused(payments: PaymentsService) -> None:
+async def paid_at_the_sandbox(payments: PaymentsService) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An intent paid with a card that works, and the sandbox's payment object for it."""
     intent = await payments.create_intent()
     await payments.confirm(intent["id"], "pm_card_visa")
-    sandbox_payment = (
-        await payments.sandbox.get("/v1/payment_intents", params={"reference": intent["id"]})
-    ).json()["data"][0]
+    found = await payments.sandbox.get("/v1/payment_intents", params={"reference": intent["id"]})
+    return intent, found.json()["data"][0]
+
+
+async def test_forged_and_stale_webhooks_are_refused(payments: PaymentsService) -> None:
+    _, sandbox_payment = await paid_at_the_sandbox(payments)
     body = event(sandbox_payment)
     url = "/webhooks/sandbox"
     forged = await payments.api.post(url, content=body, headers=signed(body, secret="whsec_x" * 4))
@@ -69,11 +72,7 @@ async def test_duplicated_and_reordered_deliveries_end_in_the_providers_state(
 async def test_one_event_delivered_many_times_at_once_is_stored_and_applied_once(
     payments: PaymentsService,
 ) -> None:
-    intent = await payments.create_intent()
-    await payments.confirm(intent["id"], "pm_card_visa")
-    sandbox_payment = (
-        await payments.sandbox.get("/v1/payment_intents", params={"reference": intent["id"]})
-    ).json()["data"][0]
+    intent, sandbox_payment = await paid_at_the_sandbox(payments)
     body = event(sandbox_payment)
     event_id = orjson.loads(body)["id"]
     answers = await asyncio.gather(
@@ -84,18 +83,14 @@ async def test_one_event_delivered_many_times_at_once_is_stored_and_applied_once
     )
     assert [answer.status_code for answer in answers] == [200] * 10
     assert [answer.json()["duplicate"] for answer in answers].count(False) == 1
-    async with payments.runtime.database.session() as session:
-        stored = await session.scalar(
-            text("SELECT count(*) FROM payments_provider_event WHERE event_id = :id"),
-            {"id": event_id},
-        )
-        jobs = await session.scalar(
-            text(
-                "SELECT count(*) FROM procrastinate_jobs"
-                " WHERE task_name = 'payments:process_provider_event' AND args ->> 'event_id' = :id"
-            ),
-            {"id": event_id},
-        )
+    stored = await payments.scalar(
+        "SELECT count(*) FROM payments_provider_event WHERE event_id = :id", id=event_id
+    )
+    jobs = await payments.scalar(
+        "SELECT count(*) FROM procrastinate_jobs"
+        " WHERE task_name = 'payments:process_provider_event' AND args ->> 'event_id' = :id",
+        id=event_id,
+    )
     assert (stored, jobs) == (1, 1)
     settled = await payments.settled(intent["id"], lambda found: found["status"] == "succeeded")
     assert settled["status"] == "succeeded"
