@@ -60,6 +60,11 @@ def blueprint() -> procrastinate.Blueprint:
             sweep_merchant_webhooks
         )
     )
+    tasks.periodic(cron="17 4 * * *", periodic_id="forget-provider-events")(
+        tasks.task(name="forget_provider_events", queue=QUEUE, pass_context=True)(
+            forget_provider_events
+        )
+    )
     tasks.task(
         name="reencrypt_fields",
         queue=QUEUE,
@@ -75,6 +80,11 @@ def blueprint() -> procrastinate.Blueprint:
         )
     )
     return tasks
+
+
+async def forget_provider_events(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Daily: provider event ids applied more than `EVENT_RETENTION` ago."""
+    return await provider_events.forget_old_events(dependencies_of(context).runtime.unit_of_work)
 
 
 def reencrypt_fields_job() -> JobRequest:

@@ -9,7 +9,9 @@ import time
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 
+from mercato.payments import provider_events
 from tests.support.payments_service import WEBHOOK_SECRET, PaymentsService
 
 
@@ -95,3 +97,35 @@ async def test_one_event_delivered_many_times_at_once_is_stored_and_applied_once
     settled = await payments.settled(intent["id"], lambda found: found["status"] == "succeeded")
     assert settled["status"] == "succeeded"
     assert (await payments.charges(intent["id"]))["charges"]["count"] == 1
+
+
+async def test_applied_event_ids_are_kept_a_month_then_forgotten(
+    payments: PaymentsService,
+) -> None:
+    """Dedup needs an event's id for at least the provider's retry horizon (3 days at
+    Stripe): a month, and never the id of an event still waiting for its job."""
+    prefix = f"evt_reap_{time.time_ns()}"
+    rows = {"old_applied": (31, True), "young_applied": (4, True), "old_waiting": (31, False)}
+    async with payments.runtime.database.session() as session, session.begin():
+        for name, (age_days, applied) in rows.items():
+            await session.execute(
+                text(
+                    "INSERT INTO payments_provider_event (provider, event_id, event_type,"
+                    " payload, received_at, processed_at) VALUES ('sandbox', :id, 'x', '{}',"
+                    " now() - make_interval(days => :age),"
+                    " CASE WHEN :applied THEN now() END)"
+                ),
+                {"id": f"{prefix}_{name}", "age": age_days, "applied": applied},
+            )
+    assert await provider_events.forget_old_events(payments.runtime.unit_of_work) == 1
+    async with payments.runtime.database.session() as session:
+        kept = (
+            await session.scalars(
+                text(
+                    "SELECT event_id FROM payments_provider_event WHERE event_id LIKE :p"
+                    " ORDER BY event_id"
+                ),
+                {"p": f"{prefix}%"},
+            )
+        ).all()
+    assert kept == [f"{prefix}_old_waiting", f"{prefix}_young_applied"]
