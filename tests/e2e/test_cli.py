@@ -196,6 +196,22 @@ def test_keys_rotate_on_the_command_line(scratch_database: str, tmp_path: Path) 
     assert run_mercato("keys", "rotate", "--no-signing", "--no-fields", env=env).returncode == 2
 
 
+def test_payments_keys_rotate_on_the_command_line(scratch_database: str, tmp_path: Path) -> None:
+    env = mercato_env(DATABASE_URL=scratch_database, MERCATO_DATA_DIR=str(tmp_path / "data"))
+    assert run_mercato("payments", "migrate", "up", env=env).returncode == 0
+    rotated = run_mercato("payments", "keys", "rotate", env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "payments field keys rotated" in rotated.stdout
+    ring = json.loads((tmp_path / "data" / "keys" / "payments-field-keys.json").read_text())
+    assert len(ring["keys"]) == 2  # the one made on first use, and the new current
+    assert ring["current"] in rotated.stdout
+    queued = (
+        "SELECT count(*) FROM payments.procrastinate_jobs"
+        " WHERE task_name = 'payments:reencrypt_fields'"
+    )
+    assert asyncio.run(_scalar(scratch_database, queued)) == 1
+
+
 def test_retire_cache_on_the_command_line(redis_url: str) -> None:
     line = f"raw:/cli-{uuid.uuid4().hex}?"
 
