@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import socket
 import uuid
 
+import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -17,10 +19,12 @@ from standardwebhooks import Webhook
 
 from mercato.payments import webhook_replay
 from mercato.payments.merchant_webhooks import MAX_ATTEMPTS, RETRY_DELAYS
+from mercato.payments.process import MODULES
 from mercato.payments.services import PaymentsServices
 from mercato.payments.tasks import reencrypt_fields_job
 from mercato.payments.webhook_secrets import reencrypt_secrets
 from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.server import run_worker
 from tests.support.logs import captured_logs
 from tests.support.merchant_receiver import Answer
 from tests.support.merchant_site import admin_headers, eventually, merchant_site
@@ -293,3 +297,34 @@ async def test_secrets_are_re_encrypted_after_a_key_rotation_and_still_sign(
     [received] = site.received_for(intent_id)
     assert received.verified  # the previous secret, decrypted under the new key
     Webhook(rotated.json()["secret"]).verify(received.body, received.headers)
+
+
+async def test_a_worker_of_its_own_serves_its_metrics_on_loopback(
+    payments: PaymentsService,
+) -> None:
+    """`mercato payments worker` has no HTTP app: with MERCATO_WORKER_METRICS_PORT its
+    registry (merchant webhook deliveries among it) is served on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    settings = payments.runtime.settings.model_copy(update={"worker_metrics_port": port})
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, MODULES, stop))
+    try:
+
+        async def scraped() -> str | None:
+            try:
+                async with httpx.AsyncClient() as client:
+                    answer = await client.get(f"http://127.0.0.1:{port}/metrics")
+            except httpx.ConnectError:
+                return None
+            return answer.text
+
+        text_body = await eventually(scraped, what="the worker's metrics server")
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=30)
+    assert "mercato_payments_webhook_delivery_attempts_total" in text_body
+    assert "mercato_payments_provider_calls_total" in text_body
+    with socket.socket() as closed:
+        assert closed.connect_ex(("127.0.0.1", port)) != 0  # stopped with the worker
