@@ -147,12 +147,12 @@ async def _check_against_database(
     """Unknown categories, duplicates in the file, SKUs and slugs already live."""
     seen: dict[tuple[str, str], int] = {}
     for number, product in products:
-        for kind, value in (("sku", product.sku), ("slug", product.slug)):
+        for kind, value in (("sku", product.sku or ""), ("slug", product.slug)):
             earlier = seen.setdefault((kind, value), number)
             if earlier != number:
                 report.errors.append(f"line {number}: {kind} {value!r} repeats line {earlier}")
     wanted = {product.category for _, product in products if product.category}
-    skus = [product.sku for _, product in products]
+    skus = [product.sku or "" for _, product in products]
     slugs = [product.slug for _, product in products]
     async with database.read_session() as session:
         found = await session.execute(
@@ -177,7 +177,7 @@ async def _check_against_database(
     for number, product in products:
         if product.category and product.category not in categories:
             report.errors.append(f"line {number}: category {product.category!r} does not exist")
-        if product.sku.lower() in taken_skus:
+        if (product.sku or "").lower() in taken_skus:
             report.errors.append(f"line {number}: sku {product.sku!r} is taken by a live product")
         if product.slug in taken_slugs:
             report.errors.append(f"line {number}: slug {product.slug!r} is taken by a live product")
