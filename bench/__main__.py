@@ -68,7 +68,7 @@ def main() -> int:
     try:
         migrations.upgrade(url)
         event_results = (
-            asyncio.run(events.run(url, os.environ.get("NATS_URL"), sizes))
+            asyncio.run(events.run(url, os.environ.get("NATS_URL"), sizes, rounds=args.rounds))
             if "events" in suites
             else []
         )
