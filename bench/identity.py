@@ -87,7 +87,9 @@ class Results:
 def _search_sql(criteria: UserCriteria) -> str:
     """The statement the endpoint runs for these criteria (first page, 50 rows)."""
     sort = Sort.parse("-created_at", allowed=USER_SORT_FIELDS, tiebreaker=USER_TIEBREAKER)
-    statement = page_statement(user_search(criteria), sort=sort, cursor=None, limit=50)
+    statement = page_statement(user_search(criteria), sort=sort, cursor=None, limit=50).params(
+        criteria.values
+    )
     compiled = statement.compile(
         dialect=PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
         compile_kwargs={"literal_binds": True},

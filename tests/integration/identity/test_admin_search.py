@@ -245,8 +245,9 @@ async def test_the_q_search_plan_uses_the_trigram_indexes(connection: AsyncConne
         await connection.execute(text("SELECT gin_clean_pending_list(:index)"), {"index": index})
     await connection.execute(text("ANALYZE identity_user"))
     sort = Sort.parse("-created_at", allowed=USER_SORT_FIELDS, tiebreaker=USER_TIEBREAKER)
-    statement = page_statement(
-        user_search(UserCriteria(q="4f2a9")), sort=sort, cursor=None, limit=50
+    criteria = UserCriteria(q="4f2a9")
+    statement = page_statement(user_search(criteria), sort=sort, cursor=None, limit=50).params(
+        criteria.values
     )
     sql = statement.compile(
         dialect=PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
