@@ -1,7 +1,8 @@
 """`make bench`: run the benchmark suites and print Markdown tables for docs/benchmarks.md.
 
 Suites: `events` (NATS_URL enables the NATS rows), `relay` (needs NATS_URL), `identity` and
-`catalog` (wrk, pgbench; the catalog needs REDIS_URL).
+`catalog` (wrk, pgbench; the catalog needs REDIS_URL), `workers` (`serve --workers 2` against
+1; wrk).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
 embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import catalog, events, identity, relay
+from bench import catalog, events, identity, relay, workers
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -83,6 +84,9 @@ def main() -> int:
         identity_results = (
             asyncio.run(identity.run(url, users=args.users)) if "identity" in suites else None
         )
+        workers_results = (
+            asyncio.run(workers.run(url, rounds=args.rounds)) if "workers" in suites else None
+        )
         catalog_results = (
             asyncio.run(catalog.run(url, products=args.products, rounds=args.rounds))
             if "catalog" in suites
@@ -104,6 +108,8 @@ def main() -> int:
         print("\n" + relay.report(relay_results))
     if identity_results is not None:
         print("\n" + identity.report(identity_results))
+    if workers_results is not None:
+        print("\n" + workers.report(workers_results))
     if catalog_results is not None:
         print("\n" + catalog.report(catalog_results))
     return 0
