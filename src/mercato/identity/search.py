@@ -145,6 +145,11 @@ async def user_page(
         lambda: keyset_statement(
             user_search(criteria), sort=sort, paged=cursor is not None, limit=limit
         ),
+        # With `q`, the best plan depends on the fragment: walk the creation-time index
+        # for a common one, the trigram indexes for a rare one. The generic plan walks the
+        # index for all (measured on 1M accounts: 5.4 s for an email fragment, against
+        # 12 ms planned for its value).
+        custom_plans=criteria.q is not None,
     )
     values = criteria.values | keyset_values(sort=sort, cursor=cursor)
     return cut_page(await database.read_rows(query, values), sort=sort, limit=limit)
