@@ -43,15 +43,24 @@ async def _drop(admin_url: str, name: str) -> None:
         await connection.close()
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--suites", default="events,identity,catalog", help="comma-separated")
     parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
     parser.add_argument("--users", type=int, default=1_000_000, help="seeded accounts")
+    parser.add_argument(
+        "--identity-database",
+        help="a database with --users accounts seeded already (mercato seed users): not timed",
+    )
+    parser.add_argument("--api-workers", type=int, default=1, help="serve --workers (identity)")
     parser.add_argument("--products", type=int, default=200_000, help="seeded products")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (catalog, relay)")
     parser.add_argument("--relay-events", type=int, default=20_000, help="events per relay run")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = _arguments()
     sizes = [int(size) for size in args.sizes.split(",")]
     suites = set(args.suites.split(","))
 
@@ -82,7 +91,16 @@ def main() -> int:
             else None
         )
         identity_results = (
-            asyncio.run(identity.run(url, users=args.users)) if "identity" in suites else None
+            asyncio.run(
+                identity.run(
+                    url,
+                    users=args.users,
+                    seeded_url=args.identity_database,
+                    api_workers=args.api_workers,
+                )
+            )
+            if "identity" in suites
+            else None
         )
         workers_results = (
             asyncio.run(workers.run(url, rounds=args.rounds)) if "workers" in suites else None

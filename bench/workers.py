@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.identity import _admin_token, _create_admin, _me_script
-from bench.support import Load, Server, require_tool, rss_mib, wrk, wrk_load
+from bench.support import Load, Server, child_pids, require_tool, rss_mib, wrk, wrk_load
 
 CONNECTIONS = 64
 ROUTES = ("/health/live", "/api/v1/users/me")
@@ -47,19 +47,6 @@ class Results:
     rss_two: list[float]
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 async def run(database_url: str, *, rounds: int) -> Results:
     require_tool("wrk")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-workers-"))
@@ -86,7 +73,7 @@ async def run(database_url: str, *, rounds: int) -> Results:
                     loads[(workers, route)].append(
                         wrk_load(wrk(server.base + route, script, connections=CONNECTIONS))
                     )
-                pids = _children(server.pid) if workers > 1 else [server.pid]
+                pids = child_pids(server.pid) if workers > 1 else [server.pid]
                 rss[workers].extend(rss_mib(pid) for pid in pids)
             finally:
                 server.stop()
