@@ -18,6 +18,7 @@ import contextlib
 import gc
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -84,6 +85,11 @@ class Supervisor:
             except BaseException:  # the worker's end: reported, and by its exit code
                 logger.exception("worker_failed", slot=slot)
                 code = 1
+            # os._exit skips the interpreter's exit (the supervisor's state is not the
+            # worker's to clean up): flush what the worker printed first.
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
             os._exit(code)
         self._children[pid] = (slot, time.monotonic())
 
