@@ -2,7 +2,8 @@
 
 Suites: `events` (NATS_URL enables the NATS rows), `relay` (needs NATS_URL), `identity` and
 `catalog` (wrk, pgbench; the catalog needs REDIS_URL), `payments` (wrk; the payments
-service, its worker and the sandbox as processes).
+service, its worker and the sandbox as processes), `workers` (`serve --workers 2` against
+1; wrk).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
 embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import catalog, events, identity, payments, relay
+from bench import catalog, events, identity, payments, relay, workers
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -50,6 +51,11 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
     parser.add_argument("--users", type=int, default=1_000_000, help="seeded accounts")
+    parser.add_argument(
+        "--identity-database",
+        help="a database with --users accounts seeded already (mercato seed users): not timed",
+    )
+    parser.add_argument("--api-workers", type=int, default=1, help="serve --workers (identity)")
     parser.add_argument("--products", type=int, default=200_000, help="seeded products")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (catalog, relay)")
     parser.add_argument("--relay-events", type=int, default=20_000, help="events per relay run")
@@ -78,7 +84,7 @@ def main() -> int:
     try:
         migrations.upgrade(url)
         event_results = (
-            asyncio.run(events.run(url, os.environ.get("NATS_URL"), sizes))
+            asyncio.run(events.run(url, os.environ.get("NATS_URL"), sizes, rounds=args.rounds))
             if "events" in suites
             else []
         )
@@ -91,7 +97,19 @@ def main() -> int:
             else None
         )
         identity_results = (
-            asyncio.run(identity.run(url, users=args.users)) if "identity" in suites else None
+            asyncio.run(
+                identity.run(
+                    url,
+                    users=args.users,
+                    seeded_url=args.identity_database,
+                    api_workers=args.api_workers,
+                )
+            )
+            if "identity" in suites
+            else None
+        )
+        workers_results = (
+            asyncio.run(workers.run(url, rounds=args.rounds)) if "workers" in suites else None
         )
         catalog_results = (
             asyncio.run(catalog.run(url, products=args.products, rounds=args.rounds))
@@ -125,6 +143,8 @@ def main() -> int:
         print("\n" + relay.report(relay_results))
     if identity_results is not None:
         print("\n" + identity.report(identity_results))
+    if workers_results is not None:
+        print("\n" + workers.report(workers_results))
     if catalog_results is not None:
         print("\n" + catalog.report(catalog_results))
     if payments_results is not None:

@@ -1,21 +1,31 @@
 """End-to-end event throughput and latency: commit → relay → transport → consumer effect.
 
-For each transport and size, Mercato's path (unit of work + outbox, relay, one consumer
-applying an effect through the inbox) is measured against a bare publish loop on the same
-transport in the same run: plain INSERTs (PostgreSQL) or awaited JetStream publishes
-(NATS). The ratio is what to watch; absolute numbers depend on this noisy machine.
+One worker process (the relay and one consumer group instance, as `mercato worker` runs
+them) applies N events that another process (standing for the API) commits through the
+unit of work meanwhile, 100 per commit over 50 aggregates; timed from the first commit to
+the last effect. On PostgreSQL three consumers are measured in interleaved rounds:
+- `batched`: whole batches, the effect written by a batch handler (one INSERT per run);
+- `batched inbox`: whole batches (one inbox statement), the effect one INSERT per event;
+- `per event`: every event in its own savepoint with its own inbox INSERT, as before
+  issue 15 (the same-run "before").
+Baselines in the same run: plain INSERTs of N rows in the same commit sizes (PostgreSQL),
+N awaited JetStream publishes (NATS). "Paced" latencies are commit → effect for 300
+single-event commits at 100 events/s (the pipeline itself, not a queue).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import math
+import multiprocessing
 import statistics
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import nats
@@ -24,7 +34,12 @@ from sqlalchemy import text
 from mercato.platform.config import DatabaseSettings
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
-from mercato.platform.events.consumers import ConsumerRegistry, HandlerContext
+from mercato.platform.events.consumers import (
+    BatchContext,
+    ConsumerGroup,
+    ConsumerRegistry,
+    HandlerContext,
+)
 from mercato.platform.events.contracts import EventPayload
 from mercato.platform.events.nats_consumer import NatsConsumer
 from mercato.platform.events.postgres_consumer import PostgresConsumer
@@ -33,6 +48,7 @@ from mercato.platform.events.transports import NatsTransport, PostgresTransport,
 
 EVENTS_PER_COMMIT = 100
 AGGREGATES = 50
+CONSUMER_BATCH = 500
 
 
 class BenchTick(EventPayload):
@@ -46,30 +62,56 @@ class BenchTick(EventPayload):
 @dataclass(frozen=True)
 class Result:
     transport: str
+    consumer: str
     events: int
-    mercato_per_s: float
+    drain_rates: list[float]
     baseline_per_s: float
-    p50_ms: float
-    p99_ms: float
-    paced_p50_ms: float
-    paced_p99_ms: float
+    live_rate: float | None = None
+    live_p50_ms: float = float("nan")
+    live_p99_ms: float = float("nan")
+    paced_p50_ms: float = float("nan")
+    paced_p99_ms: float = float("nan")
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.drain_rates)
 
     @property
     def ratio(self) -> float:
-        return self.mercato_per_s / self.baseline_per_s
+        return self.rate / self.baseline_per_s
 
 
-def _registry() -> ConsumerRegistry:
+_INSERT_ONE = text("INSERT INTO bench_effect (event_id, occurred_at) VALUES (:id, :at)")
+_INSERT_MANY = text(
+    "INSERT INTO bench_effect (event_id, occurred_at)"
+    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[]))"
+)
+
+
+def _group(*, batch_handler: bool) -> ConsumerGroup:
     registry = ConsumerRegistry()
+    if batch_handler:
 
-    @registry.consumer(BenchTick, group="bench")
-    async def apply(event: BenchTick, context: HandlerContext) -> None:
-        await context.uow.session.execute(
-            text("INSERT INTO bench_effect (event_id, occurred_at) VALUES (:id, :at)"),
-            {"id": context.envelope.id, "at": context.envelope.occurred_at},
-        )
+        @registry.consumer_batch(BenchTick, group="bench")
+        async def apply_many(events: Sequence[BenchTick], context: BatchContext) -> None:
+            await context.uow.session.execute(
+                _INSERT_MANY,
+                {
+                    "ids": [envelope.id for envelope in context.envelopes],
+                    "ats": [envelope.occurred_at for envelope in context.envelopes],
+                },
+            )
 
-    return registry
+    else:
+
+        @registry.consumer(BenchTick, group="bench")
+        async def apply(event: BenchTick, context: HandlerContext) -> None:
+            await context.uow.session.execute(
+                _INSERT_ONE, {"id": context.envelope.id, "at": context.envelope.occurred_at}
+            )
+
+    (group,) = registry.groups()
+    return group
 
 
 async def _reset(database: Database) -> None:
@@ -97,9 +139,30 @@ async def _publish(database: Database, events: int) -> None:
             await uow.commit()
 
 
+def _publish_elsewhere(database_url: str, events: int) -> None:
+    """The API's part, in a process of its own (the worker's process is what is measured)."""
+
+    async def publish() -> None:
+        database = Database.from_settings(DatabaseSettings(url=database_url))
+        try:
+            await _publish(database, events)
+        finally:
+            await database.dispose()
+
+    asyncio.run(publish())
+
+
 async def _applied(database: Database) -> int:
     async with database.session() as session:
         return int(await session.scalar(text("SELECT count(*) FROM bench_effect")) or 0)
+
+
+async def _span_s(database: Database) -> float:
+    async with database.session() as session:
+        span = await session.scalar(
+            text("SELECT extract(epoch FROM max(applied_at) - min(occurred_at)) FROM bench_effect")
+        )
+        return float(span)
 
 
 async def _latencies_ms(database: Database) -> list[float]:
@@ -124,25 +187,53 @@ async def _publish_paced(database: Database, events: int) -> None:
         await asyncio.sleep(1 / PACED_RATE_PER_S)
 
 
+Mode = Literal["drain", "live", "paced"]
+
+
 async def mercato_path(
-    database: Database, transport: Transport, consumer: Any, events: int, *, paced: bool = False
+    database: Database,
+    transport: Transport,
+    consumer: Any,
+    events: int,
+    *,
+    database_url: str,
+    mode: Mode,
 ) -> tuple[float, list[float]]:
+    """Events/s and commit → effect latencies (ms). `drain`: the events are committed
+    first, then the worker is timed until the last effect (its capacity); `live`: another
+    process commits them while the worker runs (timed from the first commit, on the
+    database's clock); `paced`: single-event commits at a steady rate, from this process."""
     await _reset(database)
+    if mode == "drain":
+        await _publish(database, events)
     stop = asyncio.Event()
+    started = time.perf_counter()
     relay = Relay(database, transport, batch_size=500, poll_interval_s=0.05)
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
-    started = time.perf_counter()
+    publisher = None
     try:
-        await (_publish_paced if paced else _publish)(database, events)
+        if mode == "paced":
+            await _publish_paced(database, events)
+        elif mode == "live":
+            publisher = multiprocessing.get_context("spawn").Process(
+                target=_publish_elsewhere, args=(database_url, events)
+            )
+            publisher.start()
         deadline = started + 600
         while await _applied(database) < events:
             if time.perf_counter() > deadline:
                 raise TimeoutError("the consumer did not catch up in 10 minutes")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+        if publisher is not None:
+            await asyncio.to_thread(publisher.join, 60)
+    if mode == "live":
+        # From the first event's creation to the last effect, on the database's clock: the
+        # publisher's start-up (a Python process importing Mercato) is not the pipeline's.
+        elapsed = await _span_s(database)
     return events / elapsed, await _latencies_ms(database)
 
 
@@ -190,87 +281,103 @@ async def nats_baseline(nats_url: str, events: int) -> float:
         await client.close()
 
 
-def _result(
-    transport: str,
-    events: int,
-    *,
-    rate: float,
-    baseline: float,
-    latencies: Sequence[float],
-    paced: Sequence[float],
-) -> Result:
-    return Result(
-        transport,
-        events,
-        rate,
-        baseline,
-        statistics.median(latencies),
-        _percentile(latencies, 0.99),
-        statistics.median(paced),
-        _percentile(paced, 0.99),
-    )
-
-
 def _percentile(values: Sequence[float], fraction: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, int(fraction * len(values)))]
 
 
-async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> list[Result]:
+# name → (whole batches, batch handler)
+POSTGRES_CONSUMERS = {
+    "batched": (True, True),
+    "batched inbox": (True, False),
+    "per event (before)": (False, False),
+}
+
+
+async def run(
+    database_url: str, nats_url: str | None, sizes: Sequence[int], *, rounds: int = 3
+) -> list[Result]:
     database = Database.from_settings(DatabaseSettings(url=database_url))
     plain_url = database.primary.url.set(drivername="postgresql").render_as_string(False)
     results = []
     try:
-        (group,) = _registry().groups()
 
-        async def on_postgres(events: int, *, paced: bool = False) -> tuple[float, list[float]]:
-            consumer = PostgresConsumer(database, group, batch_size=500, poll_interval_s=0.05)
-            return await mercato_path(database, PostgresTransport(), consumer, events, paced=paced)
+        async def on_postgres(name: str, events: int, mode: Mode) -> tuple[float, list[float]]:
+            whole, batch_handler = POSTGRES_CONSUMERS[name]
+            consumer = PostgresConsumer(
+                database,
+                _group(batch_handler=batch_handler),
+                batch_size=CONSUMER_BATCH,
+                poll_interval_s=0.05,
+                whole_batches=whole,
+            )
+            return await mercato_path(
+                database,
+                PostgresTransport(),
+                consumer,
+                events,
+                database_url=database_url,
+                mode=mode,
+            )
 
-        async def on_nats(
-            url: str, events: int, *, paced: bool = False
-        ) -> tuple[float, list[float]]:
+        async def on_nats(url: str, events: int, mode: Mode) -> tuple[float, list[float]]:
             client = await nats.connect(url)
             try:
                 jetstream = client.jetstream()
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await jetstream.delete_stream("MERCATO_BENCH")
+                group = _group(batch_handler=False)
                 consumer = NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2)
                 transport = NatsTransport(client, domains={"bench"})
-                measured = await mercato_path(database, transport, consumer, events, paced=paced)
+                measured = await mercato_path(
+                    database, transport, consumer, events, database_url=database_url, mode=mode
+                )
                 await jetstream.delete_stream("MERCATO_BENCH")
                 return measured
             finally:
                 await client.close()
 
-        _, postgres_paced = await on_postgres(PACED_EVENTS, paced=True)
-        nats_paced = (await on_nats(nats_url, PACED_EVENTS, paced=True))[1] if nats_url else []
+        _, postgres_paced = await on_postgres("batched", PACED_EVENTS, "paced")
+        nats_paced = (await on_nats(nats_url, PACED_EVENTS, "paced"))[1] if nats_url else []
         for events in sizes:
-            rate, latencies = await on_postgres(events)
-            baseline = await postgres_baseline(plain_url, events)
-            results.append(
-                _result(
-                    "postgres",
-                    events,
-                    rate=rate,
-                    baseline=baseline,
-                    latencies=latencies,
-                    paced=postgres_paced,
+            rates: dict[str, list[float]] = {name: [] for name in POSTGRES_CONSUMERS}
+            live: list[tuple[float, list[float]]] = []
+            baselines = []
+            for _ in range(rounds):
+                for name in POSTGRES_CONSUMERS:
+                    rates[name].append((await on_postgres(name, events, "drain"))[0])
+                live.append(await on_postgres("batched", events, "live"))
+                baselines.append(await postgres_baseline(plain_url, events))
+            live_rate, live_latencies = sorted(live)[len(live) // 2]
+            for name in POSTGRES_CONSUMERS:
+                results.append(
+                    Result("postgres", name, events, rates[name], statistics.median(baselines))
                 )
+            results[-len(POSTGRES_CONSUMERS)] = dataclasses.replace(
+                results[-len(POSTGRES_CONSUMERS)],
+                live_rate=live_rate,
+                live_p50_ms=statistics.median(live_latencies),
+                live_p99_ms=_percentile(live_latencies, 0.99),
+                paced_p50_ms=statistics.median(postgres_paced),
+                paced_p99_ms=_percentile(postgres_paced, 0.99),
             )
             if nats_url is None:
                 continue
-            rate, latencies = await on_nats(nats_url, events)
-            baseline = await nats_baseline(nats_url, events)
+            drain_rate, _ = await on_nats(nats_url, events, "drain")
+            nats_live, nats_latencies = await on_nats(nats_url, events, "live")
             results.append(
-                _result(
+                Result(
                     "nats",
+                    "per event",
                     events,
-                    rate=rate,
-                    baseline=baseline,
-                    latencies=latencies,
-                    paced=nats_paced,
+                    [drain_rate],
+                    await nats_baseline(nats_url, events),
+                    nats_live,
+                    statistics.median(nats_latencies),
+                    _percentile(nats_latencies, 0.99),
+                    statistics.median(nats_paced),
+                    _percentile(nats_paced, 0.99),
                 )
             )
     finally:
@@ -280,15 +387,32 @@ async def run(database_url: str, nats_url: str | None, sizes: Sequence[int]) -> 
 
 def report(results: Sequence[Result]) -> str:
     lines = [
-        "| transport | events | Mercato events/s | bare publish/s | ratio |"
-        " backlog p50 / p99 ms | paced p50 / p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| transport | consumer | events | worker drain events/s (median, range) |"
+        " vs per event | bare inserts or publishes/s | drain ÷ bare |"
+        " live end to end events/s | live p50 / p99 ms | paced p50 / p99 ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    before = {
+        result.events: result.rate
+        for result in results
+        if result.transport == "postgres" and result.consumer.startswith("per event")
+    }
     for result in results:
+        versus = (
+            f"{result.rate / before[result.events]:.1f}"
+            if result.transport == "postgres" and result.events in before
+            else "-"
+        )
+        live = "-" if result.live_rate is None else f"{result.live_rate:,.0f}"
         lines.append(
-            f"| {result.transport} | {result.events} | {result.mercato_per_s:,.0f} |"
-            f" {result.baseline_per_s:,.0f} | {result.ratio:.3f} |"
-            f" {result.p50_ms:,.0f} / {result.p99_ms:,.0f} |"
-            f" {result.paced_p50_ms:.0f} / {result.paced_p99_ms:.0f} |"
+            f"| {result.transport} | {result.consumer} | {result.events} | {result.rate:,.0f}"
+            f" ({min(result.drain_rates):,.0f}-{max(result.drain_rates):,.0f}) | {versus} |"
+            f" {result.baseline_per_s:,.0f} | {result.ratio:.3f} | {live} |"
+            f" {_ms(result.live_p50_ms)} / {_ms(result.live_p99_ms)} |"
+            f" {_ms(result.paced_p50_ms)} / {_ms(result.paced_p99_ms)} |"
         )
     return "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.0f}"

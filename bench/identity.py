@@ -35,6 +35,7 @@ from bench.support import (
     lua_list,
     pgbench,
     require_tool,
+    server_rss_mib,
     wrk,
     wrk_load,
 )
@@ -82,12 +83,18 @@ class Results:
     searches: list[SearchResult]
     login: LoginResult
     principal_cache: bool
+    api_workers: int = 1
+    # Of the server process, after the searches, and after the login flood.
+    rss_after_searches_mib: float = 0.0
+    rss_after_logins_mib: float = 0.0
 
 
 def _search_sql(criteria: UserCriteria) -> str:
     """The statement the endpoint runs for these criteria (first page, 50 rows)."""
     sort = Sort.parse("-created_at", allowed=USER_SORT_FIELDS, tiebreaker=USER_TIEBREAKER)
-    statement = page_statement(user_search(criteria), sort=sort, cursor=None, limit=50)
+    statement = page_statement(user_search(criteria), sort=sort, cursor=None, limit=50).params(
+        criteria.values
+    )
     compiled = statement.compile(
         dialect=PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
         compile_kwargs={"literal_binds": True},
@@ -173,7 +180,11 @@ def _me_script(workdir: Path, token: str) -> Path:
     return script
 
 
-async def run(database_url: str, *, users: int) -> Results:
+async def run(
+    database_url: str, *, users: int, seeded_url: str | None = None, api_workers: int = 1
+) -> Results:
+    """`seeded_url`: a database `mercato seed users --count <users>` loaded already (its
+    seeding is not timed again); `api_workers`: `serve --workers`."""
     require_tool("wrk")
     require_tool("pgbench")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-identity-"))
@@ -182,17 +193,25 @@ async def run(database_url: str, *, users: int) -> Results:
         plan = SeedPlan(count=users, seed=1, password_hash=await hasher.hash(SEEDED_PASSWORD))
     finally:
         hasher.close()
-    connection = await asyncpg.connect(libpq_url(database_url))
-    try:
-        started = time.monotonic()
-        await seed_users(connection, plan, progress=lambda _: None)
-        seed_s = time.monotonic() - started
-        await connection.execute("VACUUM ANALYZE identity_user")
-    finally:
-        await connection.close()
+    seed_s = 0.0
+    if seeded_url is not None:
+        database_url = seeded_url
+    else:
+        connection = await asyncpg.connect(libpq_url(database_url))
+        try:
+            started = time.monotonic()
+            await seed_users(connection, plan, progress=lambda _: None)
+            seed_s = time.monotonic() - started
+            await connection.execute("VACUUM ANALYZE identity_user")
+        finally:
+            await connection.close()
     _create_admin(database_url, workdir)
 
-    server = Server(database_url, workdir)
+    server = Server(
+        database_url,
+        workdir,
+        command=("-m", "mercato", "serve", "--workers", str(api_workers)),
+    )
     try:
         server.wait_ready()
         token = await _admin_token(server.base)
@@ -207,6 +226,7 @@ async def run(database_url: str, *, users: int) -> Results:
                 script.write_text(_search_sql(item))
                 scripts.append(script)
             searches.append(SearchResult(name, mercato, pgbench(database_url, scripts, workdir)))
+        rss_after_searches = server_rss_mib(server.pid)
 
         emails = [
             str(row[1])
@@ -219,6 +239,7 @@ async def run(database_url: str, *, users: int) -> Results:
         flood = wrk(server.base, _login_script(workdir, emails))
         me_busy = wrk(server.base + "/api/v1/users/me", _me_script(workdir, token), connections=4)
         logins, me_during = wrk_load(flood), wrk_load(me_busy)
+        rss_after_logins = server_rss_mib(server.pid)
     finally:
         server.stop()
     # Alone on the machine, as the ceiling should be.
@@ -232,13 +253,21 @@ async def run(database_url: str, *, users: int) -> Results:
             logins=logins, argon2_per_s=argon2, me_idle=me_idle, me_during_logins=me_during
         ),
         principal_cache=principal_cache,
+        api_workers=api_workers,
+        rss_after_searches_mib=rss_after_searches,
+        rss_after_logins_mib=rss_after_logins,
     )
 
 
 def report(results: Results) -> str:
     lines = [
-        f"Seeded {results.users:,} users in {results.seed_s:.0f} s"
-        f" ({results.users / results.seed_s:,.0f}/s, COPY). wrk/pgbench: {CONNECTIONS}"
+        (
+            f"Seeded {results.users:,} users in {results.seed_s:.0f} s"
+            f" ({results.users / results.seed_s:,.0f}/s, COPY)."
+            if results.seed_s
+            else f"{results.users:,} users seeded beforehand (--identity-database)."
+        )
+        + f" API processes: {results.api_workers}. wrk/pgbench: {CONNECTIONS}"
         f" connections, {DURATION_S} s each; session check cache in Redis:"
         f" {'on' if results.principal_cache else 'off (PostgreSQL)'}.",
         "",
@@ -269,6 +298,10 @@ def report(results: Results) -> str:
         f"| GET /users/me during the login flood | {login.me_during_logins.requests_per_s:,.0f} |"
         f" {login.me_during_logins.p50_ms:.1f} / {login.me_during_logins.p99_ms:.1f} |",
     ]
+    lines.append(
+        f"\nServer RSS: {results.rss_after_searches_mib:.0f} MiB after the searches,"
+        f" {results.rss_after_logins_mib:.0f} MiB after the logins."
+    )
     errors = sum(s.mercato.errors for s in results.searches) + login.me_idle.errors
     if errors or login.logins.errors:
         lines.append(f"\nNon-2xx answers: searches/me {errors}, logins {login.logins.errors}.")

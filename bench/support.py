@@ -177,3 +177,23 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the workers of `serve --workers N`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def server_rss_mib(pid: int) -> float:
+    """RSS of a server: of its largest worker when it has workers, else its own."""
+    children = child_pids(pid)
+    return max((rss_mib(child) for child in children), default=0.0) if children else rss_mib(pid)

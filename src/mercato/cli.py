@@ -244,14 +244,23 @@ def _announce(
     )
 
 
+WORKERS_HELP = (
+    "Server processes sharing the port (one per core is a good start; each has its own"
+    " database pool: workers x (DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW) connections)"
+)
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Interface to bind [MERCATO_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind [MERCATO_PORT]")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=WORKERS_HELP)] = 1,
 ) -> None:
     """Serve the API only, on DATABASE_URL or a running embedded database.
 
     The schema must be migrated (`mercato migrate up`); run `mercato worker` beside it.
+    With `--workers N`, N processes share the port; one that dies is started again, and
+    SIGTERM drains them all.
     """
     settings = command_line.override(host=host, port=port)
     from mercato.platform.server import bind_listener
@@ -262,9 +271,12 @@ def serve_command(
         fail(str(error))
     settings = command_line.migrated_settings()
     from mercato.app import create_app
-    from mercato.platform.server import serve
+    from mercato.platform.server import serve_in_workers
 
-    serve(create_app(settings), settings, listener=listener)
+    code = serve_in_workers(
+        lambda: create_app(settings), settings, listener=listener, workers=workers
+    )
+    raise typer.Exit(code)
 
 
 @app.command()

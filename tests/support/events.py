@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import text
 
-from mercato.platform.events.consumers import ConsumerRegistry, HandlerContext, RetryPolicy
+from mercato.platform.events.consumers import (
+    BatchContext,
+    ConsumerRegistry,
+    HandlerContext,
+    RetryPolicy,
+)
 from mercato.platform.events.contracts import EventCatalog, EventPayload
 
 EFFECTS_DDL = """
@@ -45,9 +52,26 @@ def catalog() -> EventCatalog:
     return EventCatalog([ThingHappened, ThingRenamed])
 
 
-def registry(*, groups: tuple[str, ...] = ("counter",), max_attempts: int = 3) -> ConsumerRegistry:
-    """Consumer groups that record each applied event; `n == POISON` always fails."""
+_RECORD_MANY = text(
+    "INSERT INTO test_effect (consumer, event_id, aggregate_id, n)"
+    " SELECT :consumer, e, a, n FROM unnest(CAST(:event_ids AS uuid[]),"
+    " CAST(:aggregate_ids AS text[]), CAST(:ns AS integer[])) WITH ORDINALITY AS t(e, a, n, o)"
+    " ORDER BY o"
+)
+
+
+def registry(
+    *, groups: tuple[str, ...] = ("counter",), max_attempts: int = 3, batch: bool = False
+) -> ConsumerRegistry:
+    """Consumer groups that record each applied event; `n == POISON` always fails.
+
+    `batch`: the handler records a whole run of events with one statement, in the order
+    given (the row's `applied_order` follows it)."""
     consumers = ConsumerRegistry()
+    if batch:
+        for group in groups:
+            _record_many(consumers, group, max_attempts)
+        return consumers
     for group in groups:
 
         @consumers.consumer(
@@ -72,3 +96,23 @@ def registry(*, groups: tuple[str, ...] = ("counter",), max_attempts: int = 3) -
             )
 
     return consumers
+
+
+def _record_many(consumers: ConsumerRegistry, group: str, max_attempts: int) -> None:
+    @consumers.consumer_batch(
+        ThingHappened,
+        group=group,
+        retry=RetryPolicy(max_attempts=max_attempts, backoff_s=(0.05, 0.1)),
+    )
+    async def record_many(events: Sequence[ThingHappened], context: BatchContext) -> None:
+        if any(event.n == POISON for event in events):
+            raise ValueError("this event can never be applied")
+        await context.uow.session.execute(
+            _RECORD_MANY,
+            {
+                "consumer": group,
+                "event_ids": [envelope.id for envelope in context.envelopes],
+                "aggregate_ids": [event.thing_id for event in events],
+                "ns": [event.n for event in events],
+            },
+        )

@@ -22,7 +22,8 @@ from mercato.identity.search import (
     USER_SORT_FIELDS,
     USER_TIEBREAKER,
     audit_search,
-    user_search,
+    encode_user_page,
+    user_page,
 )
 from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
@@ -41,26 +42,18 @@ async def search_users(
     reader: UserReader,
     params: Annotated[UserSearchParams, Query()],
     request: Request,
-    response: Response,
     database: DatabaseDep,
-) -> Page[AdminUserOut]:
+) -> Response:
     """Find accounts by a fragment of their email or name, filter, sort; keyset pages."""
     sort = Sort.parse(params.sort, allowed=USER_SORT_FIELDS, tiebreaker=USER_TIEBREAKER)
-    async with database.read_session() as session:
-        users = IdentityReads(session)
-        rows, cursor = await fetch_page(
-            session,
-            user_search(params.criteria()),
-            sort=sort,
-            cursor=params.cursor,
-            limit=params.limit,
-        )
-        found = [row[0] for row in rows]
-        roles = await users.roles_of_users(user.id for user in found)
+    rows, cursor = await user_page(
+        database, params.criteria(), sort=sort, cursor=params.cursor, limit=params.limit
+    )
     next_url = next_page_url(request.url, cursor)
-    response.headers.update(link_header(next_url))
-    return Page[AdminUserOut](
-        items=[AdminUserOut.of(user, roles.get(user.id, [])) for user in found], next=next_url
+    return Response(
+        encode_user_page(rows, next_url),
+        media_type="application/json",
+        headers=link_header(next_url),
     )
 
 

@@ -56,18 +56,6 @@ class IdentityReads:
         )
         return tuple(rows)
 
-    async def roles_of_users(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-        """The roles of many users in one query (a page of search results)."""
-        roles: dict[uuid.UUID, list[str]] = {}
-        rows = await self._session.execute(
-            select(UserRole.user_id, UserRole.role)
-            .where(UserRole.user_id.in_(list(user_ids)))
-            .order_by(UserRole.user_id, UserRole.role)
-        )
-        for user_id, role in rows:
-            roles.setdefault(user_id, []).append(role)
-        return roles
-
     async def grants_of(self, user_id: uuid.UUID) -> tuple[tuple[str, ...], frozenset[str]]:
         """The user's roles and the permissions they grant, in one query."""
         rows = (

@@ -23,11 +23,14 @@ def register(cli: CommandLine) -> None:
     def serve(
         host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
         port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+        workers: Annotated[
+            int, typer.Option(min=1, max=64, help="Server processes sharing the port")
+        ] = 1,
     ) -> None:
-        """Serve the payments API (migrate first: `mercato payments migrate up`)."""
+        """Serve the payments API (migrate first: `mercato payments migrate up`); with
+        `--workers N`, N processes share the port (one that dies is started again)."""
         from mercato.payments.process import create_payments_app
-        from mercato.platform.server import bind_listener
-        from mercato.platform.server import serve as serve_app
+        from mercato.platform.server import bind_listener, serve_in_workers
 
         settings = _reachable(cli)
         overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -39,7 +42,10 @@ def register(cli: CommandLine) -> None:
         except StartupError as error:
             fail(str(error))
         _require_migrated(settings)
-        serve_app(create_payments_app(settings), settings, listener=listener)
+        code = serve_in_workers(
+            lambda: create_payments_app(settings), settings, listener=listener, workers=workers
+        )
+        raise typer.Exit(code)
 
     @payments.command("worker")
     def worker() -> None:

@@ -141,6 +141,8 @@ class EventSettings(BaseSettings):
     # Ordered lanes per domain on NATS; changing it reshuffles aggregates between lanes.
     nats_partitions: int = Field(default=8, ge=1, le=256)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Events a PostgreSQL-transport consumer reads and applies per transaction.
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     # On the PostgreSQL transport, where another service's event log is when it is not in
     # that service's schema of this database: {"payments": "postgresql://…"} (JSON).
     source_urls: dict[str, str] = Field(default_factory=dict)

@@ -41,6 +41,7 @@ from mercato.platform.db.embedded import EmbeddedPostgres
 from mercato.platform.failures import StartupError
 from mercato.platform.module import Module
 from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
+from mercato.platform.supervisor import Supervisor
 from mercato.platform.worker import Worker
 
 EMBEDDED_DATABASE = "mercato"
@@ -311,6 +312,25 @@ def serve(
     serve_all(
         [Served(app, settings.host, settings.port, background, listener)], on_started=on_started
     )
+
+
+def serve_in_workers(
+    make_app: Callable[[], FastAPI],
+    settings: Settings,
+    *,
+    listener: socket.socket,
+    workers: int,
+) -> int:
+    """`serve` in `workers` processes sharing `listener` (see `supervisor`); one worker is
+    served in this process. Returns the exit code."""
+    if workers == 1:
+        serve(make_app(), settings, listener=listener)
+        return 0
+
+    def serve_one() -> None:
+        serve(make_app(), settings, listener=listener)
+
+    return Supervisor(serve_one, workers=workers).run()
 
 
 def serve_all(services: Sequence[Served], *, on_started: Callable[[], None] = lambda: None) -> None:

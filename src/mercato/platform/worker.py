@@ -111,6 +111,7 @@ class Worker:
                     self._database,
                     group,
                     log=self._log_of(group.source),
+                    batch_size=self._settings.events.consumer_batch_size,
                     poll_interval_s=self._settings.events.poll_interval_s,
                 )
                 for group in groups

@@ -245,8 +245,9 @@ async def test_the_q_search_plan_uses_the_trigram_indexes(connection: AsyncConne
         await connection.execute(text("SELECT gin_clean_pending_list(:index)"), {"index": index})
     await connection.execute(text("ANALYZE identity_user"))
     sort = Sort.parse("-created_at", allowed=USER_SORT_FIELDS, tiebreaker=USER_TIEBREAKER)
-    statement = page_statement(
-        user_search(UserCriteria(q="4f2a9")), sort=sort, cursor=None, limit=50
+    criteria = UserCriteria(q="4f2a9")
+    statement = page_statement(user_search(criteria), sort=sort, cursor=None, limit=50).params(
+        criteria.values
     )
     sql = statement.compile(
         dialect=PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
@@ -256,3 +257,36 @@ async def test_the_q_search_plan_uses_the_trigram_indexes(connection: AsyncConne
     assert "ix_identity_user_email_trgm" in plan, plan
     assert "ix_identity_user_name_trgm" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+async def test_a_found_account_reads_as_the_account_read_by_id(
+    client: httpx.AsyncClient, connection: AsyncConnection, staff: dict[str, str]
+) -> None:
+    """The search encodes rows itself (no response model): each item must be the very
+    document `GET /admin/users/{id}` gives, roles (sorted, or none) and times included."""
+    many = await seed_account(
+        connection,
+        email="many.roles@shop.example",
+        name="Zoë Ünïcode",
+        roles=("staff", "customer", "admin"),
+        created_at=dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC),
+    )
+    none = await seed_account(
+        connection,
+        email="no.roles@shop.example",
+        roles=(),
+        verified=False,
+        created_at=dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC),
+    )
+    response = await client.get(SEARCH, params={"q": "roles@shop"}, headers=staff)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    items = {item["id"]: item for item in response.json()["items"]}
+    assert set(items) == {str(many), str(none)}
+    for user_id in (many, none):
+        by_id = await client.get(f"/api/v1/admin/users/{user_id}", headers=staff)
+        assert items[str(user_id)] == by_id.json()
+    assert items[str(many)]["roles"] == ["admin", "customer", "staff"]
+    assert items[str(many)]["created_at"] == "2026-03-01T12:00:00.123456Z"
+    assert items[str(none)]["roles"] == []
+    assert items[str(none)]["email_verified"] is False

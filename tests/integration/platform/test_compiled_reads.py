@@ -54,3 +54,28 @@ async def test_a_timeout_is_a_transient_database_error_and_the_pool_stays_sound(
             assert await database.read_rows(one, {}) == [{"one": 1}]
     finally:
         await engine.dispose()
+
+
+async def test_a_custom_planned_read_is_planned_for_its_values_and_leaves_nothing_behind(
+    settings: Settings,
+) -> None:
+    assert settings.database.url is not None
+    engine = create_engine(
+        settings.database.url.get_secret_value(),
+        DatabaseSettings(url=settings.database.url, pool_size=1, max_overflow=0),
+    )
+    database = Database(engine)
+    mode = select(func.current_setting("plan_cache_mode").label("mode"))
+    try:
+        custom = compile_query(mode, engine.dialect, custom_plans=True)
+        plain = compile_query(mode.where(literal(1) == 1), engine.dialect)
+        for _ in range(3):  # the same pooled connection each time (pool of one)
+            assert await database.read_rows(custom, {}) == [{"mode": "force_custom_plan"}]
+            # Its transaction ended: the setting and the read-only mode are gone.
+            assert await database.read_rows(plain, {}) == [{"mode": "auto"}]
+        async with database.session() as session, session.begin():
+            assert await session.scalar(
+                text("SELECT NOT current_setting('transaction_read_only')::bool")
+            )
+    finally:
+        await engine.dispose()

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 from pathlib import Path
 
 import jwt as pyjwt
@@ -205,3 +206,37 @@ def test_the_key_file_is_private_and_survives_a_restart(tmp_path: Path) -> None:
     public = json.dumps(first.jwks())
     assert "PRIVATE" not in public
     assert all(set(key) == {"kty", "crv", "x", "kid", "alg", "use"} for key in first.jwks()["keys"])
+
+
+def test_a_remembered_token_is_refused_once_expired(
+    tokens: AccessTokens, ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mercato.platform.security.jwt.LEEWAY_S", 0)
+    token = signed(ring, claims(exp=int(dt.datetime.now(dt.UTC).timestamp()) + 1))
+    assert tokens.verify(token).subject == "user-1"
+    assert tokens.verify(token).subject == "user-1"  # from memory now
+    time.sleep(1.1)
+    with pytest.raises(InvalidToken):
+        tokens.verify(token)
+
+
+def test_a_remembered_token_is_refused_once_its_key_leaves_the_ring(
+    tokens: AccessTokens, ring: KeyRing
+) -> None:
+    token, _ = tokens.issue(subject="u", session_id="s", roles=(), email_verified=True)
+    assert tokens.verify(token).subject == "u"
+    tokens.ring = ring.rotated(keep_previous_for=dt.timedelta(0)).rotated(
+        keep_previous_for=dt.timedelta(0)
+    )
+    with pytest.raises(InvalidToken):
+        tokens.verify(token)
+
+
+def test_remembering_a_token_does_not_let_a_tampered_copy_pass(tokens: AccessTokens) -> None:
+    token, _ = tokens.issue(subject="u", session_id="s", roles=(), email_verified=True)
+    tokens.verify(token)
+    header, payload, signature = token.split(".")
+    forged = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged["roles"] = ["admin"]
+    with pytest.raises(InvalidToken):
+        tokens.verify(f"{header}.{b64(forged)}.{signature}")

@@ -37,6 +37,10 @@ class CompiledQuery:
     # defaults of named parameters.
     defaults: Mapping[str, Any]
     processors: Mapping[str, Callable[[Any], Any]]
+    # Planned for its values on every execution: for statements whose best plan depends on
+    # them (a LIKE pattern's selectivity), where PostgreSQL's generic plan, which it
+    # switches to after five executions of a prepared statement, can be far slower.
+    custom_plans: bool = False
 
     def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         """The positional arguments for `values` (by bound name); a missing name is a
@@ -49,7 +53,9 @@ class CompiledQuery:
         return tuple(arguments)
 
 
-def compile_query(statement: ClauseElement, dialect: Dialect) -> CompiledQuery:
+def compile_query(
+    statement: ClauseElement, dialect: Dialect, *, custom_plans: bool = False
+) -> CompiledQuery:
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)  # a statement, not DDL
     names = tuple(compiled.positiontup or ())
@@ -62,7 +68,7 @@ def compile_query(statement: ClauseElement, dialect: Dialect) -> CompiledQuery:
     defaults = {
         name: compiled.binds[name].value for name in names if not compiled.binds[name].required
     }
-    return CompiledQuery(compiled.string, names, defaults, processors)
+    return CompiledQuery(compiled.string, names, defaults, processors, custom_plans)
 
 
 class QueryCache:
@@ -73,10 +79,12 @@ class QueryCache:
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, CompiledQuery] = OrderedDict()
 
-    def get(self, shape: Hashable, build: Callable[[], ClauseElement]) -> CompiledQuery:
+    def get(
+        self, shape: Hashable, build: Callable[[], ClauseElement], *, custom_plans: bool = False
+    ) -> CompiledQuery:
         query = self._entries.get(shape)
         if query is None:
-            query = compile_query(build(), self._dialect)
+            query = compile_query(build(), self._dialect, custom_plans=custom_plans)
             self._entries[shape] = query
             if len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)

@@ -157,6 +157,28 @@ class ConnectionBoundDatabase(Database):
         """The connection belongs to whoever created it."""
 
 
+# `SET LOCAL` lasts until the end of the transaction: one is opened around the statement
+# (read only, two more round trips), unless the connection is in one already (a test's).
+_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+async def _fetch_custom_planned(
+    driver: asyncpg.Connection, query: CompiledQuery, values: Mapping[str, Any]
+) -> list[asyncpg.Record]:
+    records: list[asyncpg.Record]
+    if driver.is_in_transaction():
+        await driver.execute(_CUSTOM_PLANS)
+        records = await driver.fetch(query.sql, *query.arguments(values))
+        return records
+    await driver.execute(f"BEGIN READ ONLY; {_CUSTOM_PLANS}")
+    try:
+        records = await driver.fetch(query.sql, *query.arguments(values))
+    finally:
+        if not driver.is_closed():
+            await driver.execute("ROLLBACK")
+    return records
+
+
 # A row of a compiled read: column label → value, as the driver decoded it.
 DriverRow = dict[str, Any]
 
@@ -171,7 +193,10 @@ async def driver_rows(
     503 for timeouts and lost connections), and a broken connection leaves the pool."""
     driver: asyncpg.Connection = pooled.driver_connection
     try:
-        records = await driver.fetch(query.sql, *query.arguments(values))
+        if query.custom_plans:
+            records = await _fetch_custom_planned(driver, query, values)
+        else:
+            records = await driver.fetch(query.sql, *query.arguments(values))
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
         lost = not isinstance(error, asyncpg.PostgresError) or driver.is_closed()
         if lost:

@@ -70,7 +70,8 @@ class Relay:
             # In this transaction, after the acks: marking as each ack arrives would commit
             # nothing sooner, and measured slower (an UPDATE per few acks costs more Python
             # time than it overlaps with the publishes).
-            await self._mark_published(session, ready)
+            if not self._transport.marks_published:
+                await self._mark_published(session, ready)
         if self._metrics is not None:
             self._metrics.published.inc(len(ready))
             if failure is not None:

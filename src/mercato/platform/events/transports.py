@@ -62,6 +62,9 @@ class PublishError(Exception):
 
 class Transport(Protocol):
     name: str
+    # True when `publish` also marks the messages published (in the relay's transaction),
+    # so the relay has no second UPDATE of the same rows to make.
+    marks_published: bool
 
     async def publish(self, messages: Sequence[PendingMessage], *, session: AsyncSession) -> None:
         """Publish inside the relay's transaction, in order per aggregate; return once all
@@ -77,6 +80,7 @@ class PostgresTransport:
     """
 
     name = "postgres"
+    marks_published = True
 
     async def publish(self, messages: Sequence[PendingMessage], *, session: AsyncSession) -> None:
         if not messages:
@@ -86,7 +90,9 @@ class PostgresTransport:
         first = int(last or 0) + 1
         await session.execute(
             text(
-                "UPDATE platform_outbox AS o SET log_position = v.position"
+                # One UPDATE both positions and marks: each row version written once.
+                "UPDATE platform_outbox AS o SET log_position = v.position,"
+                " published_at = now(), last_error = NULL"
                 " FROM unnest(CAST(:ids AS uuid[]), CAST(:positions AS bigint[]))"
                 " AS v(id, position) WHERE o.id = v.id"
             ),
@@ -125,6 +131,7 @@ class NatsTransport:
     """
 
     name = "nats"
+    marks_published = False
 
     def __init__(
         self,

@@ -32,6 +32,8 @@ ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 MAX_TOKEN_BYTES = 8 * 1024
 LEEWAY_S = 30
+# Tokens verified already, by their text (see `AccessTokens.verify`).
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 class InvalidToken(Exception):
@@ -151,6 +153,7 @@ class AccessTokens:
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl
+        self._verified: dict[str, tuple[str, AccessClaims]] = {}
 
     def issue(
         self, *, subject: str, session_id: str, roles: tuple[str, ...], email_verified: bool
@@ -184,7 +187,27 @@ class AccessTokens:
         return token, claims
 
     def verify(self, token: str) -> AccessClaims:
-        """An access token of ours for this audience (`InvalidToken` otherwise)."""
+        """An access token of ours for this audience (`InvalidToken` otherwise).
+
+        A client sends the same token with every request while it lives, and parsing and
+        checking it (PyJWT, an Ed25519 signature) was a third of the CPU of an admin search
+        (docs/benchmarks.md): a token verified once is taken again from memory, while it
+        has not expired (same leeway) and its key is still in the ring. Revocation is not
+        this check's business: the session check runs on every request either way."""
+        known = self._verified.get(token)
+        if known is not None:
+            kid, claims = known
+            expired = claims.expires_at + dt.timedelta(seconds=LEEWAY_S) <= utc_now()
+            if not expired and self.ring.verification_key(kid) is not None:
+                return claims
+            del self._verified[token]
+        kid, claims = self._verify_signed(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (kid, claims)
+        return claims
+
+    def _verify_signed(self, token: str) -> tuple[str, AccessClaims]:
         kid = unverified_kid(token)
         key = self.ring.verification_key(kid)
         if key is None:
@@ -192,7 +215,7 @@ class AccessTokens:
         claims = verify_signed(
             token, key.public_key, issuer=self._issuer, audiences=(self._audience,)
         )
-        return AccessClaims(
+        return kid, AccessClaims(
             subject=str(claims["sub"]),
             session_id=str(claims["sid"]),
             token_id=str(claims["jti"]),
