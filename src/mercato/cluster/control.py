@@ -69,31 +69,48 @@ def up(layout: Layout) -> dict[str, Any]:
     ]
     if not shape.replica:
         argv.append("--no-replica")
+    argv.append("--detach")
     with (layout.logs / "supervisor.log").open("ab") as log:
-        supervisor = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        launcher = subprocess.run(  # noqa: S603 - our own interpreter and arguments
             argv,
             cwd=layout.root,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            check=False,
+            timeout=30,
         )
+    if launcher.returncode != 0:
+        raise ClusterError(f"the supervisor did not start: see {layout.logs}/supervisor.log")
     deadline = time.monotonic() + UP_TIMEOUT_S
+    seen_alive = False
     while time.monotonic() < deadline:
         state = read_state(layout)
         if state is not None and state["status"] == "up":
             return state
         if state is not None and state["status"] == "failed":
-            supervisor.wait(timeout=DOWN_TIMEOUT_S)
+            _wait_gone(state["supervisor_pid"])
             raise ClusterError(f"the cluster did not start: {state.get('error')}")
-        if supervisor.poll() is not None:
-            raise ClusterError(
-                f"the supervisor exited ({supervisor.returncode}): see {layout.logs}/supervisor.log"
-            )
+        alive = supervisor_alive(state)
+        if seen_alive and not alive:
+            raise ClusterError(f"the supervisor died: see {layout.logs}/supervisor.log")
+        seen_alive = seen_alive or alive
         time.sleep(0.2)
-    supervisor.send_signal(signal.SIGTERM)
-    supervisor.wait(timeout=DOWN_TIMEOUT_S)
+    if state is not None:
+        down(layout)
     raise ClusterError(f"the cluster was not up after {UP_TIMEOUT_S:.0f} s: see {layout.logs}")
+
+
+def _wait_gone(pid: int) -> bool:
+    deadline = time.monotonic() + DOWN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def down(layout: Layout) -> bool:
@@ -103,13 +120,8 @@ def down(layout: Layout) -> bool:
         return False
     pid: int = state["supervisor_pid"]
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + DOWN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
+    if _wait_gone(pid):
+        return True
     raise ClusterError(f"the supervisor (pid {pid}) did not stop within {DOWN_TIMEOUT_S:.0f} s")
 
 

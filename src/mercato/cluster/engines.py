@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import asyncpg
@@ -182,8 +183,32 @@ def create_database(layout: Layout) -> None:
     asyncio.run(_create_database(layout.primary_port))
 
 
+def wait_for_postgres(port: int, *, timeout_s: float = 60.0) -> None:
+    """Until the server on `port` answers a query (an open port may still be starting up,
+    a replica still replaying to consistency)."""
+    asyncio.run(_wait_for_postgres(port, timeout_s))
+
+
+async def _wait_for_postgres(port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            connection = await asyncpg.connect(
+                host="127.0.0.1", port=port, user="postgres", database="postgres", timeout=5
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+            continue
+        await connection.close()
+        return
+
+
 async def _create_database(port: int) -> None:
-    connection = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", timeout=10)
+    connection = await asyncpg.connect(
+        host="127.0.0.1", port=port, user="postgres", database="postgres", timeout=10
+    )
     try:
         found = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
         if found is None:

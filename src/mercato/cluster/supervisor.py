@@ -76,6 +76,7 @@ class Supervisor:
         engines.initialise_primary(layout)
         by_name = {program.name: program for program in engines.engine_programs(layout)}
         self._launch_and_wait(by_name.pop("postgres-primary"))
+        engines.wait_for_postgres(layout.primary_port)
         engines.create_database(layout)
         if layout.shape.replica:
             engines.initialise_replica(layout)
@@ -83,6 +84,8 @@ class Supervisor:
             self._launch(program)
         for program in by_name.values():
             self._wait_for_port(program)
+        if layout.shape.replica:
+            engines.wait_for_postgres(layout.replica_port)
         self._once("migrate", mercato("migrate", "up"))
         self._once("payments-migrate", mercato("payments", "migrate", "up"))
         self._create_admin()
@@ -296,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payments", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-replica", action="store_true")
+    parser.add_argument("--detach", action="store_true", help="Fork and return at once")
     options = parser.parse_args(argv)
+    if options.detach and os.fork() > 0:
+        # The caller waits for this parent only; the supervisor lives on as a child of
+        # init, so it is reaped when it exits instead of lingering as the caller's zombie.
+        return 0
     shape = Shape(
         api=options.api,
         payments=options.payments,

@@ -77,9 +77,17 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
 class Database:
     """The process's database handles: the primary and an optional read replica."""
 
-    def __init__(self, primary: AsyncEngine, replica: AsyncEngine | None = None) -> None:
+    def __init__(
+        self,
+        primary: AsyncEngine,
+        replica: AsyncEngine | None = None,
+        *,
+        replica_wait_s: float = 1.0,
+    ) -> None:
         self.primary = primary
         self.replica = replica
+        # How long a commit's listeners wait for the replica to replay it (`replica.py`).
+        self.replica_wait_s = replica_wait_s
         self._sessions = async_sessionmaker(primary, expire_on_commit=False, autoflush=False)
         self._read_sessions = (
             async_sessionmaker(replica, expire_on_commit=False, autoflush=False)
@@ -99,7 +107,7 @@ class Database:
             if settings.read_url is not None
             else None
         )
-        return cls(primary, replica)
+        return cls(primary, replica, replica_wait_s=settings.replica_wait_ms / 1000)
 
     def session(self) -> WriteSession:
         """A read-write session on the primary."""
