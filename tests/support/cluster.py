@@ -18,7 +18,10 @@ import httpx
 import pytest
 
 from mercato.cluster import control
+from mercato.cluster.supervisor import port_open
 from mercato.cluster.topology import Layout, Shape
+
+__all__ = ["port_open"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ENGINES = ("nginx", "redis-server", "nats-server")

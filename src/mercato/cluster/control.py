@@ -69,6 +69,8 @@ def up(layout: Layout) -> dict[str, Any]:
     ]
     if not shape.replica:
         argv.append("--no-replica")
+    if not shape.rate_limits:
+        argv.append("--no-rate-limits")
     argv.append("--detach")
     with (layout.logs / "supervisor.log").open("ab") as log:
         launcher = subprocess.run(  # noqa: S603 - our own interpreter and arguments

@@ -246,8 +246,15 @@ def initialise_replica(layout: Layout) -> bool:
     return True
 
 
-def render_nginx(layout: Layout) -> Path:
-    """The shared nginx template, filled for this cluster's loopback processes."""
+def render_nginx(
+    layout: Layout,
+    *,
+    prefix: Path | None = None,
+    port: int | None = None,
+    api_ports: list[int] | None = None,
+) -> Path:
+    """The shared nginx template, filled for this cluster's loopback processes (or, for a
+    comparison, another port in front of only some API processes); the main config."""
 
     def servers(ports: list[int]) -> str:
         return "\n    ".join(
@@ -255,13 +262,14 @@ def render_nginx(layout: Layout) -> Path:
         )
 
     values = {
-        "MERCATO_LISTEN": f"127.0.0.1:{layout.nginx_port}",
-        "MERCATO_API_SERVERS": servers(layout.api_ports()),
+        "MERCATO_LISTEN": f"127.0.0.1:{port or layout.nginx_port}",
+        "MERCATO_API_SERVERS": servers(api_ports or layout.api_ports()),
         "MERCATO_PAYMENTS_SERVERS": servers(layout.payments_ports()),
         "MERCATO_RESOLVER": "",
     }
     site = render_template((layout.root / NGINX_TEMPLATE).read_text(), values)
-    prefix = layout.data / "nginx"
+    prefix = prefix or layout.data / "nginx"
+    prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "mercato.conf").write_text(site)
     temp = prefix / "temp"
     temp.mkdir(exist_ok=True)

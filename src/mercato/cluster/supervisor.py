@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payments", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-replica", action="store_true")
+    parser.add_argument("--no-rate-limits", action="store_true")
     parser.add_argument("--detach", action="store_true", help="Fork and return at once")
     options = parser.parse_args(argv)
     if options.detach and os.fork() > 0:
@@ -310,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         payments=options.payments,
         workers=options.workers,
         replica=not options.no_replica,
+        rate_limits=not options.no_rate_limits,
     )
     layout = Layout(options.root, options.base_port, shape, options.data)
     supervisor = Supervisor(layout)

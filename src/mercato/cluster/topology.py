@@ -23,6 +23,8 @@ class Shape:
     payments: int = 2
     workers: int = 2
     replica: bool = True
+    # Off only for throughput measurements from one client address.
+    rate_limits: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,8 @@ def programs(layout: Layout) -> list[Program]:
         # reads on the primary (read-your-writes, `platform/db/database.py`). Workers and
         # the payments service read their own writes, so they stay on the primary.
         api_env["DATABASE_READ_URL"] = layout.database_url(layout.replica_port)
+    if not layout.shape.rate_limits:
+        api_env["HTTP_RATE_LIMITS_ENABLED"] = "false"
     listed: list[Program] = [
         Program(
             "sandbox",

@@ -39,8 +39,8 @@ async def after_replica_replay(database: Database, notify: Callable[[], Awaitabl
     try:
         target = await _primary_position(database)
         caught_up = await _replayed(database, target, wait_s=database.replica_wait_s)
-    except Exception:  # a replica problem must not undo a committed write
-        logger.warning("replica_position_unknown", exc_info=True)
+    except Exception as error:  # noqa: BLE001 - a replica problem must not undo a committed write
+        logger.warning("replica_position_unknown", error=str(error))
         target, caught_up = None, False
     await notify()
     if caught_up:
@@ -60,8 +60,8 @@ async def _notify_when_replayed(
         if await _replayed(database, target, wait_s=_CATCH_UP_LIMIT_S, poll_s=_CATCH_UP_POLL_S):
             logger.info("replica_caught_up")
         await notify()
-    except Exception:  # logged; the cache's TTL bounds what is left
-        logger.warning("replica_catch_up_notify_failed", exc_info=True)
+    except Exception as error:  # noqa: BLE001 - logged; the cache's TTL bounds what is left
+        logger.warning("replica_catch_up_notify_failed", error=str(error))
 
 
 async def _primary_position(database: Database) -> str:
@@ -75,7 +75,10 @@ async def _replayed(
 ) -> bool:
     assert database.replica is not None
     deadline = time.monotonic() + wait_s
-    query = text("SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(:target AS pg_lsn), true)")
+    # The position travels as text: asyncpg would bind a pg_lsn parameter as an integer.
+    query = text(
+        "SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn), true)"
+    )
     async with database.replica.connect() as connection:
         while True:
             if await connection.scalar(query, {"target": target}):
