@@ -24,7 +24,7 @@ $(TOOLS_DIR)/bin/uv:
 # Bytecode compiled at install (only what changed, after the first time): `mercato --help`
 # then answers in a fraction of a second even where Python may not write .pyc files.
 install: $(UV) ## Create .venv from uv.lock (exact pinned versions)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --extra tracing --python $(PYTHON)
 
 run: install ## Start Mercato (embedded PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/mercato run

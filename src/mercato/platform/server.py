@@ -39,6 +39,7 @@ from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
 from mercato.platform.failures import StartupError
 from mercato.platform.module import Module
+from mercato.platform.observability import tracing
 from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
 from mercato.platform.worker import Worker
 
@@ -416,5 +417,6 @@ def build_worker(runtime: Runtime) -> Worker:
 
 async def run_worker(settings: Settings, modules: Sequence[Module], stop: asyncio.Event) -> None:
     """A worker process: its own runtime, until `stop` is set."""
+    tracing.configure(default_service="mercato-worker")
     async with open_runtime(settings, modules) as runtime:
         await build_worker(runtime).run(stop)

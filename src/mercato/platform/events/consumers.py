@@ -23,6 +23,7 @@ from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.events.contracts import Envelope, EventPayload
 from mercato.platform.events.models import DeadLetter, InboxEntry
+from mercato.platform.observability import tracing
 
 E = TypeVar("E", bound=EventPayload)
 
@@ -144,7 +145,10 @@ async def apply_in(uow: UnitOfWork, group: ConsumerGroup, envelope: Envelope) ->
         if claimed is None:
             logger.info("event_duplicate_skipped", event_id=str(envelope.id))
             return False
-        await handler(event, HandlerContext(uow=uow, envelope=envelope))
+        with tracing.consumer_span(
+            envelope.name, traceparent=envelope.traceparent, group=group.name
+        ):
+            await handler(event, HandlerContext(uow=uow, envelope=envelope))
     return True
 
 
