@@ -26,7 +26,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.timeout(180)
 async def test_the_cluster_serves_the_api_and_payments_through_nginx_then_stops() -> None:
     clusters.require_engines()
-    shape = Shape(api=2, payments=1, workers=1, replica=False)
+    shape = Shape(api=2, payments=1, workers=1, replica=False, demo_products=0)
     data = clusters.data_directory("smoke")
     try:
         running = clusters.start(data, base_port=SMOKE_BASE_PORT, shape=shape)

@@ -56,7 +56,7 @@ def unlimited_cluster() -> Iterator[clusters.Cluster]:
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")
     data = clusters.data_directory("throughput")
-    shape = Shape(api=3, payments=1, workers=1, replica=True, rate_limits=False)
+    shape = Shape(api=3, payments=1, workers=1, replica=True, rate_limits=False, demo_products=0)
     try:
         running = clusters.start(data, base_port=THROUGHPUT_BASE_PORT, shape=shape)
     except Exception:

@@ -35,9 +35,13 @@ def up(  # noqa: PLR0917 - typer options
     payments: Annotated[int, typer.Option(min=1, max=9, help="Payments processes")] = 2,
     workers: Annotated[int, typer.Option(min=1, max=9, help="Workers")] = 2,
     replica: Annotated[bool, typer.Option(help="A streaming replica for reads")] = True,
+    demo_products: Annotated[
+        int, typer.Option(min=0, max=1_000_000, help="Demo catalog loaded on a first start")
+    ] = 1_000,
 ) -> None:
     """Start the cluster in the background and print every URL once it is ready."""
-    layout = _layout(base_port, data, Shape(api, payments, workers, replica))
+    shape = Shape(api, payments, workers, replica, demo_products=demo_products)
+    layout = _layout(base_port, data, shape)
     typer.echo(f"cluster: starting under {layout.data} (logs in {layout.logs}) ...", err=True)
     try:
         state = control.up(layout)

@@ -66,6 +66,8 @@ def up(layout: Layout) -> dict[str, Any]:
         str(shape.payments),
         "--workers",
         str(shape.workers),
+        "--demo-products",
+        str(shape.demo_products),
     ]
     if not shape.replica:
         argv.append("--no-replica")

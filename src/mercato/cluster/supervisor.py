@@ -86,40 +86,80 @@ class Supervisor:
             self._wait_for_port(program)
         if layout.shape.replica:
             engines.wait_for_postgres(layout.replica_port)
-        self._once("migrate", mercato("migrate", "up"))
-        self._once("payments-migrate", mercato("payments", "migrate", "up"))
-        self._create_admin()
-        # The first process of a kind creates the key files it needs (payments' field keys,
-        # the sandbox's credentials): the others start once it is ready, so none races it.
-        apps = programs(layout)
-        started: set[str] = set()
-        for first in ("sandbox", "api-1", "payments-1"):
-            program = next(p for p in apps if p.name == first)
-            self._launch_and_wait(program)
-            started.add(first)
-        rest = [program for program in apps if program.name not in started]
-        for program in rest:
+        # Two histories in two schemas (the API's, the payments service's): side by side.
+        self._all_once(
+            [
+                ("migrate", mercato("migrate", "up")),
+                ("payments-migrate", mercato("payments", "migrate", "up")),
+            ]
+        )
+        self._first_start_data()
+        # Key files are created by the first process that needs them: the identity keys
+        # by the steps above, the sandbox's credentials by the sandbox (the payments
+        # processes read them), the payments field keys by the first payments process.
+        # So: the sandbox, the API processes and the workers at once; payments-1 once the
+        # sandbox is ready; the other payments processes once payments-1 is.
+        apps = {program.name: program for program in programs(layout)}
+        early = [p for name, p in apps.items() if not name.startswith("payments")]
+        for program in early:
+            self._launch(program)
+        self._wait_ready(apps["sandbox"])
+        self._launch_and_wait(apps["payments-1"])
+        late = [
+            p for name, p in apps.items() if name.startswith("payments") and name != "payments-1"
+        ]
+        for program in late:
             self._launch(program)
         engines.render_nginx(layout)
         nginx = engines.nginx_program(layout)
         self._launch(nginx)
-        for program in [*rest, nginx]:
+        for program in [*early, *late, nginx]:
             self._wait_ready(program)
         self.status = "up"
         self.write_state()
 
-    def _create_admin(self) -> None:
-        """An administrator for trying the cluster (and for the tests); its password is
-        written to keys/admin.json once (mode 0600)."""
+    def _first_start_data(self) -> None:
+        """On a first start: an administrator for trying the cluster (and for the tests),
+        its password written to keys/admin.json (mode 0600), and a demo catalog."""
         path = self.layout.data / "keys" / "admin.json"
         if path.exists():
             return
+        products = self.layout.shape.demo_products
+        if products:
+            self._once(
+                "seed",
+                mercato("seed", "catalog", "--products", str(products), "--categories", "20"),
+            )
         password = secrets.token_urlsafe(18)
         self._once(
             "createadmin", mercato("createadmin", "--email", ADMIN_EMAIL), stdin=password + "\n"
         )
         path.write_text(json.dumps({"email": ADMIN_EMAIL, "password": password}))
         path.chmod(0o600)
+
+    def _all_once(self, commands: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Run one-off commands side by side; fail if any failed."""
+        running = []
+        for name, argv in commands:
+            log = (self.layout.logs / f"{name}.log").open("ab")
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                argv,
+                env=self._environment(Program(name, argv, self.layout.common_env())),
+                cwd=self.layout.data,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            running.append((name, process, log))
+        failed = []
+        for name, process, log in running:
+            try:
+                if process.wait(timeout=180) != 0:
+                    failed.append(name)
+            finally:
+                log.close()
+        if failed:
+            raise RuntimeError(f"{', '.join(failed)} failed: see logs/{failed[0]}.log")
 
     def _once(self, name: str, argv: tuple[str, ...], *, stdin: str | None = None) -> None:
         with (self.layout.logs / f"{name}.log").open("ab") as log:
@@ -300,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-replica", action="store_true")
     parser.add_argument("--no-rate-limits", action="store_true")
+    parser.add_argument("--demo-products", type=int, default=1_000)
     parser.add_argument("--detach", action="store_true", help="Fork and return at once")
     options = parser.parse_args(argv)
     if options.detach and os.fork() > 0:
@@ -312,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=options.workers,
         replica=not options.no_replica,
         rate_limits=not options.no_rate_limits,
+        demo_products=options.demo_products,
     )
     layout = Layout(options.root, options.base_port, shape, options.data)
     supervisor = Supervisor(layout)

@@ -25,6 +25,8 @@ class Shape:
     replica: bool = True
     # Off only for throughput measurements from one client address.
     rate_limits: bool = True
+    # Products of a generated demo catalog loaded on a first start (0: none).
+    demo_products: int = 1_000
 
 
 @dataclass(frozen=True, slots=True)
