@@ -1,7 +1,8 @@
 """`make bench`: run the benchmark suites and print Markdown tables for docs/benchmarks.md.
 
 Suites: `events` (NATS_URL enables the NATS rows), `relay` (needs NATS_URL), `identity` and
-`catalog` (wrk, pgbench; the catalog needs REDIS_URL).
+`catalog` (wrk, pgbench; the catalog needs REDIS_URL), `payments` (wrk; the payments
+service, its worker and the sandbox as processes).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
 embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import catalog, events, identity, relay
+from bench import catalog, events, identity, payments, relay
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -42,15 +43,24 @@ async def _drop(admin_url: str, name: str) -> None:
         await connection.close()
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--suites", default="events,identity,catalog", help="comma-separated")
+    parser.add_argument(
+        "--suites", default="events,identity,catalog,payments", help="comma-separated"
+    )
     parser.add_argument("--sizes", default="1000,10000", help="event counts, comma-separated")
     parser.add_argument("--users", type=int, default=1_000_000, help="seeded accounts")
     parser.add_argument("--products", type=int, default=200_000, help="seeded products")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (catalog, relay)")
     parser.add_argument("--relay-events", type=int, default=20_000, help="events per relay run")
-    args = parser.parse_args()
+    parser.add_argument("--payments-seconds", type=int, default=10, help="per payments wrk run")
+    parser.add_argument("--payments-connections", type=int, default=8, help="payments load")
+    parser.add_argument("--webhook-events", type=int, default=1_000, help="per webhook round")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = _arguments()
     sizes = [int(size) for size in args.sizes.split(",")]
     suites = set(args.suites.split(","))
 
@@ -88,6 +98,17 @@ def main() -> int:
             if "catalog" in suites
             else None
         )
+        payments_results = (
+            payments.run(
+                url,
+                seconds=args.payments_seconds,
+                connections=args.payments_connections,
+                rounds=args.rounds,
+                webhook_events=args.webhook_events,
+            )
+            if "payments" in suites
+            else None
+        )
     finally:
         asyncio.run(_drop(admin, name))
         if embedded is not None:
@@ -106,6 +127,8 @@ def main() -> int:
         print("\n" + identity.report(identity_results))
     if catalog_results is not None:
         print("\n" + catalog.report(catalog_results))
+    if payments_results is not None:
+        print("\n" + payments.report(payments_results))
     return 0
 
 

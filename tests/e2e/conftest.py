@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from mercato.platform.db import migrations
+from tests.conftest import create_database, drop_database
 
 STARTUP_TIMEOUT_S = 60
 
@@ -113,3 +117,14 @@ def served(database_url: str) -> Iterator[RunningMercato]:
         yield server
     finally:
         server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def scratch_database(postgres_server: str) -> Iterator[str]:
+    """A migrated database of this test's own (what it commits stays out of the others')."""
+    url = asyncio.run(create_database(postgres_server, prefix="mercato_cli"))
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(drop_database(postgres_server, url))

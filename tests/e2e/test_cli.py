@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +14,6 @@ import pytest
 from redis.asyncio import Redis
 
 from mercato.catalog.cache import CachedRead, Peek, RedisCatalogCache
-from mercato.platform.db import migrations
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_port, mercato_env, run_mercato
 
@@ -114,17 +112,6 @@ def test_migrate_down_and_up_on_the_command_line(postgres_server: str) -> None:
         asyncio.run(drop_database(postgres_server, url))
 
 
-@pytest.fixture
-def scratch_database(postgres_server: str) -> Iterator[str]:
-    """A migrated database of this test's own (what it commits stays out of the others')."""
-    url = asyncio.run(create_database(postgres_server, prefix="mercato_cli"))
-    try:
-        migrations.upgrade(url)
-        yield url
-    finally:
-        asyncio.run(drop_database(postgres_server, url))
-
-
 def test_createadmin_reads_the_password_from_stdin(scratch_database: str) -> None:
     env = mercato_env(DATABASE_URL=scratch_database)
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
@@ -207,6 +194,22 @@ def test_keys_rotate_on_the_command_line(scratch_database: str, tmp_path: Path) 
     queued = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'identity:reencrypt_fields'"
     assert asyncio.run(_scalar(scratch_database, queued)) == 1
     assert run_mercato("keys", "rotate", "--no-signing", "--no-fields", env=env).returncode == 2
+
+
+def test_payments_keys_rotate_on_the_command_line(scratch_database: str, tmp_path: Path) -> None:
+    env = mercato_env(DATABASE_URL=scratch_database, MERCATO_DATA_DIR=str(tmp_path / "data"))
+    assert run_mercato("payments", "migrate", "up", env=env).returncode == 0
+    rotated = run_mercato("payments", "keys", "rotate", env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "payments field keys rotated" in rotated.stdout
+    ring = json.loads((tmp_path / "data" / "keys" / "payments-field-keys.json").read_text())
+    assert len(ring["keys"]) == 2  # the one made on first use, and the new current
+    assert ring["current"] in rotated.stdout
+    queued = (
+        "SELECT count(*) FROM payments.procrastinate_jobs"
+        " WHERE task_name = 'payments:reencrypt_fields'"
+    )
+    assert asyncio.run(_scalar(scratch_database, queued)) == 1
 
 
 def test_retire_cache_on_the_command_line(redis_url: str) -> None:

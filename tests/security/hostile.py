@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
+import httpx
+
 DEEP = 500
 _PLACEHOLDER = "__hostile_value__"
 
@@ -271,3 +273,29 @@ class _Operation:
 
 def random_id() -> str:
     return str(uuid.uuid4())
+
+
+def problems(response: httpx.Response, request: Request) -> list[str]:
+    """What is wrong with the answer to a hostile request: a 5xx, an error that is not
+    problem+json, or one that echoes the submitted value."""
+    if response.status_code >= 500:
+        return [f"{request.what}: {response.status_code} {response.text[:200]}"]
+    if response.status_code < 400:
+        return []
+    found = []
+    if response.headers.get("content-type") != "application/problem+json":
+        found.append(f"{request.what}: {response.status_code} without a problem body")
+    if "\\u0000" in response.text or "\\ud800" in response.text or "\x00" in response.text:
+        found.append(f"{request.what}: the error echoes the submitted value")
+    return found
+
+
+async def send(client: httpx.AsyncClient, request: Request, auth: dict[str, str]) -> httpx.Response:
+    """`request`, with the caller's token instead of any Authorization it carries."""
+    headers = list(request.headers)
+    if auth:
+        headers = [pair for pair in headers if pair[0] != b"authorization"]
+        headers.extend((name.lower().encode(), value.encode()) for name, value in auth.items())
+    return await client.request(
+        request.method, request.url, content=request.content, headers=headers
+    )

@@ -28,11 +28,12 @@ from tests.integration.identity.conftest import empty_identity_tables
 from tests.security.hostile import (
     CURSOR_VALUES,
     Fixtures,
-    Request,
     deep_cursor,
     forged_cursor,
+    problems,
     random_id,
     requests_for,
+    send,
 )
 from tests.support.identity import bearer, seed_account
 
@@ -200,32 +201,6 @@ def _cursors(sorts: list[tuple[str, str]]) -> list[str]:
     return forged
 
 
-def _problems(response: httpx.Response, request: Request) -> list[str]:
-    if response.status_code >= 500:
-        return [f"{request.what}: {response.status_code} {response.text[:200]}"]
-    if response.status_code < 400:
-        return []
-    found = []
-    if response.headers.get("content-type") != "application/problem+json":
-        found.append(f"{request.what}: {response.status_code} without a problem body")
-    if "\\u0000" in response.text or "\\ud800" in response.text or "\x00" in response.text:
-        found.append(f"{request.what}: the error echoes the submitted value")
-    return found
-
-
-async def _send(
-    client: httpx.AsyncClient, request: Request, auth: dict[str, str]
-) -> httpx.Response:
-    """`request`, with the caller's token instead of any Authorization it carries."""
-    headers = list(request.headers)
-    if auth:
-        headers = [pair for pair in headers if pair[0] != b"authorization"]
-        headers.extend((name.lower().encode(), value.encode()) for name, value in auth.items())
-    return await client.request(
-        request.method, request.url, content=request.content, headers=headers
-    )
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("as_admin", [False, True], ids=["anonymous", "admin"])
 async def test_no_route_answers_hostile_input_with_a_server_error(
@@ -239,9 +214,9 @@ async def test_no_route_answers_hostile_input_with_a_server_error(
             for request in requests_for(hostile.document, path, method, hostile.fixtures):
                 if as_admin and request.authenticates:
                     continue  # the administrator's token would replace the hostile one
-                response = await _send(hostile.client, request, auth)
+                response = await send(hostile.client, request, auth)
                 sent += 1
-                failures.extend(_problems(response, request))
+                failures.extend(problems(response, request))
     assert sent > 2_000
     assert not failures, "\n".join(failures[:50]) + f"\n({len(failures)} in all)"
     # The administrator's session survived the walk: the admin half was really exercised.

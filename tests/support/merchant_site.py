@@ -144,6 +144,19 @@ class MerchantSite:
         return str(intent["id"])
 
 
+async def remove_all_endpoints(payments: PaymentsService) -> None:
+    """Delete every endpoint (bounded: 2,000), so later tests' payments do not fan out to
+    endpoints nothing listens at."""
+    admin = admin_headers(payments)
+    for _ in range(20):
+        page = await payments.api.get(ENDPOINTS, params={"limit": 100}, headers=admin)
+        items = page.json()["items"]
+        if not items:
+            return
+        for item in items:
+            await payments.api.delete(f"{ENDPOINTS}/{item['id']}", headers=admin)
+
+
 @contextlib.asynccontextmanager
 async def merchant_site(
     payments: PaymentsService,

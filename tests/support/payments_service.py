@@ -126,6 +126,11 @@ class PaymentsService:
         response = await self.sandbox.post("/v1/_sandbox/faults", json=knobs)
         assert response.status_code == 200, response.text
 
+    async def scalar(self, sql: str, **values: object) -> Any:
+        """One value read from the service's schema (assertions on stored rows)."""
+        async with self.runtime.database.session() as session:
+            return await session.scalar(text(sql), values)
+
     async def outbox(self, intent_id: str) -> list[str]:
         """The names of the events published about an intent, in order."""
         async with self.runtime.database.session() as session:

@@ -24,7 +24,10 @@ sorted set by expiry) in the same atomic step. The fast path's one call also tak
 alias's recomputation lock on a miss (`Peek`), so a miss costs two round trips: that
 call, and the store that releases the lock.
 
-Without `REDIS_URL` (a single `make run` process) an in-process cache does the same.
+Without `REDIS_URL` (the default `make run` setup) each process caches in memory and
+retires its entries on a PostgreSQL signal (`platform.db.broadcast`, topic `catalog`) that
+every writer sends after its commit: another API process, a `mercato catalog import`, a
+seed, a worker consuming catalog events.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -197,7 +199,7 @@ class CatalogCache(Protocol):
     async def on_commit(self, changes: Changes) -> None: ...
 
 
-class _Results:
+class ResultCounter:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.counter = Counter(
             "mercato_catalog_cache_total",
@@ -215,7 +217,7 @@ class RedisCatalogCache:
     def __init__(self, redis: Redis, *, registry: CollectorRegistry | None = None) -> None:
         self._redis = redis
         self._guard = RedisGuard.for_client(redis)
-        self._count = _Results(registry)
+        self._count = ResultCounter(registry)
         self._generation_key = f"catalog:{SHAPE}:generation"
         self._alias_index = f"catalog:{SHAPE}:aliases"
         self._lookup_script = redis.register_script(_LOOKUP)
@@ -394,81 +396,3 @@ class RedisCatalogCache:
 def _unavailable(error: Exception) -> None:
     if not isinstance(error, CircuitOpen):  # the breaker logged the outage once
         logger.warning("catalog_cache_unavailable", error=str(error))
-
-
-class LocalCatalogCache:
-    """The same contract in one process (no Redis): an LRU of bounded size."""
-
-    def __init__(
-        self, *, max_entries: int = 2_000, registry: CollectorRegistry | None = None
-    ) -> None:
-        self._entries: OrderedDict[str, tuple[float, CachedRead]] = OrderedDict()
-        self._max_entries = max_entries
-        self._generation = 0
-        self._in_flight: dict[str, asyncio.Future[CachedRead]] = {}
-        self._count = _Results(registry)
-
-    async def fetch(
-        self, what: str, compute: Compute, *, alias: str | None = None, peek: Peek | None = None
-    ) -> CachedRead:
-        generation = self._generation
-        read = self._get(generation, what)
-        if read is not None:
-            self._count("hit")
-        else:
-            self._count("miss")
-            read = await self._compute_once(generation, what, compute)
-        if alias is not None and alias != what:
-            self._put(generation, alias, read)
-        return read
-
-    async def peek(self, alias: str) -> CachedRead | None:
-        read = self._get(self._generation, alias)
-        if read is not None:
-            self._count("hit")
-        return read
-
-    def _get(self, generation: int, what: str) -> CachedRead | None:
-        key = f"{generation}:{what}"
-        entry = self._entries.get(key)
-        if entry is None or entry[0] <= time.monotonic():
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def _put(self, generation: int, what: str, read: CachedRead) -> None:
-        if generation != self._generation:  # a change came in meanwhile: keep nothing
-            return
-        self._entries[f"{generation}:{what}"] = (time.monotonic() + TTL_S, read)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
-
-    async def _compute_once(self, generation: int, what: str, compute: Compute) -> CachedRead:
-        key = f"{generation}:{what}"
-        pending = self._in_flight.get(key)
-        if pending is not None:  # someone computes it already: share the answer
-            return await asyncio.shield(pending)
-        future: asyncio.Future[CachedRead] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
-        try:
-            read = await compute()
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # consumed: no "never retrieved" warning without waiters
-            raise
-        finally:
-            self._in_flight.pop(key, None)
-        future.set_result(read)
-        self._put(generation, what, read)
-        return read
-
-    async def invalidate(self) -> None:
-        self._generation += 1
-        self._entries.clear()
-
-    async def bump(self) -> None:
-        await self.invalidate()
-
-    async def on_commit(self, changes: Changes) -> None:
-        if CATALOG_CHANGED in changes:
-            await self.invalidate()

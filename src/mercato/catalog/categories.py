@@ -1,5 +1,11 @@
 """Catalog administration of categories: create, rename, move (with their subtree),
-soft-delete. One transaction each; every change publishes an event."""
+soft-delete. One transaction each; every change publishes an event.
+
+Changes to the tree's shape (create under a parent, move, delete) take one lock on the
+whole tree first (`lock_tree`): each reads the paths of rows it does not change (the new
+parent, the subtree), so two of them at once could otherwise build a cycle (A under B
+while B goes under A), hang a child under a parent being deleted, or deadlock over the
+subtrees' rows. They are rare admin operations; waiting for each other costs nothing."""
 
 from __future__ import annotations
 
@@ -29,9 +35,10 @@ async def create_category(category: CategoryIn, *, uow: UnitOfWork) -> uuid.UUID
         parent_path = "/"
         parent_id = None
         if category.parent is not None:
+            await catalog.lock_tree()
             parent = await catalog.category_by_slug(category.parent)
             if parent is None:
-                raise CategoryNotFound(f"There is no category {category.parent!r}.")
+                raise CategoryNotFound("The parent category does not exist.")
             parent_path, parent_id = parent.path, parent.id
         row = Category(
             id=category_id,
@@ -63,6 +70,8 @@ async def update_category(
     sent = changes.model_fields_set - {"version"}
     async with uow:
         catalog = CatalogRepository(uow.session)
+        if "parent" in sent:
+            await catalog.lock_tree()
         category = await catalog.category_for_update(category_id)
         if category is None:
             raise CategoryNotFound()
@@ -93,7 +102,7 @@ async def _move(catalog: CatalogRepository, category: Category, parent_slug: str
     if parent_slug is not None:
         parent = await catalog.category_by_slug(parent_slug)
         if parent is None:
-            raise CategoryNotFound(f"There is no category {parent_slug!r}.")
+            raise CategoryNotFound("The parent category does not exist.")
         if parent.path.startswith(category.path):
             raise CategoryCycle("A category cannot be moved under itself or its descendants.")
     new_path = f"{parent.path if parent else '/'}{category.id.hex}/"
@@ -107,6 +116,7 @@ async def delete_category(*, category_id: uuid.UUID, uow: UnitOfWork) -> None:
     """Soft delete; 409 while live products or subcategories are in it."""
     async with uow:
         catalog = CatalogRepository(uow.session)
+        await catalog.lock_tree()
         category = await catalog.category_for_update(category_id)
         if category is None:
             raise CategoryNotFound()

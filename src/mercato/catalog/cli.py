@@ -67,16 +67,15 @@ def register(cli: CommandLine) -> None:
 
     @catalog.command("retire-cache")
     def catalog_retire_cache() -> None:
-        """Retire every cached catalog read in Redis (entries and fast-path aliases)."""
-        if cli.settings().redis_url is None:
-            typer.echo("no REDIS_URL: each process's in-memory cache lives and dies with it")
-            return
+        """Retire every cached catalog read: in Redis (entries and fast-path aliases), or
+        without Redis in every running process (a PostgreSQL signal)."""
         cli.run(retire_cached_reads)
         typer.echo("catalog cache retired")
 
 
 async def retire_cached_reads(runtime: Runtime) -> None:
-    """Rows loaded by COPY bypass the use cases: retire what API processes cached."""
+    """Rows loaded by COPY bypass the use cases: retire what API processes cached (the
+    shared Redis entries, or each process's own through `broadcast`)."""
     from mercato.catalog.services import CatalogServices
 
     await runtime.services(CatalogServices).cache.invalidate()

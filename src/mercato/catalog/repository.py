@@ -19,6 +19,9 @@ from mercato.platform.db.sqlstates import UNIQUE_VIOLATION, sqlstate_of
 from mercato.platform.errors import Conflict
 from mercato.platform.listing import AnyRow
 
+# pg_advisory_xact_lock key of "the category tree's shape" (an arbitrary, fixed number).
+CATEGORY_TREE_LOCK = 0x6361_7474_7265_65  # "cattree"
+
 
 class CatalogReads:
     """Queries that only read: usable on a read session or in a use case."""
@@ -128,6 +131,10 @@ class CatalogRepository(CatalogReads):
             .with_for_update()
             .execution_options(populate_existing=True)
         )
+
+    async def lock_tree(self) -> None:
+        """Serialise changes to the category tree's shape until the commit."""
+        await self._session.execute(select(func.pg_advisory_xact_lock(CATEGORY_TREE_LOCK)))
 
     async def move_subtree(self, *, old_prefix: str, new_prefix: str) -> None:
         await self._session.execute(

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import Final
 
-from mercato.catalog.cache import CatalogCache, LocalCatalogCache, RedisCatalogCache
+from mercato.catalog.cache import CatalogCache, RedisCatalogCache
 from mercato.catalog.config import CatalogSettings
+from mercato.catalog.local_cache import LocalCatalogCache
+from mercato.platform.db import broadcast
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
 
@@ -24,13 +28,22 @@ class CatalogServices:
         return f"public, max-age={self.settings.public_max_age_s}"
 
 
+# Processes without a shared Redis tell each other of catalog changes on this topic.
+CACHE_TOPIC: Final = "catalog"
+
+
 @asynccontextmanager
 async def start(runtime: Runtime) -> AsyncIterator[Started]:
-    """The read cache, retired after every commit that changes the catalog."""
-    cache: CatalogCache = (
-        RedisCatalogCache(runtime.redis, registry=runtime.registry)
-        if runtime.redis is not None
-        else LocalCatalogCache(registry=runtime.registry)
+    """The read cache, retired after every commit that changes the catalog, in this
+    process and (through Redis, or else a PostgreSQL signal) in every other."""
+    settings = runtime.settings.section(CatalogSettings)
+    if runtime.redis is not None:
+        cache = RedisCatalogCache(runtime.redis, registry=runtime.registry)
+        yield Started(CatalogServices(settings, cache), commit_listeners=(cache.on_commit,))
+        return
+    local = LocalCatalogCache(
+        registry=runtime.registry,
+        announce=partial(broadcast.announce, runtime.database, CACHE_TOPIC),
     )
-    services = CatalogServices(runtime.settings.section(CatalogSettings), cache)
-    yield Started(services, commit_listeners=(cache.on_commit,))
+    async with broadcast.subscribed(runtime.database, CACHE_TOPIC, local.forget):
+        yield Started(CatalogServices(settings, local), commit_listeners=(local.on_commit,))

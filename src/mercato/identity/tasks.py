@@ -8,7 +8,6 @@ import uuid
 
 import procrastinate
 import structlog
-from sqlalchemy import select, update
 
 from mercato.identity import throttle
 from mercato.identity.known_devices import LINK_TTL, KnownDevices
@@ -25,9 +24,9 @@ from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.jobs.tasks import MAIL_QUEUE, MAINTENANCE_QUEUE, send_mail
 from mercato.platform.mail import Mail
 from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.security.reencryption import reencrypt_column
 
 NAMESPACE = "identity"
-REENCRYPT_BATCH = 500
 REENCRYPT_LOCK = "identity:reencrypt-fields"
 logger = structlog.get_logger(__name__)
 
@@ -91,34 +90,10 @@ async def reencrypt_fields_daily(context: procrastinate.JobContext, timestamp: i
 
 
 async def reencrypt_phones(database: Database, ring: FieldKeyRing) -> int:
-    """Rewrite every phone not under the current key; batches of rows, one transaction
-    each, skipping rows another transaction holds (the next run gets them)."""
-    total = 0
-    while True:
-        async with database.session() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(User.id, User.phone_encrypted)
-                    .where(
-                        User.phone_encrypted.is_not(None),
-                        User.phone_encrypted["kid"].astext != ring.current,
-                    )
-                    .limit(REENCRYPT_BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            for user_id, stored in rows:
-                location = phone_location(user_id)
-                plaintext = ring.decrypt(stored, location=location)  # missing key: fail closed
-                await session.execute(
-                    update(User)
-                    .where(User.id == user_id)
-                    .values(phone_encrypted=ring.encrypt(plaintext, location=location))
-                )
-        total += len(rows)
-        if len(rows) < REENCRYPT_BATCH:
-            logger.info("fields_reencrypted", field="identity_user.phone", count=total)
-            return total
+    """Rewrite every phone not under the current key (`reencrypt_column`)."""
+    return await reencrypt_column(
+        database, ring, row_id=User.id, column=User.phone_encrypted, location=phone_location
+    )
 
 
 async def reap_login_throttle(context: procrastinate.JobContext, timestamp: int) -> int:

@@ -60,6 +60,21 @@ def register(cli: CommandLine) -> None:
 
         asyncio.run(until_signalled())
 
+    keys = typer.Typer(help="The payments service's field-encryption keys.", no_args_is_help=True)
+    payments.add_typer(keys, name="keys")
+
+    @keys.command("rotate")
+    def keys_rotate() -> None:
+        """A new field-encryption key; queues the re-encryption of merchant endpoints'
+        secrets (runs in `mercato payments worker`)."""
+        from mercato.payments.keys import rotate_field_keys
+
+        settings = _reachable(cli)
+        _require_migrated(settings)
+        kid = asyncio.run(rotate_field_keys(settings))
+        typer.echo(f"payments field keys rotated: current key id {kid}")
+        typer.echo("re-encryption of merchant endpoint secrets queued (`mercato payments worker`)")
+
     migrate = typer.Typer(help="The payments schema's migrations.", no_args_is_help=True)
     payments.add_typer(migrate, name="migrate")
 

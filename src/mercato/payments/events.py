@@ -99,7 +99,9 @@ class RefundFailed(_RefundEvent):
 
 
 class WebhookEndpointDisabled(EventPayload):
-    """A merchant endpoint was disabled (410 Gone, or deliveries failing for days)."""
+    """A merchant endpoint was disabled: 410 Gone (`gone`), deliveries failing for days
+    (`retries_exhausted`), a URL that can never be delivered to (`invalid_target`), or by
+    an administrator (`disabled_by_admin`, `deleted`)."""
 
     name = "payments.webhook_endpoint.disabled"
     version = 1

@@ -13,12 +13,13 @@ succeeded or failed). So whatever the delivery order, the final state is the pro
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Mapping
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, tuple_, update
 
 from mercato.payments.gateway import PaymentGateway
 from mercato.payments.models import ProviderEvent as ProviderEventRow
@@ -39,6 +40,11 @@ from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.jobs.queue import JobRequest
 
 logger = structlog.get_logger(__name__)
+
+# How long an applied event's id is kept to recognise a redelivery: far beyond any
+# provider's retry horizon (Stripe retries for 3 days; the sandbox for hours).
+EVENT_RETENTION = dt.timedelta(days=30)
+_REAP_BATCH = 5_000
 
 
 class ProviderEventNotApplied(Exception):
@@ -185,3 +191,33 @@ async def _mark(uow: UnitOfWork, row: ProviderEventRow, outcome: str) -> None:
         .where(ProviderEventRow.provider == row.provider, ProviderEventRow.event_id == row.event_id)
         .values(processed_at=utc_now(), outcome=outcome[:64])
     )
+
+
+async def forget_old_events(
+    new_uow: Callable[[], UnitOfWork], *, older_than: dt.timedelta = EVENT_RETENTION
+) -> int:
+    """Delete applied events received more than `older_than` ago (never one still waiting
+    for its job), in batches, one transaction each; how many were deleted."""
+    forgotten = 0
+    while True:
+        async with new_uow() as uow:
+            oldest = (
+                select(ProviderEventRow.provider, ProviderEventRow.event_id)
+                .where(
+                    ProviderEventRow.processed_at.is_not(None),
+                    ProviderEventRow.received_at < func.now() - older_than,
+                )
+                .limit(_REAP_BATCH)
+                .with_for_update(skip_locked=True)
+            )
+            result = await uow.session.execute(
+                delete(ProviderEventRow).where(
+                    tuple_(ProviderEventRow.provider, ProviderEventRow.event_id).in_(oldest)
+                )
+            )
+            await uow.commit()
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        forgotten += deleted
+        if deleted < _REAP_BATCH:
+            logger.info("provider_events_forgotten", count=forgotten)
+            return forgotten

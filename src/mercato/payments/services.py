@@ -10,8 +10,9 @@ import httpx
 from mercato.payments.config import PaymentsSettings
 from mercato.payments.gateway import PaymentGateway
 from mercato.payments.webhook_endpoints import TargetCheck
+from mercato.payments.webhook_metrics import WebhookMetrics
 from mercato.payments.webhook_sending import Sender
-from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.security.fields import FieldKeyFile, FieldKeyRing
 
 
 @dataclass(slots=True)
@@ -19,12 +20,19 @@ class PaymentsServices:
     settings: PaymentsSettings
     # The provider, behind deadlines, retries and its circuit breaker.
     gateway: PaymentGateway
-    # Merchant endpoints' signing secrets are stored encrypted with these keys.
-    field_keys: FieldKeyRing
+    # Merchant endpoints' signing secrets are stored encrypted with this ring, read again
+    # when `mercato payments keys rotate` changes it (`field_keys`).
+    field_key_file: FieldKeyFile
     # Merchant webhook deliveries (no redirects, connections pinned to checked addresses).
     webhook_client: httpx.AsyncClient
     # How an endpoint's URL is checked when it is registered (the SSRF allow-list).
     webhook_targets: TargetCheck
+    # Delivery attempts, successes, failures and latency (the process's /metrics).
+    webhook_metrics: WebhookMetrics
+
+    @property
+    def field_keys(self) -> FieldKeyRing:
+        return self.field_key_file.ring()
 
     @property
     def webhook_sender(self) -> Sender:
@@ -32,6 +40,7 @@ class PaymentsServices:
             client=self.webhook_client,
             settings=self.settings.merchant_webhooks(),
             keys=self.field_keys,
+            metrics=self.webhook_metrics,
         )
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import stamina
 
@@ -19,9 +20,11 @@ from mercato.payments.providers.sandbox import SandboxProvider
 from mercato.payments.providers.stripe import StripeProvider
 from mercato.payments.services import PaymentsServices
 from mercato.payments.webhook_endpoints import TargetCheck
+from mercato.payments.webhook_metrics import WebhookMetrics
+from mercato.platform.config import Settings
 from mercato.platform.module import Started
 from mercato.platform.runtime import Runtime
-from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.security.fields import FieldKeyFile
 from mercato.platform.security.jwks import RemoteKeySet
 
 FIELD_KEYS = "payments-field-keys.json"
@@ -43,15 +46,14 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
     services = PaymentsServices(
         settings=settings,
         gateway=gateway,
-        field_keys=FieldKeyRing.load_or_create(
-            runtime.settings.key_file(settings.field_keys_file, FIELD_KEYS)
-        ),
+        field_key_file=FieldKeyFile(field_keys_path(runtime.settings)),
         webhook_client=new_delivery_client(webhooks),
         webhook_targets=TargetCheck(
             TargetPolicy.from_entries(webhooks.allowed_private_targets),
             refuse_unresolvable=runtime.settings.is_production,
             require_https=runtime.settings.is_production,
         ),
+        webhook_metrics=WebhookMetrics(runtime.registry),
     )
     try:
         yield Started(services, authenticator=PaymentsAuthenticator(settings, keys))
@@ -59,6 +61,11 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
         await gateway.aclose()
         await services.webhook_client.aclose()
         await keys.aclose()
+
+
+def field_keys_path(settings: Settings) -> Path:
+    """The payments field key ring's file (PAYMENTS_FIELD_KEYS_FILE, or the data dir's)."""
+    return settings.key_file(settings.section(PaymentsSettings).field_keys_file, FIELD_KEYS)
 
 
 def provider_for(settings: PaymentsSettings) -> PaymentProvider:

@@ -17,7 +17,13 @@ import uuid
 import procrastinate
 import structlog
 
-from mercato.payments import provider_events, reconciliation, webhook_replay, webhook_sending
+from mercato.payments import (
+    provider_events,
+    reconciliation,
+    webhook_replay,
+    webhook_secrets,
+    webhook_sending,
+)
 from mercato.payments.models import PaymentAttempt
 from mercato.payments.services import PaymentsServices
 from mercato.platform.jobs.queue import JobRequest
@@ -25,6 +31,7 @@ from mercato.platform.jobs.runtime import dependencies_of
 
 NAMESPACE = "payments"
 QUEUE = "payments"
+REENCRYPT_LOCK = "payments:reencrypt-fields"
 logger = structlog.get_logger(__name__)
 
 
@@ -53,7 +60,50 @@ def blueprint() -> procrastinate.Blueprint:
             sweep_merchant_webhooks
         )
     )
+    tasks.periodic(cron="17 4 * * *", periodic_id="forget-provider-events")(
+        tasks.task(name="forget_provider_events", queue=QUEUE, pass_context=True)(
+            forget_provider_events
+        )
+    )
+    tasks.task(
+        name="reencrypt_fields",
+        queue=QUEUE,
+        pass_context=True,
+        # One run at a time (a second run queued meanwhile finds little or nothing to do).
+        lock=REENCRYPT_LOCK,
+        retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=5),
+    )(reencrypt_fields)
+    # Daily as well, for values written by a process that still had the old ring.
+    tasks.periodic(cron="47 3 * * *", periodic_id="reencrypt-payments-fields")(
+        tasks.task(name="reencrypt_fields_daily", queue=QUEUE, pass_context=True)(
+            reencrypt_fields_daily
+        )
+    )
     return tasks
+
+
+async def forget_provider_events(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Daily: provider event ids applied more than `EVENT_RETENTION` ago."""
+    return await provider_events.forget_old_events(dependencies_of(context).runtime.unit_of_work)
+
+
+def reencrypt_fields_job() -> JobRequest:
+    """Rewrite the service's encrypted fields under the current field key (after
+    `mercato payments keys rotate`)."""
+    return JobRequest(
+        task_name=f"{NAMESPACE}:reencrypt_fields", queue=QUEUE, args={}, lock=REENCRYPT_LOCK
+    )
+
+
+async def reencrypt_fields(context: procrastinate.JobContext) -> int:
+    runtime = dependencies_of(context).runtime
+    # The ring as it is on disk now (`field_keys` reads the file again when it changed).
+    keys = runtime.services(PaymentsServices).field_keys
+    return await webhook_secrets.reencrypt_secrets(runtime.database, keys)
+
+
+async def reencrypt_fields_daily(context: procrastinate.JobContext, timestamp: int) -> int:
+    return await reencrypt_fields(context)
 
 
 def reconcile_attempt_job(*, attempt_id: uuid.UUID, at: dt.datetime) -> JobRequest:

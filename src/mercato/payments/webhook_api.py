@@ -202,19 +202,7 @@ async def delete_endpoint(
     return Response(status_code=204)
 
 
-@router.post(
-    "/webhook_endpoints/{endpoint_id}/rotate-secret",
-    response_model=SecretRotatedOut,
-    summary="A new signing secret; the previous one keeps signing during a grace period",
-)
-async def rotate_secret(
-    endpoint_id: EndpointId, admin: PaymentsAdmin, payments: PaymentsDep, uow: UnitOfWorkDep
-) -> Response:
-    """The answer holds the new secret, shown this once. Deliveries carry a signature with
-    each secret until `previous_secret_expires_at`."""
-    endpoint, secret = await webhook_endpoints.rotate_secret(
-        endpoint_id=endpoint_id, uow=uow, keys=payments.field_keys, grace=payments.secret_grace
-    )
+def _rotated(endpoint: WebhookEndpoint, secret: str | None) -> Response:
     body = SecretRotatedOut(
         id=endpoint.id,
         secret=secret,
@@ -223,6 +211,36 @@ async def rotate_secret(
     )
     return JSONResponse(
         body.model_dump(mode="json"), headers={"ETag": version_etag(endpoint.version)}
+    )
+
+
+@router.post(
+    "/webhook_endpoints/{endpoint_id}/rotate-secret",
+    response_model=SecretRotatedOut,
+    summary="A new signing secret; the previous one keeps signing during a grace period"
+    " (accepts Idempotency-Key)",
+)
+async def rotate_secret(
+    endpoint_id: EndpointId,
+    admin: PaymentsAdmin,
+    request: Request,
+    payments: PaymentsDep,
+    uow: UnitOfWorkDep,
+) -> Response:
+    """The answer holds the new secret, shown this once. Deliveries carry a signature with
+    each secret until `previous_secret_expires_at`. Send an Idempotency-Key: a retry with it
+    does not rotate a second time (which would drop the secret your receiver verifies
+    with); its replay answers `secret: null`."""
+    claim = None
+    if request.headers.get(HEADER) is not None:
+        claim = await KeyClaim.of(request, scope=f"payments:{admin.user_id}")
+    return await webhook_endpoints.rotate_secret(
+        endpoint_id=endpoint_id,
+        uow=uow,
+        keys=payments.field_keys,
+        grace=payments.secret_grace,
+        claim=claim,
+        render=_rotated,
     )
 
 

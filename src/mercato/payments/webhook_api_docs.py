@@ -86,6 +86,7 @@ OPERATIONS: OperationDocs = {
             "version": 2,
         },
         headers=("ETag",),
+        idempotency="accepted",
         errors={404: "No such endpoint (or deleted)."},
     ),
     "merchant-webhooks-list-deliveries": OperationDoc(

@@ -145,50 +145,67 @@ async def update_endpoint(
         if changes.enabled is True and not endpoint.enabled:
             endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, None, None
         elif changes.enabled is False:
-            await disable_endpoint(uow, endpoint, reason=MANUALLY_DISABLED, announce=False)
+            await disable_endpoint(uow, endpoint, reason=MANUALLY_DISABLED)
         touch(endpoint)
         await uow.commit()
     return endpoint
 
 
 async def delete_endpoint(*, endpoint_id: uuid.UUID, uow: UnitOfWork) -> None:
-    """Soft delete: no more deliveries, pending ones parked; the log stays."""
+    """Soft delete: no more deliveries, pending ones parked; the log stays. Deleting an
+    endpoint that was enabled announces it disabled (reason `deleted`), as every other way
+    of stopping its deliveries does."""
     async with uow:
         endpoint = await _locked(uow, endpoint_id)
-        await disable_endpoint(uow, endpoint, reason=DELETED, announce=False)
+        await disable_endpoint(uow, endpoint, reason=DELETED)
         endpoint.deleted_at = utc_now()
         touch(endpoint)
         await uow.commit()
 
 
 async def rotate_secret(
-    *, endpoint_id: uuid.UUID, uow: UnitOfWork, keys: FieldKeyRing, grace: dt.timedelta
-) -> tuple[WebhookEndpoint, str]:
-    """A new secret (returned once); the old one keeps signing alongside for `grace`."""
+    *,
+    endpoint_id: uuid.UUID,
+    uow: UnitOfWork,
+    keys: FieldKeyRing,
+    grace: dt.timedelta,
+    claim: KeyClaim | None,
+    render: Callable[[WebhookEndpoint, str | None], Response],
+) -> Response:
+    """A new secret (in the answer only); the old one keeps signing alongside for `grace`.
+
+    Why a key matters here: only one previous secret is kept, so a client retrying a
+    rotation whose answer it lost would rotate twice and drop the secret its receiver still
+    verifies with. With an Idempotency-Key the retry replays `render(endpoint, None)`
+    (claimed and stored in the rotation's own transaction; the secret is never stored in
+    plain text), and the receiver keeps working on the old secret until it rotates again."""
     async with uow:
+        if claim is not None and (replay := await claim.claim_in(uow.session)) is not None:
+            return replay
         endpoint = await _locked(uow, endpoint_id)
         secret = rotate(endpoint, keys=keys, now=utc_now(), grace=grace)
         touch(endpoint)
+        await uow.session.flush()
+        if claim is not None:
+            await claim.complete_in(uow.session, render(endpoint, None))
         await uow.commit()
     logger.info("merchant_webhook_secret_rotated", endpoint_id=str(endpoint_id))
-    return endpoint, secret
+    return render(endpoint, secret)
 
 
-async def disable_endpoint(
-    uow: UnitOfWork, endpoint: WebhookEndpoint, *, reason: str, announce: bool
-) -> bool:
-    """Disable a locked endpoint and park its pending deliveries (abandoned, replayable);
-    `announce` publishes `WebhookEndpointDisabled` in the same transaction. False if it
-    was disabled already. The caller bumps the version (`touch`), once per change."""
+async def disable_endpoint(uow: UnitOfWork, endpoint: WebhookEndpoint, *, reason: str) -> bool:
+    """Disable a locked endpoint, park its pending deliveries (abandoned, replayable) and
+    publish `WebhookEndpointDisabled` in the same transaction, whoever disables it (a 410,
+    exhausted retries, an administrator's PATCH or DELETE): whoever watches endpoints
+    learns of every one. False, and nothing published, if it was disabled already. The
+    caller bumps the version (`touch`), once per change."""
     if not endpoint.enabled:
         return False
     endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason, utc_now()
     parked = await WebhookRepository(uow.session).park_pending(endpoint.id)
-    if announce:
-        uow.publish(
-            WebhookEndpointDisabled(endpoint_id=endpoint.id, reason=reason),
-            aggregate_id=endpoint.id,
-        )
+    uow.publish(
+        WebhookEndpointDisabled(endpoint_id=endpoint.id, reason=reason), aggregate_id=endpoint.id
+    )
     logger.warning(
         "merchant_webhook_endpoint_disabled",
         endpoint_id=str(endpoint.id),

@@ -125,7 +125,10 @@ class EndpointCreatedOut(EndpointOut):
 
 class SecretRotatedOut(BaseModel):
     id: uuid.UUID
-    secret: str = Field(description="The new signing secret, shown in this answer only.")
+    secret: str | None = Field(
+        description="The new signing secret, shown in this answer only; an idempotent replay"
+        " of the rotation answers null (rotate again, with a new key, to get one)."
+    )
     previous_secret_expires_at: dt.datetime | None
     version: int
 

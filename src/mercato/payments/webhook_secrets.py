@@ -11,12 +11,15 @@ signatures), so the merchant can switch their receiver over without refusing any
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from typing import Any
 
 from mercato.payments.merchant_webhooks import new_endpoint_secret
 from mercato.payments.models import WebhookEndpoint
+from mercato.platform.db.database import Database
 from mercato.platform.security.fields import FieldKeyRing, FieldLocation
+from mercato.platform.security.reencryption import reencrypt_column
 
 _TABLE = "payments_webhook_endpoint"
 CURRENT = "secret_encrypted"
@@ -63,3 +66,18 @@ def rotate(
 
 def _location(endpoint: WebhookEndpoint, column: str) -> FieldLocation:
     return FieldLocation(_TABLE, column, endpoint.id)
+
+
+async def reencrypt_secrets(database: Database, keys: FieldKeyRing) -> int:
+    """Rewrite every endpoint secret (current and previous, deleted endpoints' too: their
+    rows stay) not under the ring's current key; how many values were rewritten."""
+    rewritten = 0
+    for column in (WebhookEndpoint.secret_encrypted, WebhookEndpoint.previous_secret_encrypted):
+        rewritten += await reencrypt_column(
+            database,
+            keys,
+            row_id=WebhookEndpoint.id,
+            column=column,
+            location=functools.partial(FieldLocation, _TABLE, column.key),
+        )
+    return rewritten

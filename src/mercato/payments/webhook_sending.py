@@ -41,6 +41,7 @@ from mercato.payments.merchant_webhooks import WebhookEndpoint as Target
 from mercato.payments.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from mercato.payments.states import DeliveryStatus
 from mercato.payments.webhook_endpoints import disable_endpoint, touch
+from mercato.payments.webhook_metrics import WebhookMetrics
 from mercato.payments.webhook_repository import WebhookRepository
 from mercato.payments.webhook_secrets import signing_secrets
 from mercato.platform.clock import utc_now
@@ -71,11 +72,13 @@ def delivery_job(
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """What sending needs from the service: its client, settings and secret keys."""
+    """What sending needs from the service: its client, settings, secret keys, and the
+    metrics every attempt is counted in."""
 
     client: httpx.AsyncClient
     settings: MerchantWebhookSettings
     keys: FieldKeyRing
+    metrics: WebhookMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,7 @@ async def send_delivery(
         now=started,
         rng=random.Random(),  # noqa: S311 - jitter, not a secret
     )
+    sender.metrics.attempted(attempt, replay=step is None)
     return await _record(delivery_id, step=step, attempt=attempt, started=started, uow=new_uow())
 
 
@@ -192,7 +196,7 @@ async def _apply(
                 exhausted = reason == DisableReason.RETRIES_EXHAUSTED
                 status = DeliveryStatus.FAILED if exhausted else DeliveryStatus.ABANDONED
                 delivery.status, delivery.next_attempt_at = status.value, None
-            if await disable_endpoint(uow, endpoint, reason=reason.value, announce=True):
+            if await disable_endpoint(uow, endpoint, reason=reason.value):
                 touch(endpoint)
             return f"endpoint_disabled:{reason.value}"
         case RetryAt(at=at, attempt_number=number) if step is not None:

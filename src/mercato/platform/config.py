@@ -245,6 +245,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, min_length=32)
     # How long the database gauges of `/metrics` (outbox, lag, jobs) are reused.
     metrics_db_refresh_s: float = Field(default=15.0, ge=0, le=3600)
+    # A worker running on its own (`mercato worker`, `mercato payments worker`) serves its
+    # metrics (relay, jobs, merchant webhook deliveries) on 127.0.0.1 at this port; unset:
+    # none (in `mercato run` the workers share the servers' `/metrics`).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # The development routes (`/dev/mailbox`): None mounts them in development on a loopback
     # bind only; true mounts them on any bind (development and test only); false never.
     dev_routes: bool | None = None

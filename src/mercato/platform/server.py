@@ -10,7 +10,7 @@ import errno
 import gc
 import signal
 import socket
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, start_http_server
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 from starlette.types import ASGIApp
@@ -416,7 +417,29 @@ def build_worker(runtime: Runtime) -> Worker:
 
 
 async def run_worker(settings: Settings, modules: Sequence[Module], stop: asyncio.Event) -> None:
-    """A worker process: its own runtime, until `stop` is set."""
+    """A worker process: its own runtime, until `stop` is set; its metrics on
+    127.0.0.1:`MERCATO_WORKER_METRICS_PORT` when set."""
     tracing.configure(default_service="mercato-worker")
     async with open_runtime(settings, modules) as runtime:
-        await build_worker(runtime).run(stop)
+        with _worker_metrics(settings.worker_metrics_port, runtime.registry):
+            await build_worker(runtime).run(stop)
+
+
+@contextlib.contextmanager
+def _worker_metrics(port: int | None, registry: CollectorRegistry) -> Iterator[None]:
+    """Prometheus' own small server for a process that has no HTTP app. Loopback only: like
+    the servers' `/metrics` without a token, for this host's scrapers alone."""
+    if port is None:
+        yield
+        return
+    try:
+        server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as error:
+        raise StartupError(
+            f"MERCATO_WORKER_METRICS_PORT: 127.0.0.1:{port} cannot be bound ({error.strerror})"
+        ) from None
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()

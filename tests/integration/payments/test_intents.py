@@ -7,6 +7,10 @@ import secrets
 import uuid
 from typing import Any
 
+import pytest
+from sqlalchemy import text
+
+from mercato.platform.idempotency import reap_idempotency_keys
 from tests.support.payments_service import PaymentsService
 
 
@@ -136,3 +140,79 @@ async def test_staff_search_intents_by_order_and_status_in_keyset_pages(
         headers=payments.service_headers(scopes=("payments:read",)),
     )
     assert bad_sort.status_code == 422
+
+
+async def test_refunds_need_a_key_and_a_key_refunds_once(payments: PaymentsService) -> None:
+    intent = await payments.create_intent(amount=3_000)
+    assert (await payments.confirm(intent["id"], "pm_card_visa")).status_code == 200
+    url = f"/api/v1/payment_intents/{intent['id']}/refunds"
+    without = await payments.api.post(url, json={"amount": 500}, headers=payments.service_headers())
+    assert without.status_code == 400
+    assert without.json()["type"] == "/problems/idempotency-key-required"
+    headers = payments.service_headers(key=secrets.token_hex(8))
+    first = await payments.api.post(url, json={"amount": 500}, headers=headers)
+    again = await payments.api.post(url, json={"amount": 500}, headers=headers)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert (await payments.intent(intent["id"]))["amount_refunded"] == 500
+    assert (await payments.charges(intent["id"]))["refunds"]["amount"] == 500
+
+
+@pytest.mark.parametrize(("currency", "amount"), [("JPY", 500), ("BHD", 1_234), ("EUR", 1_999)])
+async def test_amounts_are_integers_of_the_currencys_minor_unit(
+    payments: PaymentsService, currency: str, amount: int
+) -> None:
+    """¥500 is 500 (exponent 0), 1.234 BHD is 1234 (exponent 3): the integer goes through
+    us and the provider unchanged; a fraction or a float is refused."""
+    intent = await payments.create_intent(amount=amount, currency=currency)
+    paid = await payments.confirm(intent["id"], "pm_card_visa")
+    assert paid.status_code == 200, paid.text
+    assert (paid.json()["amount_received"], paid.json()["currency"]) == (amount, currency)
+    ledger = await payments.sandbox.get("/v1/ledger", params={"reference": intent["id"]})
+    assert ledger.json()["currencies"][currency]["captures"]["amount"] == amount
+    refused = await payments.api.post(
+        "/api/v1/payment_intents",
+        json={"amount": 12.5, "currency": currency, "order_reference": f"ord_{uuid.uuid4().hex}"},
+        headers=payments.service_headers(key=secrets.token_hex(8)),
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_key_belongs_to_its_caller(payments: PaymentsService) -> None:
+    """Two callers choosing the same key do not see each other's answers (the key is
+    scoped to the principal): each creates its own intent."""
+    key = secrets.token_hex(8)
+    answers = []
+    for caller in (uuid.uuid4(), uuid.uuid4()):
+        headers = payments.customer_headers(caller, roles=("admin",)) | {"Idempotency-Key": key}
+        body = {"amount": 700, "currency": "EUR", "order_reference": f"ord_{uuid.uuid4().hex}"}
+        answers.append(
+            await payments.api.post("/api/v1/payment_intents", json=body, headers=headers)
+        )
+    assert [answer.status_code for answer in answers] == [201, 201], answers[1].text
+    assert "idempotent-replayed" not in answers[1].headers
+    assert answers[0].json()["id"] != answers[1].json()["id"]
+
+
+async def test_keys_are_kept_a_day_then_reaped(payments: PaymentsService) -> None:
+    scope = f"payments:reap-{uuid.uuid4()}"
+    async with payments.runtime.database.session() as session, session.begin():
+        for key, age_hours in (("day-old", 25), ("fresh", 23)):
+            await session.execute(
+                text(
+                    "INSERT INTO platform_idempotency_key (scope, key, fingerprint, created_at)"
+                    " VALUES (:scope, :key, '\\x00', now() - make_interval(hours => :age))"
+                ),
+                {"scope": scope, "key": key, "age": age_hours},
+            )
+    await reap_idempotency_keys(payments.runtime.database)
+    async with payments.runtime.database.session() as session:
+        left = (
+            await session.scalars(
+                text("SELECT key FROM platform_idempotency_key WHERE scope = :scope"),
+                {"scope": scope},
+            )
+        ).all()
+    assert left == ["fresh"]

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.logs import captured_logs
-from tests.support.merchant_site import ENDPOINTS, admin_headers
+from tests.support.merchant_site import ENDPOINTS, admin_headers, remove_all_endpoints
 from tests.support.payments_service import PaymentsService
 
 RECEIVER = "http://127.0.0.1:9/hooks"  # allow-listed (127.0.0.0/8); nothing is sent here
@@ -23,14 +23,7 @@ RECEIVER = "http://127.0.0.1:9/hooks"  # allow-listed (127.0.0.0/8); nothing is 
 async def _no_endpoint_outlives_its_test(payments: PaymentsService) -> AsyncIterator[None]:
     """Later tests' payments must not fan out to these endpoints (nothing listens)."""
     yield
-    admin = admin_headers(payments)
-    for _ in range(20):  # bounded: 2,000 endpoints
-        page = await payments.api.get(ENDPOINTS, params={"limit": 100}, headers=admin)
-        items = page.json()["items"]
-        if not items:
-            return
-        for item in items:
-            await payments.api.delete(f"{ENDPOINTS}/{item['id']}", headers=admin)
+    await remove_all_endpoints(payments)
 
 
 def endpoint_body(**fields: Any) -> dict[str, Any]:
@@ -209,3 +202,75 @@ async def test_lists_are_keyset_pages(payments: PaymentsService) -> None:
         f"/api/v1/webhook_deliveries/{uuid.uuid4()}/attempts", headers=admin
     )
     assert missing.status_code == 404
+
+
+async def announcements(payments: PaymentsService, endpoint_id: str) -> list[object]:
+    """The reasons of the `payments.webhook_endpoint.disabled` events about an endpoint, in
+    the order they were published."""
+    async with payments.runtime.database.session() as session:
+        rows = await session.execute(
+            text(
+                "SELECT envelope -> 'payload' ->> 'reason' FROM platform_outbox"
+                " WHERE aggregate_id = :id AND name = 'payments.webhook_endpoint.disabled'"
+                " ORDER BY seq"
+            ),
+            {"id": endpoint_id},
+        )
+        return [row[0] for row in rows]
+
+
+async def test_an_administrator_disabling_or_deleting_an_endpoint_announces_it(
+    payments: PaymentsService,
+) -> None:
+    admin = admin_headers(payments)
+    disabled, deleted = await register(payments), await register(payments)
+    url = f"{ENDPOINTS}/{disabled['id']}"
+    off = await payments.api.patch(url, json={"enabled": False, "version": 1}, headers=admin)
+    assert off.status_code == 200, off.text
+    again = await payments.api.patch(url, json={"enabled": False, "version": 2}, headers=admin)
+    assert again.status_code == 200, again.text
+    assert await announcements(payments, disabled["id"]) == ["disabled_by_admin"]
+    # Deleting one that is disabled already announces nothing more.
+    assert (await payments.api.delete(url, headers=admin)).status_code == 204
+    assert await announcements(payments, disabled["id"]) == ["disabled_by_admin"]
+
+    gone = await payments.api.delete(f"{ENDPOINTS}/{deleted['id']}", headers=admin)
+    assert gone.status_code == 204
+    assert await announcements(payments, deleted["id"]) == ["deleted"]
+
+
+async def test_a_rotation_retried_with_its_key_rotates_once(payments: PaymentsService) -> None:
+    endpoint = await register(payments)
+    url = f"{ENDPOINTS}/{endpoint['id']}/rotate-secret"
+    key = secrets.token_hex(8)
+    admin = admin_headers(payments, key=key)
+    with captured_logs() as logs:
+        rotated = await payments.api.post(url, headers=admin)
+        retried = await payments.api.post(url, headers=admin)
+    assert rotated.status_code == 200, rotated.text
+    secret = rotated.json()["secret"]
+    assert secret.startswith("whsec_")
+    assert rotated.json()["version"] == 2
+    assert retried.status_code == 200, retried.text
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.json() | {"secret": secret} == rotated.json()
+    assert retried.json()["secret"] is None
+    current = await payments.api.get(
+        f"{ENDPOINTS}/{endpoint['id']}", headers=admin_headers(payments)
+    )
+    assert current.json()["version"] == 2  # rotated once
+    assert secret not in logs.text
+    stored = await payments.scalar(
+        "SELECT response_body::text FROM platform_idempotency_key WHERE key = :key", key=key
+    )
+    assert stored is not None
+    assert secret not in stored
+    assert secret.encode().hex() not in stored
+
+    other = await register(payments)
+    reused = await payments.api.post(f"{ENDPOINTS}/{other['id']}/rotate-secret", headers=admin)
+    assert reused.status_code == 422, reused.text
+    assert reused.headers["content-type"] == "application/problem+json"
+    unkeyed = await payments.api.post(url, headers=admin_headers(payments))
+    assert unkeyed.status_code == 200  # accepted, not required: without one, it rotates
+    assert unkeyed.json()["version"] == 3

@@ -8,14 +8,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import socket
 import uuid
 
+import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
 from mercato.payments import webhook_replay
 from mercato.payments.merchant_webhooks import MAX_ATTEMPTS, RETRY_DELAYS
+from mercato.payments.process import MODULES
+from mercato.payments.services import PaymentsServices
+from mercato.payments.tasks import reencrypt_fields_job
+from mercato.payments.webhook_secrets import reencrypt_secrets
+from mercato.platform.security.fields import FieldKeyRing
+from mercato.platform.server import run_worker
 from tests.support.logs import captured_logs
 from tests.support.merchant_receiver import Answer
 from tests.support.merchant_site import admin_headers, eventually, merchant_site
@@ -73,6 +82,37 @@ async def test_a_failing_endpoint_is_retried_on_schedule_with_one_webhook_id(
         assert (started(after) - started(before)).total_seconds() >= earliest
     assert delivery["attempts"] == 3
     assert delivery["last_status_code"] == 200
+
+
+async def delivery_metrics(payments: PaymentsService) -> dict[tuple[str, str], float]:
+    """The service's merchant webhook samples on /metrics: (name, sorted labels) → value."""
+    answer = await payments.api.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    return {
+        (sample.name, ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        if family.name.startswith("mercato_payments_webhook_delivery")
+        for sample in family.samples
+    }
+
+
+async def test_every_attempt_is_counted_on_the_metrics_page(payments: PaymentsService) -> None:
+    before = await delivery_metrics(payments)
+    answers = [Answer(status=429), Answer(status=200)]
+    async with merchant_site(payments, answers=answers) as site:
+        await site.paid_intent()
+        await site.delivery_when(is_delivered)
+    after = await delivery_metrics(payments)
+
+    def grew(name: str, labels: str) -> float:
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    prefix = "mercato_payments_webhook_delivery"
+    assert grew(f"{prefix}_attempts_total", "trigger=scheduled") == 2
+    assert grew(f"{prefix}_successes_total", "trigger=scheduled") == 1
+    assert grew(f"{prefix}_failures_total", "reason=http_4xx,trigger=scheduled") == 1
+    assert grew(f"{prefix}_duration_seconds_count", "trigger=scheduled") == 2
+    assert grew(f"{prefix}_duration_seconds_sum", "trigger=scheduled") > 0
 
 
 async def test_retry_after_lengthens_the_wait(payments: PaymentsService) -> None:
@@ -216,3 +256,75 @@ async def test_the_sweep_sends_a_delivery_whose_job_was_lost(payments: PaymentsS
     assert swept == 1
     assert delivery["id"] == str(lost)
     assert [d.headers["webhook-id"] for d in site.receiver.deliveries] == [str(lost)]
+
+
+async def stale_secrets(payments: PaymentsService, current: str) -> int:
+    """Endpoint secrets (current or previous) not under the key id `current`."""
+    found = await payments.scalar(
+        "SELECT count(*) FILTER (WHERE secret_encrypted ->> 'kid' <> :kid)"
+        " + count(*) FILTER (WHERE previous_secret_encrypted ->> 'kid' <> :kid)"
+        " FROM payments_webhook_endpoint",
+        kid=current,
+    )
+    return int(found or 0)
+
+
+async def test_secrets_are_re_encrypted_after_a_key_rotation_and_still_sign(
+    payments: PaymentsService,
+) -> None:
+    services = payments.runtime.services(PaymentsServices)
+    async with merchant_site(payments) as site:
+        rotated = await payments.api.post(
+            f"/api/v1/webhook_endpoints/{site.endpoint_id}/rotate-secret",
+            headers=admin_headers(payments),
+        )
+        assert rotated.status_code == 200, rotated.text
+        # `mercato payments keys rotate`, as another process does it: the file changes.
+        ring = FieldKeyRing.load(services.field_key_file.path).rotated()
+        ring.save(services.field_key_file.path)
+        assert await stale_secrets(payments, ring.current) >= 2
+        async with payments.runtime.unit_of_work() as uow:
+            uow.defer(reencrypt_fields_job())
+            await uow.commit()
+
+        async def all_rewritten() -> bool | None:
+            return await stale_secrets(payments, ring.current) == 0 or None
+
+        await eventually(all_rewritten, what="the re-encryption job")
+        assert await reencrypt_secrets(payments.runtime.database, services.field_keys) == 0
+        intent_id = await site.paid_intent()
+        await site.delivery_when(is_delivered)
+    [received] = site.received_for(intent_id)
+    assert received.verified  # the previous secret, decrypted under the new key
+    Webhook(rotated.json()["secret"]).verify(received.body, received.headers)
+
+
+async def test_a_worker_of_its_own_serves_its_metrics_on_loopback(
+    payments: PaymentsService,
+) -> None:
+    """`mercato payments worker` has no HTTP app: with MERCATO_WORKER_METRICS_PORT its
+    registry (merchant webhook deliveries among it) is served on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    settings = payments.runtime.settings.model_copy(update={"worker_metrics_port": port})
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, MODULES, stop))
+    try:
+
+        async def scraped() -> str | None:
+            try:
+                async with httpx.AsyncClient() as client:
+                    answer = await client.get(f"http://127.0.0.1:{port}/metrics")
+            except httpx.ConnectError:
+                return None
+            return answer.text
+
+        text_body = await eventually(scraped, what="the worker's metrics server")
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=30)
+    assert "mercato_payments_webhook_delivery_attempts_total" in text_body
+    assert "mercato_payments_provider_calls_total" in text_body
+    with socket.socket() as closed:
+        assert closed.connect_ex(("127.0.0.1", port)) != 0  # stopped with the worker

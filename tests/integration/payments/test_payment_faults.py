@@ -119,3 +119,20 @@ async def test_cancel_releases_an_authorisation_and_is_idempotent(
         headers=payments.service_headers(key=secrets.token_hex(8)),
     )
     assert refused.status_code == 409
+
+
+async def test_no_new_attempt_while_an_outcome_is_unknown(payments: PaymentsService) -> None:
+    """The provider answers 500 to every try: the attempt's outcome is UNKNOWN. Another
+    confirmation, even with another card and key, is refused until the reconciler has
+    asked the provider."""
+    intent = await payments.create_intent(amount=1_700)
+    lost = await payments.confirm(intent["id"], "pm_card_processing_error")
+    assert lost.status_code == 200, lost.text
+    assert lost.json()["status"] == "processing"
+    second = await payments.confirm(intent["id"], "pm_card_visa")
+    assert second.status_code == 409, second.text
+    assert second.headers["content-type"] == "application/problem+json"
+    assert (await payments.intent(intent["id"]))["status"] == "processing"
+    assert (await payments.charges(intent["id"])).get("charges", {}).get("count", 0) == 0
+    # What the reconciler then finds, and the next confirmation:
+    # test_a_provider_error_before_any_charge_leaves_the_intent_payable.

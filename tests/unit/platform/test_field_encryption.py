@@ -10,6 +10,7 @@ import pytest
 
 from mercato.platform.security.fields import (
     FieldDecryptionError,
+    FieldKeyFile,
     FieldKeyRing,
     FieldLocation,
     MissingFieldKey,
@@ -84,3 +85,29 @@ def test_rotation_writes_with_the_new_key_and_still_reads_the_old(tmp_path: Path
         reloaded.without(reloaded.current)
     with pytest.raises(MissingFieldKey):
         reloaded.without(ring.current).decrypt(old, location=ROW)
+
+
+def test_a_key_file_follows_a_rotation_made_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "field-keys.json"
+    held = FieldKeyFile(path)  # made on first use, like the ring it holds
+    first = held.ring()
+    where = FieldLocation("t", "c", 1)
+    old_value = first.encrypt("secret", location=where)
+    assert held.ring() is first  # unchanged file: no reload
+
+    rotated = FieldKeyRing.load(path).rotated()  # `keys rotate`, elsewhere
+    rotated.save(path)
+    new_value = rotated.encrypt("secret", location=where)
+    assert held.ring().current == rotated.current
+    assert held.ring().decrypt(new_value, location=where) == "secret"
+    assert held.ring().decrypt(old_value, location=where) == "secret"
+
+
+def test_an_unreadable_key_file_keeps_the_ring_that_worked(tmp_path: Path) -> None:
+    path = tmp_path / "field-keys.json"
+    held = FieldKeyFile(path)
+    working = held.ring()
+    path.write_text("{not json")
+    assert held.ring() is working
+    path.unlink()
+    assert held.ring() is working

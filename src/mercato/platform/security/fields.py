@@ -140,3 +140,28 @@ def _b64(raw: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
+
+
+class FieldKeyFile:
+    """A ring's file, read again whenever it changes on disk. A long-running process (a
+    worker) then follows a rotation made by another process (`keys rotate`): it decrypts
+    what the re-encryption job rewrote under the new key, and encrypts under it, without a
+    restart. One `stat` per use; the file is replaced atomically (`write_private_file`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ring = FieldKeyRing.load_or_create(path)
+        self._stamp = self._stamp_now()
+
+    def _stamp_now(self) -> tuple[int, int, int]:
+        status = self.path.stat()
+        return status.st_ino, status.st_mtime_ns, status.st_size
+
+    def ring(self) -> FieldKeyRing:
+        try:
+            stamp = self._stamp_now()
+            if stamp != self._stamp:
+                self._ring, self._stamp = FieldKeyRing.load(self.path), stamp
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable for now: keep the ring that worked (its keys still read)
+        return self._ring
