@@ -11,7 +11,7 @@ BIN := .venv/bin
 # Never let uv download an interpreter: use the Python this machine has.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test test-slow lint fmt bench client clients-from clean
+.PHONY: help install run test test-slow lint fmt bench client clients-from clean cluster cluster-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(TOOLS_DIR)/bin/uv:
 # Bytecode compiled at install (only what changed, after the first time): `mercato --help`
 # then answers in a fraction of a second even where Python may not write .pyc files.
 install: $(UV) ## Create .venv from uv.lock (exact pinned versions)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --extra tracing --python $(PYTHON)
 
 run: install ## Start Mercato (embedded PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/mercato run
@@ -34,6 +34,12 @@ test: install lint ## Lint, type-check and run the whole suite (not the slow/ben
 
 test-slow: install ## Run the slow load/soak suites
 	$(BIN)/pytest -m slow; status=$$?; [ $$status -eq 5 ] && echo "no slow tests yet" || exit $$status
+
+cluster: install ## Start the scale-out cluster (nginx, 3 API, 2 payments, primary + replica, Redis, NATS, workers)
+	$(BIN)/mercato cluster up
+
+cluster-down: ## Stop the cluster started by `make cluster` (its data stays in .data/cluster/)
+	$(BIN)/mercato cluster down
 
 lint: install ## ruff check, ruff format --check, mypy --strict, import contracts
 	$(BIN)/ruff check src tests bench

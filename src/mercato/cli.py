@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 PAYMENTS_HELP = "The payments service: its API, worker and migrations."
 SANDBOX_HELP = "The sandbox payment provider: a simulated card processor for development and tests."
+CLUSTER_HELP = "Mercato scaled out on this machine: nginx, N processes, primary + replica."
 EXIT_INTERRUPTED = 130
 
 
@@ -53,8 +54,15 @@ def _sandbox_group() -> click.Command:
     return typer.main.get_command(sandbox_cli.app)
 
 
+def _cluster_group() -> click.Command:
+    from mercato.cluster import cli as cluster_cli
+
+    return typer.main.get_command(cluster_cli.app)
+
+
 class _Commands(LazyGroups):
     lazy: ClassVar[Mapping[str, LazyGroup]] = {
+        "cluster": LazyGroup(CLUSTER_HELP, _cluster_group),
         "payments": LazyGroup(PAYMENTS_HELP, _payments_group),
         "sandbox": LazyGroup(SANDBOX_HELP, _sandbox_group),
     }

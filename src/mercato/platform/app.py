@@ -29,6 +29,7 @@ from mercato.platform.http.openapi import describe_api, operation_id
 from mercato.platform.http.operation_docs import OperationDoc
 from mercato.platform.http.problems import install_problem_handlers
 from mercato.platform.module import Module
+from mercato.platform.observability import tracing
 from mercato.platform.observability.metrics import HttpMetrics, PoolCollector
 from mercato.platform.runtime import Runtime, open_runtime
 
@@ -65,6 +66,7 @@ def create_app(
             finally:
                 logger.info("shutdown")
 
+    tracing.configure(default_service=title.lower().replace(" ", "-"))
     registry = CollectorRegistry()
     mounts_dev_routes = dev_routes and settings.serves_dev_routes
     app = FastAPI(
@@ -89,6 +91,7 @@ def create_app(
         app.include_router(dev_api.router)
         docs.update(dev_api.OPERATIONS)
     describe_api(app, docs)
+    tracing.instrument_app(app)
     return app
 
 

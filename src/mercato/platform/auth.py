@@ -29,6 +29,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from mercato.platform.db.database import read_own_writes
 from mercato.platform.deps import runtime_of
 from mercato.platform.errors import PermissionDenied, Unauthenticated
 from mercato.platform.http.middleware import add_response_headers
@@ -191,6 +192,7 @@ async def _authorise(request: Request, policy: Policy, *, token: str | None) -> 
         raise Unauthenticated("Send an access token: Authorization: Bearer <token>.")
     runtime = runtime_of(request.scope)
     principal = await runtime.authenticator.authenticate(token)
+    read_own_writes()
     await _limit(request, policy, scope="user", key=str(principal.user_id))
     permission = policy.permission
     if permission is not None and permission not in principal.permissions:

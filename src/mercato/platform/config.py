@@ -68,6 +68,8 @@ class DatabaseSettings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, ge=0)
     lock_timeout_ms: int = Field(default=5_000, ge=0)
     idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=0)
+    # With a replica: how long a write's commit listeners wait for it to replay the commit.
+    replica_wait_ms: int = Field(default=1_000, ge=0, le=30_000)
     # The schema a service's tables live in (its connections' `search_path`): a service of
     # its own (payments) keeps its tables, outbox and job queue there. None: `public`.
     schema_name: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")

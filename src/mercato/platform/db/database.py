@@ -2,11 +2,17 @@
 
 `Database` owns a primary engine and, when `DATABASE_READ_URL` is set, a replica engine for
 read-only sessions. Without a replica, read sessions use the primary (read-your-writes).
+
+Read-your-writes with a replica: a request made with a token (`platform/auth.py` calls
+`read_own_writes()` once it knows the caller) reads on the primary for the rest of that
+request, so a user's own data is never read behind their last write; only anonymous reads
+(the public catalog) go to the replica, which may lag by the replication delay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, NewType
 
 import asyncpg
@@ -32,6 +38,16 @@ WriteSession = NewType("WriteSession", AsyncSession)
 # A session for reads only: on the replica when one is configured. Code that writes takes
 # a `WriteSession`, so handing it a read session is a type error.
 ReadSession = NewType("ReadSession", AsyncSession)
+
+
+# Set for the rest of a request (its task's context) whose caller is known: its reads stay
+# on the primary. Anonymous reads may use the replica.
+_reads_on_primary: ContextVar[bool] = ContextVar("reads_on_primary", default=False)
+
+
+def read_own_writes() -> None:
+    """This request's reads go to the primary (the caller may just have written)."""
+    _reads_on_primary.set(True)
 
 
 def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = False) -> AsyncEngine:
@@ -61,9 +77,17 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
 class Database:
     """The process's database handles: the primary and an optional read replica."""
 
-    def __init__(self, primary: AsyncEngine, replica: AsyncEngine | None = None) -> None:
+    def __init__(
+        self,
+        primary: AsyncEngine,
+        replica: AsyncEngine | None = None,
+        *,
+        replica_wait_s: float = 1.0,
+    ) -> None:
         self.primary = primary
         self.replica = replica
+        # How long a commit's listeners wait for the replica to replay it (`replica.py`).
+        self.replica_wait_s = replica_wait_s
         self._sessions = async_sessionmaker(primary, expire_on_commit=False, autoflush=False)
         self._read_sessions = (
             async_sessionmaker(replica, expire_on_commit=False, autoflush=False)
@@ -83,20 +107,24 @@ class Database:
             if settings.read_url is not None
             else None
         )
-        return cls(primary, replica)
+        return cls(primary, replica, replica_wait_s=settings.replica_wait_ms / 1000)
 
     def session(self) -> WriteSession:
         """A read-write session on the primary."""
         return WriteSession(self._sessions())
 
     def read_session(self) -> ReadSession:
-        """A read-only session on the replica when configured, else on the primary."""
+        """A read-only session on the replica when configured and the caller is anonymous,
+        else on the primary."""
+        if _reads_on_primary.get():
+            return ReadSession(self._sessions())
         return ReadSession(self._read_sessions())
 
     async def read_rows(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
         """The rows of a compiled read (`compiled.py`), on the replica when configured."""
         # The pooled DBAPI connection itself: no Connection object around one statement.
-        pooled = await self._compiled_reads.raw_connection()
+        engine = self.primary if _reads_on_primary.get() else self._compiled_reads
+        pooled = await engine.raw_connection()
         try:
             return await driver_rows(pooled, query, values)
         finally:

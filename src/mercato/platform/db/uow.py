@@ -16,6 +16,7 @@ import structlog
 
 from mercato.platform.db.changes import Changes, changes_of
 from mercato.platform.db.database import Database, WriteSession
+from mercato.platform.db.replica import after_replica_replay
 from mercato.platform.events import outbox
 from mercato.platform.events.contracts import Envelope, EventPayload
 from mercato.platform.jobs import queue
@@ -126,6 +127,10 @@ class UnitOfWork:
         self._committed = True
         self._events = []
         self._jobs = []
+        if self._commit_listeners:
+            await after_replica_replay(self._database, lambda: self._notify(changes))
+
+    async def _notify(self, changes: Changes) -> None:
         for listener in self._commit_listeners:
             try:
                 await listener(changes)

@@ -32,6 +32,7 @@ from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.events.contracts import Envelope, EventPayload
 from mercato.platform.events.models import DeadLetter, InboxEntry
+from mercato.platform.observability import tracing
 
 E = TypeVar("E", bound=EventPayload)
 
@@ -236,14 +237,22 @@ async def _run_handlers(uow: UnitOfWork, group: ConsumerGroup, envelopes: list[E
             contract, batch_handler = batched
             run = envelopes[start:end]
             events = [contract.model_validate(envelope.payload) for envelope in run]
-            with structlog.contextvars.bound_contextvars(
-                consumer=group.name, event_name=key[0], events=len(run)
+            with (
+                structlog.contextvars.bound_contextvars(
+                    consumer=group.name, event_name=key[0], events=len(run)
+                ),
+                tracing.consumer_span(key[0], traceparent=run[0].traceparent, group=group.name),
             ):
                 await batch_handler(events, BatchContext(uow=uow, envelopes=run))
             continue
         contract, handler = group.handlers[key]
         for envelope in envelopes[start:end]:
-            with _event_context(group, envelope):
+            with (
+                _event_context(group, envelope),
+                tracing.consumer_span(
+                    envelope.name, traceparent=envelope.traceparent, group=group.name
+                ),
+            ):
                 event = contract.model_validate(envelope.payload)
                 await handler(event, HandlerContext(uow=uow, envelope=envelope))
 

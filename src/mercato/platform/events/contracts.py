@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mercato.platform.clock import utc_now
 from mercato.platform.ids import uuid7
+from mercato.platform.observability import tracing
 from mercato.platform.observability.context import current_causation_id, current_correlation_id
 
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,}")
@@ -57,6 +58,8 @@ class Envelope(BaseModel):
     aggregate_id: str
     correlation_id: str | None = None
     causation_id: str | None = None
+    # The W3C trace context of the work that published it (observability/tracing.py).
+    traceparent: str | None = None
     payload: dict[str, Any]
 
     @classmethod
@@ -71,6 +74,7 @@ class Envelope(BaseModel):
             aggregate_id=str(aggregate_id),
             correlation_id=current_correlation_id(),
             causation_id=current_causation_id(),
+            traceparent=tracing.current_traceparent(),
             payload=event.model_dump(mode="json"),
         )
 

@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.platform.events.models import OutboxMessage
 from mercato.platform.events.nats_publisher import PipelinedPublisher
+from mercato.platform.observability import tracing
 
 EVENTS_CHANNEL = "mercato_events"
 # Any constant works; it only has to be the same in every relay.
@@ -196,9 +198,19 @@ class NatsTransport:
         await self._publisher.publish(
             nats_subject(message.name, partition),
             message.body,
-            headers={"Nats-Msg-Id": str(message.id)},
+            headers=_headers(message),
             timeout_s=self._timeout,
         )
+
+
+def _headers(message: PendingMessage) -> dict[str, str]:
+    """`Nats-Msg-Id` (broker-side dedup) and, when tracing, the publisher's `traceparent`."""
+    headers = {"Nats-Msg-Id": str(message.id)}
+    if tracing.enabled():
+        traceparent = orjson.loads(message.body).get("traceparent")
+        if traceparent:
+            headers["traceparent"] = traceparent
+    return headers
 
 
 async def ensure_stream(jetstream: Any, domain: str) -> None:

@@ -18,6 +18,7 @@ from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
 from mercato.platform.jobs.recovery import StalledJobRecovery
 from mercato.platform.mail import DevMailbox, Mailer, SmtpMailer, SmtpServer
+from mercato.platform.observability import tracing
 
 if TYPE_CHECKING:
     from mercato.platform.runtime import Runtime
@@ -125,6 +126,8 @@ async def run_job_worker(
     }
     if queues is not None:
         options["queues"] = list(queues)
+    if tracing.enabled():
+        options["worker_middleware"] = [tracing.job_span]
     async with job_app.open_async():
         recovering = asyncio.create_task(recovery.run(stop))
         try:

@@ -20,6 +20,7 @@ import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
 from mercato.platform.config import LogSettings
+from mercato.platform.observability.tracing import add_trace_ids
 
 REDACTED = "[redacted]"
 _SENSITIVE_KEY = re.compile(
@@ -61,6 +62,7 @@ def shared_processors(*, console: bool = False) -> list[Processor]:
     )
     return [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         timestamper,

@@ -1,0 +1,30 @@
+"""The slow suite's cluster: the whole topology (`mercato cluster up`: nginx, 3 API, 2
+payments, primary + replica, Redis, NATS JetStream, 2 workers), once per session, in a
+data directory of its own and on ports of its own (18700+)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mercato.cluster.topology import Shape
+from tests.support import cluster as clusters
+
+SLOW_BASE_PORT = 18700
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[clusters.Cluster]:
+    clusters.require_engines()
+    data = clusters.data_directory("slow")
+    try:
+        running = clusters.start(data, base_port=SLOW_BASE_PORT, shape=Shape())
+    except Exception:
+        clusters.remove(data)
+        raise
+    try:
+        yield running
+    finally:
+        clusters.stop(running)
+        clusters.remove(data)
