@@ -228,13 +228,9 @@ async def refresh_sales_view(database: Database) -> None:
 
 
 def refresh_job() -> JobRequest:
-    """A refresh now (at most one queued: a second request while one waits adds nothing)."""
+    """A refresh now (refreshes run one at a time: they share the job lock)."""
     return JobRequest(
-        task_name=f"orders:{REFRESH_TASK}",
-        queue=MAINTENANCE_QUEUE,
-        args={},
-        lock=REFRESH_LOCK,
-        queueing_lock=REFRESH_LOCK,
+        task_name=f"orders:{REFRESH_TASK}", queue=MAINTENANCE_QUEUE, args={}, lock=REFRESH_LOCK
     )
 
 
