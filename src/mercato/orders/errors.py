@@ -83,3 +83,18 @@ class RefundTooLarge(errors.Conflict):
 class PaymentsUnavailable(errors.Unavailable):
     code = "payments-unavailable"
     title = "The payments service cannot be reached right now"
+
+
+class NotEnoughStock(errors.Conflict):
+    code = "not-enough-stock"
+    title = "Not that many units of this variant are available"
+
+
+class QuantityTooLarge(errors.Invalid):
+    code = "quantity-too-large"
+    title = "A cart line holds at most the configured quantity"
+
+
+class CurrencyRequired(errors.Invalid):
+    code = "currency-required"
+    title = "The first line of a cart names the cart's currency"
