@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from mercato.platform.events.consumers import ConsumerRegistry
+    from mercato.platform.events.contracts import EventPayload
     from mercato.platform.http.operation_docs import OperationDocs
     from mercato.platform.runtime import Runtime
 
@@ -34,6 +35,12 @@ def _jobs() -> procrastinate.Blueprint:
     return tasks
 
 
+def _contracts() -> Sequence[type[EventPayload]]:
+    from mercato.orders.events import CONTRACTS
+
+    return CONTRACTS
+
+
 def _consumers(runtime: Runtime) -> ConsumerRegistry:
     from mercato.orders import mails
 
@@ -53,6 +60,7 @@ module = Module(
     models=("mercato.orders.models", "mercato.orders.admin_search"),
     routers=_routers,
     jobs=_jobs,
+    contracts=_contracts,
     consumers=_consumers,
     tags=(
         {
