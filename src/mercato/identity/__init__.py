@@ -7,6 +7,7 @@ use so that importing the package stays cheap.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,7 +18,5 @@ __all__ = ["accounts_with_email", "contact_email"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from mercato.identity import contacts
-
-        return getattr(contacts, name)
+        return getattr(importlib.import_module("mercato.identity.contacts"), name)
     raise AttributeError(name)

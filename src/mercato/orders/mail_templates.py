@@ -39,7 +39,8 @@ def format_amount(amount_minor: int, currency: str) -> str:
 
 def _summary(order: MailedOrder) -> str:
     lines = [
-        f"  {line.quantity} × {line.description}: {format_amount(line.amount_minor, order.currency)}"
+        f"  {line.quantity} x {line.description}: "
+        + format_amount(line.amount_minor, order.currency)
         for line in order.lines
     ]
     total = format_amount(order.total_minor, order.currency)

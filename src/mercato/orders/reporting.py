@@ -221,9 +221,7 @@ def _row(row: Any, groups: Sequence[GroupBy]) -> SalesRow:
 async def refresh_sales_view(database: Database) -> None:
     """Recompute the view without blocking its readers (see the module docstring)."""
     async with database.session() as session, session.begin():
-        await session.execute(
-            text(f"SET LOCAL statement_timeout = '{REFRESH_STATEMENT_TIMEOUT}'")
-        )
+        await session.execute(text(f"SET LOCAL statement_timeout = '{REFRESH_STATEMENT_TIMEOUT}'"))
         await session.execute(text(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {VIEW}"))
 
 

@@ -102,7 +102,7 @@ async def insert_order(
     return order_id
 
 
-async def add_history(
+async def add_history(  # noqa: PLR0917 - a history row, column by column
     connection: AsyncConnection,
     order_id: uuid.UUID,
     from_status: str | None,

@@ -14,8 +14,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.orders.admin_search import (
-    ORDER_TIEBREAKER,
     ORDER_SORT_FIELDS,
+    ORDER_TIEBREAKER,
     OrderCriteria,
     order_search,
 )

@@ -18,8 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 # Sales count on the day (UTC) an order was paid; refunds on the day they were made. A
 # refund is of the order's total (goods, shipping and tax), so each line gets its share of
-# it in proportion to its amount: `amount × line_total / total`, rounded down cumulatively
-# along the lines (the lines' shares add up to exactly `floor(amount × subtotal / total)`,
+# it in proportion to its amount: `amount x line_total / total`, rounded down cumulatively
+# along the lines (the lines' shares add up to exactly `floor(amount x subtotal / total)`,
 # the goods' part). A full refund thus cancels the lines' gross exactly. Orders canceled
 # before they were paid never sold anything; one paid after it was canceled is refunded at
 # once, and counts neither as a sale nor as a refund. Products without a category are
