@@ -124,20 +124,32 @@ async def apply_refunded_total(
     order's total to it (never lower: totals only grow, so events in any order and twice
     have one effect), with the transition it makes and its history."""
     async with uow:
-        repo = OrdersRepository(uow.session)
-        found = await locked(repo, order_id)
-        if found is None:
+        order = await apply_refunded_total_in(
+            uow, order_id=order_id, refunded_minor=refunded_minor, actor=actor
+        )
+        if order is None:
             raise OrderNotFound()
-        order, _ = found
-        total = min(refunded_minor, order.total_minor)
-        if total > order.refunded_minor and OrderStatus(order.status) in REFUNDABLE:
-            added = total - order.refunded_minor
-            order.refunded_minor = total
-            target = after_refund(order.status, refunded_minor=total, total_minor=order.total_minor)
-            change_status(repo, order, target, event="refunded", actor=actor, amount_minor=added)
-            uow.publish(
-                OrderRefunded(**event_fields(order), refunded_minor=total, status=order.status),
-                aggregate_id=order.id,
-            )
         await uow.commit()
+    return order
+
+
+async def apply_refunded_total_in(
+    uow: UnitOfWork, *, order_id: uuid.UUID, refunded_minor: int, actor: str
+) -> Order | None:
+    """`apply_refunded_total` inside an open unit of work (the refund event's consumer)."""
+    repo = OrdersRepository(uow.session)
+    found = await locked(repo, order_id)
+    if found is None:
+        return None
+    order, _ = found
+    total = min(refunded_minor, order.total_minor)
+    if total > order.refunded_minor and OrderStatus(order.status) in REFUNDABLE:
+        added = total - order.refunded_minor
+        order.refunded_minor = total
+        target = after_refund(order.status, refunded_minor=total, total_minor=order.total_minor)
+        change_status(repo, order, target, event="refunded", actor=actor, amount_minor=added)
+        uow.publish(
+            OrderRefunded(**event_fields(order), refunded_minor=total, status=order.status),
+            aggregate_id=order.id,
+        )
     return order

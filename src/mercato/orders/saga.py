@@ -28,9 +28,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, column, func, literal, select, table
 
 from mercato.catalog import StockLine, commit_stock, release_stock
 from mercato.orders.events import OrderCanceled, OrderPaid, OrderRefunded
@@ -448,6 +449,16 @@ async def expire_overdue_orders(uow_factory: UowFactory, *, batch: int = 100) ->
             return expired
 
 
+def _live_job(order_id: Any) -> Any:
+    jobs = table("procrastinate_jobs", column("lock"), column("status"))
+    return (
+        select(literal(1))
+        .select_from(jobs)
+        .where(jobs.c.lock == literal("orders-saga:") + cast(order_id, String))
+        .where(jobs.c.status.in_(("todo", "doing")))
+    )
+
+
 async def resume_stale_sagas(uow_factory: UowFactory, *, stale_after_s: int) -> int:
     """Defer again the job of every step that waits longer than `stale_after_s` (its job
     was lost: the process died between the commit and the call, or the job failed for
@@ -468,3 +479,17 @@ async def resume_stale_sagas(uow_factory: UowFactory, *, stale_after_s: int) -> 
             saga.updated_at = utc_now()
         await uow.commit()
     return len(waiting)
+
+
+async def retry_create_intent_later(
+    uow: UnitOfWork, *, order_id: uuid.UUID, error: str, delay_s: float = 2.0
+) -> None:
+    """The checkout could not reach payments: its job creates the intent (retried)."""
+    async with uow:
+        saga = await OrdersRepository(uow.session).saga_for_update(order_id)
+        if saga is not None and saga.payment == "intent_pending":
+            saga.attempts += 1
+            saga.last_error = error[:200]
+            saga.updated_at = utc_now()
+            uow.defer(step_job("create_intent", order_id, delay_s=delay_s))
+        await uow.commit()
