@@ -63,7 +63,7 @@ async def sellable_variants(
         .where(Product.id.in_(list(variant_ids)), Product.deleted_at.is_(None))
     )
     found = {}
-    for product, inventory in rows.tuples():
+    for product, inventory in rows:
         found[product.id] = SellableVariant(
             variant_id=product.id,
             product_id=product.id,

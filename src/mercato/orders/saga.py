@@ -235,16 +235,14 @@ async def create_intent_step(
     async with uow_factory() as probe:
         repo = OrdersRepository(probe.session)
         order, saga = await repo.order(order_id), await repo.saga(order_id)
-    if order is None or saga is None or saga.payment != "intent_pending":
-        return None
-    if order.status != OrderStatus.PENDING_PAYMENT:
-        return None
+        if order is None or saga is None or saga.payment != "intent_pending":
+            return None
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            return None
+        amount, currency, customer_id = order.total_minor, order.currency, order.customer_id
     try:
         intent = await payments.create_intent(
-            order_id=order.id,
-            amount=order.total_minor,
-            currency=order.currency,
-            customer_id=order.customer_id,
+            order_id=order_id, amount=amount, currency=currency, customer_id=customer_id
         )
     except PaymentsRefused as refused:
         # The service will never take it (a currency it refuses, an amount out of range):
@@ -346,14 +344,13 @@ async def cancel_intent_step(
 ) -> None:
     """Cancel the intent of a canceled order (compensation). Raises to be retried while
     the payments service is unreachable or the payment is being settled."""
-    async with uow_factory() as probe:
-        saga = await OrdersRepository(probe.session).saga(order_id)
-    if saga is None or saga.payment != "cancel_pending" or saga.intent_id is None:
+    intent_id = await _waiting_intent(uow_factory, order_id, step="cancel_pending")
+    if intent_id is None:
         return
     try:
-        intent = await payments.cancel_intent(saga.intent_id, reason="order_canceled")
+        intent = await payments.cancel_intent(intent_id, reason="order_canceled")
     except PaymentsRefused:
-        intent = await payments.intent(saga.intent_id)  # why? its state says
+        intent = await payments.intent(intent_id)  # why not: its state says
     async with uow_factory() as uow:
         repo = OrdersRepository(uow.session)
         found = await locked(repo, order_id)
@@ -370,6 +367,17 @@ async def cancel_intent_step(
         await uow.commit()
 
 
+async def _waiting_intent(
+    uow_factory: UowFactory, order_id: uuid.UUID, *, step: str
+) -> uuid.UUID | None:
+    """The intent of a saga waiting at `step`; None when there is nothing to do."""
+    async with uow_factory() as probe:
+        saga = await OrdersRepository(probe.session).saga(order_id)
+        if saga is None or saga.payment != step:
+            return None
+        return saga.intent_id
+
+
 class StepNotDone(Exception):
     """A step must run again later (its job is retried)."""
 
@@ -377,20 +385,19 @@ class StepNotDone(Exception):
 async def refund_late_payment_step(
     uow_factory: UowFactory, payments: PaymentsClient, *, order_id: uuid.UUID
 ) -> None:
-    async with uow_factory() as probe:
-        saga = await OrdersRepository(probe.session).saga(order_id)
-    if saga is None or saga.payment != "refund_pending" or saga.intent_id is None:
+    intent_id = await _waiting_intent(uow_factory, order_id, step="refund_pending")
+    if intent_id is None:
         return
     try:
         await payments.refund(
-            saga.intent_id,
+            intent_id,
             amount=None,
             key=f"orders:{order_id}:late-payment-refund",
             reason="order_canceled",
         )
     except PaymentsRefused as refused:
         logger.info("late_payment_refund_refused", order_id=str(order_id), status=refused.status)
-    intent = await payments.intent(saga.intent_id)
+    intent = await payments.intent(intent_id)
     if intent.amount_received == 0 or intent.amount_refunded < intent.amount_received:
         raise StepNotDone("the refund is not done yet")
     async with uow_factory() as uow:
