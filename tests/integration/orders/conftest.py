@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from sqlalchemy import text
 
 from mercato.modules import MODULES
 from mercato.orders import carts, shipping
-from mercato.orders.addresses import ShippingAddress
-from mercato.orders.carts import CartLimits, CartOwner
+from mercato.orders.addresses import ShippingAddress, seal_address
+from mercato.orders.carts import CART_TABLE, CartLimits, CartOwner
 from mercato.orders.checkout import Checkout, Placed, place_order
 from mercato.orders.config import OrdersSettings
 from mercato.orders.services import OrdersServices
@@ -79,8 +80,8 @@ def orders_settings(
     )
     database = settings.database.model_copy(
         update={
-            "pool_size": 30,
-            "max_overflow": 30,
+            "pool_size": 20,
+            "max_overflow": 10,
             "pool_timeout_s": 60.0,
             "statement_timeout_ms": 30_000,
         }
@@ -166,6 +167,41 @@ class Shop:
             method_code="standard",
             field_keys=self.orders.field_keys,
         )
+
+    async def ready_carts(self, carts_by_customer: dict[uuid.UUID, dict[uuid.UUID, int]]) -> None:
+        """Many carts at once, written straight into the tables (what `ready_cart` makes
+        through the use cases, one by one, for a load test's setup)."""
+        async with self.database.session() as session, session.begin():
+            method_id = await session.scalar(
+                text("SELECT id FROM orders_shipping_method WHERE code = 'standard'")
+            )
+            for customer, lines in carts_by_customer.items():
+                cart_id = uuid7()
+                sealed = seal_address(
+                    self.orders.field_keys, ADDRESS, table=CART_TABLE, row_id=cart_id
+                )
+                await session.execute(
+                    text(
+                        "INSERT INTO orders_cart (id, customer_id, currency, shipping_method_id,"
+                        " shipping_country, shipping_address_encrypted)"
+                        " VALUES (:id, :customer, 'EUR', :method, 'FR', CAST(:sealed AS jsonb))"
+                    ),
+                    {
+                        "id": cart_id,
+                        "customer": customer,
+                        "method": method_id,
+                        "sealed": json.dumps(sealed),
+                    },
+                )
+                for variant_id, quantity in lines.items():
+                    await session.execute(
+                        text(
+                            "INSERT INTO orders_cart_line (cart_id, variant_id, quantity,"
+                            " added_unit_price_minor) SELECT :cart, id, :q, price_minor"
+                            " FROM catalog_product WHERE id = :v"
+                        ),
+                        {"cart": cart_id, "v": variant_id, "q": quantity},
+                    )
 
     async def checkout(self, customer_id: uuid.UUID, *, key: str | None = None) -> Placed:
         key = key or uuid.uuid4().hex
