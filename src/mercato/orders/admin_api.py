@@ -1,205 +1,131 @@
-"""Orders for staff (`orders:read` to look, `orders:write` to change): search every order,
-read one with its lines and its history, fulfil, cancel, refund; the sales report."""
+"""Administration of what carts need (`orders:write`): shipping methods and tax rates.
+
+(The order administration routes, search, fulfil, cancel, refund and history, are the
+orders-admin work; they call `mercato.orders.lifecycle`.)"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
-from mercato.identity import accounts_with_email
-from mercato.orders import lifecycle, reporting
-from mercato.orders.admin_schemas import (
-    AdminCancelIn,
-    AdminOrderOut,
-    AdminOrderSummary,
-    OrderHistoryEntry,
-    OrderHistoryOut,
-    RefundIn,
-    SalesReportOut,
-)
-from mercato.orders.admin_search import OrderCriteria, OrderSearchParams, order_search
-from mercato.orders.auth import OrdersDep, OrdersReader, OrdersWriter
-from mercato.orders.errors import OrderNotFound
-from mercato.orders.models import Order
+from mercato.orders import shipping
+from mercato.orders.auth import OrdersReader, OrdersWriter
+from mercato.orders.errors import NoTaxRate, ShippingMethodNotFound
+from mercato.orders.models import TaxRate
 from mercato.orders.repository import OrdersReads
+from mercato.orders.schemas import (
+    ShippingMethodIn,
+    ShippingMethodOut,
+    ShippingMethodUpdateIn,
+    TaxRateIn,
+    TaxRateOut,
+)
 from mercato.platform.db.database import Database
-from mercato.platform.deps import DatabaseDep, RuntimeDep, UnitOfWorkDep
-from mercato.platform.idempotency import idempotent, required_key
-from mercato.platform.listing import Page, fetch_page, link_header, next_page_url
+from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
+from mercato.platform.idempotency import idempotent
 
 router = APIRouter(prefix="/api/v1/admin", tags=["orders administration"])
 
-
-@router.get("/orders", response_model=Page[AdminOrderSummary])
-async def search_orders(
-    *,
-    reader: OrdersReader,
-    params: Annotated[OrderSearchParams, Query()],
-    request: Request,
-    response: Response,
-    database: DatabaseDep,
-) -> Page[AdminOrderSummary]:
-    """Every customer's orders: by status, customer (id or email), creation time, total;
-    newest first or by total; keyset pages."""
-    sort = params.sorting()
-    async with database.read_session() as session:
-        customers: list[uuid.UUID] | None = None
-        if params.email is not None:
-            customers = await accounts_with_email(session, params.email)
-        if params.customer_id is not None:
-            asked = [params.customer_id]
-            customers = asked if customers is None else [c for c in customers if c in asked]
-        criteria = OrderCriteria(
-            status=params.status.value if params.status is not None else None,
-            customer_ids=customers,
-            created_after=params.created_after,
-            created_before=params.created_before,
-            min_total=params.min_total,
-            max_total=params.max_total,
-            currency=params.currency,
-        )
-        rows, cursor = await fetch_page(
-            session, order_search(criteria), sort=sort, cursor=params.cursor, limit=params.limit
-        )
-    next_url = next_page_url(request.url, cursor)
-    response.headers.update(link_header(next_url))
-    return Page[AdminOrderSummary](
-        items=[AdminOrderSummary.of(row[0]) for row in rows], next=next_url
-    )
+Country = Annotated[
+    str, Path(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", description="ISO 3166-1")
+]
 
 
-async def _order(database: Database, order_id: uuid.UUID) -> AdminOrderOut:
-    """On the primary: staff who just changed the order see their change."""
+async def _method(database: Database, method_id: uuid.UUID) -> ShippingMethodOut:
     async with database.session() as session:
         reads = OrdersReads(session)
-        order = await reads.order(order_id)
-        if order is None:
-            raise OrderNotFound()
-        return AdminOrderOut.with_lines(order, await reads.order_lines(order_id))
+        method = await reads.shipping_method(method_id)
+        if method is None:
+            raise ShippingMethodNotFound()
+        return ShippingMethodOut.of(method, await reads.shipping_prices([method_id]))
 
 
-@router.get("/orders/{order_id}", response_model=AdminOrderOut)
-async def admin_order(
-    order_id: uuid.UUID, reader: OrdersReader, database: DatabaseDep
-) -> AdminOrderOut:
-    """Any customer's order, with its lines."""
-    return await _order(database, order_id)
-
-
-@router.get("/orders/{order_id}/history", response_model=OrderHistoryOut)
-async def order_history(
-    order_id: uuid.UUID, reader: OrdersReader, database: DatabaseDep
-) -> OrderHistoryOut:
-    """Every change of the order, oldest first: transition, actor, time (and the amount of
-    a refund)."""
-    async with database.read_session() as session:
+@router.get(
+    "/shipping-methods",
+    response_model=list[ShippingMethodOut],
+    summary="Every shipping method, offered or not",
+)
+async def list_shipping_methods(
+    staff: OrdersReader, database: DatabaseDep
+) -> list[ShippingMethodOut]:
+    async with database.session() as session:
         reads = OrdersReads(session)
-        if await session.get(Order, order_id) is None:
-            raise OrderNotFound()
-        entries = await reads.history(order_id)
-    return OrderHistoryOut(
-        order_id=order_id, entries=[OrderHistoryEntry.of(entry) for entry in entries]
-    )
+        methods = await reads.shipping_methods(active_only=False)
+        prices = await reads.shipping_prices([method.id for method in methods])
+    return [ShippingMethodOut.of(method, prices) for method in methods]
 
 
-# --- changes ----------------------------------------------------------------------------
-
-
-@router.post("/orders/{order_id}/fulfil", response_model=AdminOrderOut)
-async def fulfil_order(
-    order_id: uuid.UUID, writer: OrdersWriter, uow: UnitOfWorkDep, database: DatabaseDep
-) -> AdminOrderOut:
-    """A paid order was shipped (409 from any other status)."""
-    await lifecycle.mark_fulfilled(
-        uow, order_id=order_id, actor=lifecycle.admin_actor(writer.user_id)
-    )
-    return await _order(database, order_id)
-
-
-@router.post("/orders/{order_id}/cancel", response_model=AdminOrderOut)
-async def cancel_order(
-    *,
-    order_id: uuid.UUID,
-    body: AdminCancelIn | None = None,
-    writer: OrdersWriter,
+@router.post(
+    "/shipping-methods",
+    status_code=201,
+    response_model=ShippingMethodOut,
+    summary="Create a shipping method with its flat prices",
+)
+async def create_shipping_method(
+    body: ShippingMethodIn,
+    staff: OrdersWriter,
+    request: Request,
     uow: UnitOfWorkDep,
     database: DatabaseDep,
-) -> AdminOrderOut:
-    """Cancel an unpaid order: its stock is released, its payment canceled (409 once paid:
-    refund it instead)."""
-    await lifecycle.cancel_order(
-        uow,
-        order_id=order_id,
-        actor=lifecycle.admin_actor(writer.user_id),
-        reason=(body or AdminCancelIn()).reason,
-    )
-    return await _order(database, order_id)
-
-
-@router.post("/orders/{order_id}/refunds", response_model=AdminOrderOut)
-async def refund_order(
-    *,
-    order_id: uuid.UUID,
-    body: RefundIn,
-    writer: OrdersWriter,
-    request: Request,
-    runtime: RuntimeDep,
-    orders: OrdersDep,
-    database: DatabaseDep,
 ) -> Response:
-    """Refund a paid order, all that is left or `amount_minor` of it, through the payments
-    service. Idempotency-Key required: the same key never refunds twice (here, and at
-    payments, whose key is derived from it)."""
-    key = required_key(request)
-    async with idempotent(request, database, scope=f"user:{writer.user_id}") as guard:
+    async with idempotent(request, database, scope=f"user:{staff.user_id}") as guard:
         if guard.replay is not None:
             return guard.replay
-        await lifecycle.refund_order(
-            runtime.unit_of_work,
-            orders.payments,
-            order_id=order_id,
-            amount_minor=body.amount_minor,
-            actor=lifecycle.admin_actor(writer.user_id),
-            key=key,
+        method_id = await shipping.create_shipping_method(
+            uow, code=body.code, name=body.name, prices=body.prices, active=body.active
         )
-        refunded = await _order(database, order_id)
-        return await guard.finish(JSONResponse(refunded.model_dump(mode="json")))
+        created = JSONResponse(
+            (await _method(database, method_id)).model_dump(mode="json"), status_code=201
+        )
+        created.headers["Location"] = f"/api/v1/admin/shipping-methods/{method_id}"
+        return await guard.finish(created)
 
 
-# --- the sales report ---------------------------------------------------------------------
-
-
-@router.get("/reports/sales", response_model=SalesReportOut)
-async def sales_report(
-    *,
-    reader: OrdersReader,
-    params: Annotated[reporting.SalesReportParams, Query()],
-    request: Request,
-    response: Response,
+@router.put(
+    "/shipping-methods/{method_id}",
+    response_model=ShippingMethodOut,
+    summary="Replace a shipping method's name, prices and whether it is offered",
+)
+async def update_shipping_method(
+    method_id: uuid.UUID,
+    body: ShippingMethodUpdateIn,
+    staff: OrdersWriter,
+    uow: UnitOfWorkDep,
     database: DatabaseDep,
-) -> SalesReportOut:
-    """Units, gross and refunds per day, product, variant or category (and currency),
-    from the sales view (refreshed every five minutes; it never blocks this read)."""
-    async with database.read_session() as session:
-        items, cursor = await reporting.sales_report(session, params)
-    next_url = next_page_url(request.url, cursor)
-    response.headers.update(link_header(next_url))
-    return SalesReportOut(
-        from_=params.from_,
-        to=params.to,
-        group_by=list(params.groups()),
-        items=items,
-        next=next_url,
+) -> ShippingMethodOut:
+    await shipping.update_shipping_method(
+        uow, method_id=method_id, name=body.name, prices=body.prices, active=body.active
     )
+    return await _method(database, method_id)
 
 
-@router.post("/reports/sales/refresh", status_code=202)
-async def refresh_sales_report(writer: OrdersWriter, uow: UnitOfWorkDep) -> Response:
-    """Refresh the sales view now (a job; at most one waits at a time)."""
-    async with uow:
-        uow.defer(reporting.refresh_job())
-        await uow.commit()
-    return Response(status_code=202)
+@router.get("/tax-rates", response_model=list[TaxRateOut], summary="Tax rates by country")
+async def list_tax_rates(staff: OrdersReader, database: DatabaseDep) -> list[TaxRateOut]:
+    async with database.session() as session:
+        return [TaxRateOut.of(rate) for rate in await OrdersReads(session).tax_rates()]
+
+
+@router.put("/tax-rates/{country}", response_model=TaxRateOut, summary="Set a country's tax rate")
+async def set_tax_rate(
+    country: Country,
+    body: TaxRateIn,
+    staff: OrdersWriter,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
+) -> TaxRateOut:
+    """Setting a rate is what opens shipping to a country."""
+    await shipping.set_tax_rate(uow, country=country, rate_bp=body.rate_bp)
+    async with database.session() as session:
+        rate = await session.get(TaxRate, country)
+    if rate is None:  # deleted between the two statements
+        raise NoTaxRate()
+    return TaxRateOut.of(rate)
+
+
+@router.delete("/tax-rates/{country}", status_code=204, summary="Stop shipping to a country")
+async def delete_tax_rate(country: Country, staff: OrdersWriter, uow: UnitOfWorkDep) -> Response:
+    await shipping.delete_tax_rate(uow, country=country)
+    return Response(status_code=204)

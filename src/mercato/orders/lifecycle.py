@@ -95,23 +95,24 @@ async def refund_order(
     applied by the `payments.refund.succeeded` consumer, whichever comes first)."""
     async with uow_factory() as probe:
         order = await OrdersRepository(probe.session).order(order_id)
-    if order is None:
-        raise OrderNotFound()
-    if OrderStatus(order.status) not in REFUNDABLE or order.payment_intent_id is None:
+        if order is None:
+            raise OrderNotFound()
+        status, total, intent_id = order.status, order.total_minor, order.payment_intent_id
+        left = order.total_minor - order.refunded_minor
+    if OrderStatus(status) not in REFUNDABLE or intent_id is None:
         # The same 409 the state machine gives, before any money moves.
-        after_refund(order.status, refunded_minor=order.total_minor, total_minor=order.total_minor)
-    left = order.total_minor - order.refunded_minor
+        after_refund(status, refunded_minor=total, total_minor=total)
     amount = left if amount_minor is None else amount_minor
     if not 0 < amount <= left:
         raise RefundTooLarge(f"At most {left} minor units are left to refund.")
-    assert order.payment_intent_id is not None
+    assert intent_id is not None
     await payments.refund(
-        order.payment_intent_id,
+        intent_id,
         amount=amount,
         key=f"orders:{order_id}:refund:{key}",
         reason="requested_by_customer",
     )
-    intent = await payments.intent(order.payment_intent_id)
+    intent = await payments.intent(intent_id)
     return await apply_refunded_total(
         uow_factory(), order_id=order_id, refunded_minor=intent.amount_refunded, actor=actor
     )
@@ -124,20 +125,32 @@ async def apply_refunded_total(
     order's total to it (never lower: totals only grow, so events in any order and twice
     have one effect), with the transition it makes and its history."""
     async with uow:
-        repo = OrdersRepository(uow.session)
-        found = await locked(repo, order_id)
-        if found is None:
+        order = await apply_refunded_total_in(
+            uow, order_id=order_id, refunded_minor=refunded_minor, actor=actor
+        )
+        if order is None:
             raise OrderNotFound()
-        order, _ = found
-        total = min(refunded_minor, order.total_minor)
-        if total > order.refunded_minor and OrderStatus(order.status) in REFUNDABLE:
-            added = total - order.refunded_minor
-            order.refunded_minor = total
-            target = after_refund(order.status, refunded_minor=total, total_minor=order.total_minor)
-            change_status(repo, order, target, event="refunded", actor=actor, amount_minor=added)
-            uow.publish(
-                OrderRefunded(**event_fields(order), refunded_minor=total, status=order.status),
-                aggregate_id=order.id,
-            )
         await uow.commit()
+    return order
+
+
+async def apply_refunded_total_in(
+    uow: UnitOfWork, *, order_id: uuid.UUID, refunded_minor: int, actor: str
+) -> Order | None:
+    """`apply_refunded_total` inside an open unit of work (the refund event's consumer)."""
+    repo = OrdersRepository(uow.session)
+    found = await locked(repo, order_id)
+    if found is None:
+        return None
+    order, _ = found
+    total = min(refunded_minor, order.total_minor)
+    if total > order.refunded_minor and OrderStatus(order.status) in REFUNDABLE:
+        added = total - order.refunded_minor
+        order.refunded_minor = total
+        target = after_refund(order.status, refunded_minor=total, total_minor=order.total_minor)
+        change_status(repo, order, target, event="refunded", actor=actor, amount_minor=added)
+        uow.publish(
+            OrderRefunded(**event_fields(order), refunded_minor=total, status=order.status),
+            aggregate_id=order.id,
+        )
     return order

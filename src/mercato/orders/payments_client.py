@@ -212,7 +212,7 @@ class PaymentsClient:
         """Equal jitter: half the capped exponential step, plus up to the other half at
         random, so that callers that failed together do not retry together."""
         initial = self._settings.payments_backoff_initial_s
-        step = min(self._settings.payments_backoff_max_s, initial * 2 ** (tries - 1))
+        step = min(self._settings.payments_backoff_max_s, initial * (1 << max(tries - 1, 0)))
         return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not a secret
 
     def _token(self) -> str:

@@ -28,9 +28,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, column, func, literal, select, table
 
 from mercato.catalog import StockLine, commit_stock, release_stock
 from mercato.orders.events import OrderCanceled, OrderPaid, OrderRefunded
@@ -234,16 +235,14 @@ async def create_intent_step(
     async with uow_factory() as probe:
         repo = OrdersRepository(probe.session)
         order, saga = await repo.order(order_id), await repo.saga(order_id)
-    if order is None or saga is None or saga.payment != "intent_pending":
-        return None
-    if order.status != OrderStatus.PENDING_PAYMENT:
-        return None
+        if order is None or saga is None or saga.payment != "intent_pending":
+            return None
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            return None
+        amount, currency, customer_id = order.total_minor, order.currency, order.customer_id
     try:
         intent = await payments.create_intent(
-            order_id=order.id,
-            amount=order.total_minor,
-            currency=order.currency,
-            customer_id=order.customer_id,
+            order_id=order_id, amount=amount, currency=currency, customer_id=customer_id
         )
     except PaymentsRefused as refused:
         # The service will never take it (a currency it refuses, an amount out of range):
@@ -345,14 +344,13 @@ async def cancel_intent_step(
 ) -> None:
     """Cancel the intent of a canceled order (compensation). Raises to be retried while
     the payments service is unreachable or the payment is being settled."""
-    async with uow_factory() as probe:
-        saga = await OrdersRepository(probe.session).saga(order_id)
-    if saga is None or saga.payment != "cancel_pending" or saga.intent_id is None:
+    intent_id = await _waiting_intent(uow_factory, order_id, step="cancel_pending")
+    if intent_id is None:
         return
     try:
-        intent = await payments.cancel_intent(saga.intent_id, reason="order_canceled")
+        intent = await payments.cancel_intent(intent_id, reason="order_canceled")
     except PaymentsRefused:
-        intent = await payments.intent(saga.intent_id)  # why? its state says
+        intent = await payments.intent(intent_id)  # why not: its state says
     async with uow_factory() as uow:
         repo = OrdersRepository(uow.session)
         found = await locked(repo, order_id)
@@ -369,6 +367,17 @@ async def cancel_intent_step(
         await uow.commit()
 
 
+async def _waiting_intent(
+    uow_factory: UowFactory, order_id: uuid.UUID, *, step: str
+) -> uuid.UUID | None:
+    """The intent of a saga waiting at `step`; None when there is nothing to do."""
+    async with uow_factory() as probe:
+        saga = await OrdersRepository(probe.session).saga(order_id)
+        if saga is None or saga.payment != step:
+            return None
+        return saga.intent_id
+
+
 class StepNotDone(Exception):
     """A step must run again later (its job is retried)."""
 
@@ -376,20 +385,19 @@ class StepNotDone(Exception):
 async def refund_late_payment_step(
     uow_factory: UowFactory, payments: PaymentsClient, *, order_id: uuid.UUID
 ) -> None:
-    async with uow_factory() as probe:
-        saga = await OrdersRepository(probe.session).saga(order_id)
-    if saga is None or saga.payment != "refund_pending" or saga.intent_id is None:
+    intent_id = await _waiting_intent(uow_factory, order_id, step="refund_pending")
+    if intent_id is None:
         return
     try:
         await payments.refund(
-            saga.intent_id,
+            intent_id,
             amount=None,
             key=f"orders:{order_id}:late-payment-refund",
             reason="order_canceled",
         )
     except PaymentsRefused as refused:
         logger.info("late_payment_refund_refused", order_id=str(order_id), status=refused.status)
-    intent = await payments.intent(saga.intent_id)
+    intent = await payments.intent(intent_id)
     if intent.amount_received == 0 or intent.amount_refunded < intent.amount_received:
         raise StepNotDone("the refund is not done yet")
     async with uow_factory() as uow:
@@ -448,6 +456,16 @@ async def expire_overdue_orders(uow_factory: UowFactory, *, batch: int = 100) ->
             return expired
 
 
+def _live_job(order_id: Any) -> Any:
+    jobs = table("procrastinate_jobs", column("lock"), column("status"))
+    return (
+        select(literal(1))
+        .select_from(jobs)
+        .where(jobs.c.lock == literal("orders-saga:") + cast(order_id, String))
+        .where(jobs.c.status.in_(("todo", "doing")))
+    )
+
+
 async def resume_stale_sagas(uow_factory: UowFactory, *, stale_after_s: int) -> int:
     """Defer again the job of every step that waits longer than `stale_after_s` (its job
     was lost: the process died between the commit and the call, or the job failed for
@@ -468,3 +486,17 @@ async def resume_stale_sagas(uow_factory: UowFactory, *, stale_after_s: int) -> 
             saga.updated_at = utc_now()
         await uow.commit()
     return len(waiting)
+
+
+async def retry_create_intent_later(
+    uow: UnitOfWork, *, order_id: uuid.UUID, error: str, delay_s: float = 2.0
+) -> None:
+    """The checkout could not reach payments: its job creates the intent (retried)."""
+    async with uow:
+        saga = await OrdersRepository(uow.session).saga_for_update(order_id)
+        if saga is not None and saga.payment == "intent_pending":
+            saga.attempts += 1
+            saga.last_error = error[:200]
+            saga.updated_at = utc_now()
+            uow.defer(step_job("create_intent", order_id, delay_s=delay_s))
+        await uow.commit()

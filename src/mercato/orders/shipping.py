@@ -9,11 +9,13 @@ from collections.abc import Mapping
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
+from mercato.orders.addresses import COUNTRIES
 from mercato.orders.errors import NoTaxRate, ShippingMethodNotFound
 from mercato.orders.models import ShippingMethod, ShippingPrice, TaxRate
 from mercato.orders.repository import OrdersRepository
 from mercato.platform.clock import utc_now
 from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.errors import Invalid
 from mercato.platform.ids import uuid7
 
 
@@ -64,6 +66,11 @@ async def _put_prices(uow: UnitOfWork, method_id: uuid.UUID, prices: Mapping[str
 
 
 async def set_tax_rate(uow: UnitOfWork, *, country: str, rate_bp: int) -> None:
+    if country not in COUNTRIES:
+        raise Invalid(
+            "Not an ISO 3166-1 alpha-2 country code.",
+            errors=[{"in": "path", "pointer": "/country", "detail": "unknown country"}],
+        )
     async with uow:
         await uow.session.execute(
             insert(TaxRate)

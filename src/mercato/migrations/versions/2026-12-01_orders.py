@@ -18,6 +18,10 @@ down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Who runs the shop may change orders, shipping methods and tax rates (`orders:read` and
+# the customers' `orders:own` were granted with the roles, in 0005).
+GRANTS = (("staff", "orders:write"), ("admin", "orders:write"))
+
 
 def upgrade() -> None:
     op.create_table(
@@ -60,7 +64,8 @@ def upgrade() -> None:
             "currency ~ '^[A-Z]{3}$'", name=op.f("ck_orders_order_currency_iso_4217")
         ),
         sa.CheckConstraint(
-            "status IN ('pending_payment', 'paid', 'fulfilled', 'canceled', 'partially_refunded', 'refunded')",
+            "status IN ('pending_payment', 'paid', 'fulfilled', 'canceled',"
+            " 'partially_refunded', 'refunded')",
             name=op.f("ck_orders_order_status"),
         ),
         sa.CheckConstraint(
@@ -68,7 +73,8 @@ def upgrade() -> None:
             name=op.f("ck_orders_order_refunds_within_total"),
         ),
         sa.CheckConstraint(
-            "subtotal_minor >= 0 AND shipping_minor >= 0 AND tax_minor >= 0 AND total_minor = subtotal_minor + shipping_minor + tax_minor",
+            "subtotal_minor >= 0 AND shipping_minor >= 0 AND tax_minor >= 0"
+            " AND total_minor = subtotal_minor + shipping_minor + tax_minor",
             name=op.f("ck_orders_order_totals_add_up"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders_order")),
@@ -213,7 +219,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "payment IN ('intent_pending', 'intent_created', 'succeeded', 'cancel_pending', 'canceled', 'refund_pending', 'refunded')",
+            "payment IN ('intent_pending', 'intent_created', 'succeeded', 'cancel_pending',"
+            " 'canceled', 'refund_pending', 'refunded')",
             name=op.f("ck_orders_checkout_saga_payment_step"),
         ),
         sa.CheckConstraint(
@@ -336,8 +343,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("cart_id", "variant_id", name=op.f("pk_orders_cart_line")),
     )
 
+    for role, permission in GRANTS:
+        op.execute(
+            sa.text(
+                "INSERT INTO identity_role_permission (role, permission) VALUES (:role, :p)"
+                " ON CONFLICT DO NOTHING"
+            ).bindparams(role=role, p=permission)
+        )
+
 
 def downgrade() -> None:
+    for role, permission in GRANTS:
+        op.execute(
+            sa.text(
+                "DELETE FROM identity_role_permission WHERE role = :role AND permission = :p"
+            ).bindparams(role=role, p=permission)
+        )
     op.drop_table("orders_cart_line")
     op.drop_table("orders_shipping_price")
     op.drop_index(op.f("ix_orders_order_line_product_id"), table_name="orders_order_line")
