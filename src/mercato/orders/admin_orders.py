@@ -196,7 +196,7 @@ async def sales_report(
     )
 
 
-@router.post("/reports/sales/refresh", status_code=202)
+@router.post("/reports/sales/refresh", status_code=202, response_class=Response)
 async def refresh_sales_report(writer: OrdersWriter, uow: UnitOfWorkDep) -> Response:
     """Refresh the sales view now (a job; at most one waits at a time)."""
     async with uow:
