@@ -1,7 +1,7 @@
 """`make bench`: run the benchmark suites and print Markdown tables for docs/benchmarks.md.
 
 Suites: `events` (NATS_URL enables the NATS rows), `relay` (needs NATS_URL), `identity` and
-`catalog` (wrk, pgbench; the catalog needs REDIS_URL).
+`catalog` (wrk, pgbench; the catalog needs REDIS_URL), `checkout` (pgbench).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
 embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import catalog, events, identity, relay
+from bench import catalog, checkout, events, identity, relay
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -50,6 +50,7 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=200_000, help="seeded products")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (catalog, relay)")
     parser.add_argument("--relay-events", type=int, default=20_000, help="events per relay run")
+    parser.add_argument("--seconds", type=float, default=10, help="duration of a checkout run")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     suites = set(args.suites.split(","))
@@ -88,6 +89,11 @@ def main() -> int:
             if "catalog" in suites
             else None
         )
+        checkout_results = (
+            asyncio.run(checkout.run(url, rounds=args.rounds, duration_s=args.seconds))
+            if "checkout" in suites
+            else None
+        )
     finally:
         asyncio.run(_drop(admin, name))
         if embedded is not None:
@@ -106,6 +112,8 @@ def main() -> int:
         print("\n" + identity.report(identity_results))
     if catalog_results is not None:
         print("\n" + catalog.report(catalog_results))
+    if checkout_results is not None:
+        print("\n" + checkout.report(checkout_results))
     return 0
 
 

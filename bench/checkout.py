@@ -1,0 +1,481 @@
+"""Checkout throughput: Mercato's checkout transaction against pgbench running its SQL.
+
+Mercato: `orders.checkout.place_order`, the transaction of `POST /api/v1/checkout` (claim
+the Idempotency-Key, lock and price the cart, reserve the stock through catalog's surface,
+write the order, its lines, the saga row and the history, empty the cart, store the answer
+with the key, and the outbox events), called by 8 concurrent tasks on one event loop, each
+on its own pooled connection, for `duration_s`. The payments call that follows the commit
+is not part of it (it is another service's work).
+
+Database limit: pgbench, 8 clients, `-M prepared`, the same statements in the same order
+(`CHECKOUT_SQL`, written from what `place_order` sends: `captured_statements` prints it, and
+the run checks the statement counts agree), on the same data.
+
+Data: 200 variants with ample stock; one cart per checkout, 2 lines each (variants 2k+1 and
+2k+2 of cart n, so overlapping carts lock rows in the same order). Rounds interleaved
+(Mercato, pgbench, ...). At the end, zero oversell is asserted: no variant has more reserved
+than on hand, and every variant's `reserved` equals the units of the pending orders' lines.
+A last-items run follows: 40 concurrent checkouts for a variant with 10 units make exactly
+10 orders.
+
+The seed writes catalog rows directly (`_seed_variants`): today the catalog's stand-in
+surface (a product is its own variant, `catalog_inventory`); the variants merge changes
+those tables and the reserve statement of `CHECKOUT_SQL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from starlette.responses import JSONResponse, Response
+
+from bench.support import Load, percentile, require_tool
+from mercato.catalog import OutOfStock
+from mercato.modules import MODULES
+from mercato.orders import shipping
+from mercato.orders.addresses import ShippingAddress, seal_address
+from mercato.orders.carts import CART_TABLE
+from mercato.orders.checkout import Checkout, place_order
+from mercato.orders.models import Order, OrderLine
+from mercato.orders.services import OrdersServices
+from mercato.platform.config import DatabaseSettings, Environment, Settings
+from mercato.platform.idempotency import KeyClaim
+from mercato.platform.jobs.runtime import libpq_url
+from mercato.platform.runtime import Runtime, open_runtime
+
+CONCURRENCY = 8
+VARIANTS = 200
+STOCK = 10_000_000
+LAST_UNITS = 10
+LAST_BUYERS = 40
+TTL = dt.timedelta(minutes=15)
+ADDRESS = ShippingAddress(
+    name="Ada Lovelace", line1="12 rue des Lilas", city="Lyon", postal_code="69003", country="FR"
+)
+
+
+def _id(kind: int, n: int) -> uuid.UUID:
+    """Deterministic ids: pgbench builds the same ones from the cart number (`_ID_SQL`)."""
+    return uuid.UUID(f"00000000-0000-{kind:04x}-0000-{n:012x}")
+
+
+CUSTOMER, CART, VARIANT = 1, 2, 3
+
+
+def _variants_of(n: int) -> tuple[int, int]:
+    pair = n % (VARIANTS // 2)
+    return 2 * pair + 1, 2 * pair + 2
+
+
+# The statements `place_order` sends for cart :n (stand-in catalog surface), in its order
+# (`captured_statements` prints them): claim the key; lock the cart; its lines; the catalog
+# read; shipping method, price, tax rate; reserve both variants (one conditional UPDATE
+# each, variant-id order); the order; empty the cart, bump its version; the saga row; the
+# history; the lines; store the answer with the key; the outbox rows (two stock changes,
+# the order placed) and their NOTIFY. Ids are built from the cart's number as the seed
+# made them; the order id and key from a random number and the client's id.
+_UUID = "CAST('00000000-0000-{kind}-0000-' || lpad(to_hex(CAST(:{var} AS bigint)), 12, '0') AS uuid)"
+_CUSTOMER = _UUID.format(kind="0001", var="n")
+_CART = _UUID.format(kind="0002", var="n")
+_V1 = _UUID.format(kind="0003", var="v1")
+_V2 = _UUID.format(kind="0003", var="v2")
+_ORDER = "CAST(md5(CAST(:k AS text)) AS uuid)"
+_KEY = "CAST(:k AS text)"
+_SCOPE = f"'orders:' || {_CUSTOMER}"
+_ENVELOPE = json.dumps(
+    {
+        "id": "00000000-0000-7000-8000-000000000000",
+        "name": "orders.order.placed",
+        "version": 1,
+        "occurred_at": "2026-12-01T00:00:00+00:00",
+        "aggregate_type": "orders.order",
+        "aggregate_id": "00000000-0000-7000-8000-000000000000",
+        "correlation_id": None,
+        "causation_id": None,
+        "payload": {
+            "order_id": "00000000-0000-7000-8000-000000000000",
+            "customer_id": "00000000-0000-0001-0000-000000000001",
+            "currency": "EUR",
+            "total_minor": 4200,
+            "lines": [
+                {"variant_id": "00000000-0000-0003-0000-000000000001", "quantity": 1},
+                {"variant_id": "00000000-0000-0003-0000-000000000002", "quantity": 2},
+            ],
+            "reserved_until": "2026-12-01T00:15:00+00:00",
+        },
+    }
+)
+CHECKOUT_SQL = f"""\\set n random(1, :carts)
+\\set pair (:n % :pairs)
+\\set v1 (2 * :pair + 1)
+\\set v2 (2 * :pair + 2)
+\\set k random(1, 1000000000000) * 64 + :client_id
+BEGIN;
+INSERT INTO platform_idempotency_key (scope, key, fingerprint) VALUES ({_SCOPE}, {_KEY}, '\\x00') ON CONFLICT DO NOTHING RETURNING key;
+SELECT id, customer_id, token_hash, currency, shipping_method_id, shipping_country, shipping_address_encrypted, version, created_at, updated_at FROM orders_cart WHERE customer_id = {_CUSTOMER} FOR UPDATE;
+SELECT cart_id, variant_id, quantity, added_unit_price_minor, added_at FROM orders_cart_line WHERE cart_id = {_CART} ORDER BY added_at, variant_id;
+SELECT p.id, p.sku, p.slug, p.name, p.description, p.price_minor, p.currency, p.category_id, p.attributes, p.status, p.version, p.created_at, p.updated_at, p.deleted_at, i.product_id, i.on_hand, i.reserved, i.updated_at FROM catalog_product p JOIN catalog_inventory i ON i.product_id = p.id WHERE p.id IN ({_V1}, {_V2}) AND p.deleted_at IS NULL;
+SELECT id, code, name, active, version, created_at FROM orders_shipping_method WHERE id = CAST(:method AS uuid);
+SELECT price_minor FROM orders_shipping_price WHERE method_id = CAST(:method AS uuid) AND currency = 'EUR';
+SELECT rate_bp FROM orders_tax_rate WHERE country = 'FR';
+UPDATE catalog_inventory SET reserved = reserved + 1 WHERE product_id = {_V1} AND on_hand - reserved >= 1 RETURNING product_id;
+UPDATE catalog_inventory SET reserved = reserved + 2 WHERE product_id = {_V2} AND on_hand - reserved >= 2 RETURNING product_id;
+INSERT INTO orders_order (id, customer_id, status, currency, subtotal_minor, shipping_minor, tax_minor, total_minor, refunded_minor, tax_rate_bp, shipping_method_code, shipping_country, shipping_address_encrypted, payment_intent_id, reserved_until, cancel_reason, version, created_at, updated_at, paid_at, fulfilled_at, canceled_at) VALUES ({_ORDER}, {_CUSTOMER}, 'pending_payment', 'EUR', 3000, 500, 700, 4200, 0, 2000, 'standard', 'FR', '{{"v": 1, "kid": "k1", "nonce": "bm9uY2Vub25jZQ", "ct": "Y2lwaGVydGV4dCBvZiB0aGUgc2hpcHBpbmcgYWRkcmVzcywgYWJvdXQgYSBodW5kcmVkIGJ5dGVzIGxvbmcgb3Igc28"}}', NULL, now() + interval '15 minutes', NULL, 1, now(), now(), NULL, NULL, NULL);
+DELETE FROM orders_cart_line WHERE cart_id = {_CART};
+UPDATE orders_cart SET version = version + 1, updated_at = now() WHERE id = {_CART};
+INSERT INTO orders_checkout_saga (order_id, stock, payment, intent_id, last_error) VALUES ({_ORDER}, 'reserved', 'intent_pending', NULL, NULL) RETURNING status, attempts, created_at, updated_at;
+INSERT INTO orders_order_history (order_id, from_status, to_status, event, actor, detail, amount_minor) VALUES ({_ORDER}, NULL, 'pending_payment', 'placed', 'customer:' || {_CUSTOMER}, NULL, NULL) RETURNING id, at;
+INSERT INTO orders_order_line (order_id, variant_id, product_id, category_id, position, sku, product_name, title, unit_price_minor, quantity, line_total_minor) VALUES ({_ORDER}, {_V1}, {_V1}, NULL, 0, 'BENCH-' || :v1, 'Bench product', '', 1000, 1, 1000), ({_ORDER}, {_V2}, {_V2}, NULL, 1, 'BENCH-' || :v2, 'Bench product', '', 1000, 2, 2000);
+UPDATE platform_idempotency_key SET completed_at = now(), response_status = 201, response_headers = '{{"content-type": "application/json"}}', response_body = convert_to('{{"id": "' || {_ORDER} || '", "status": "pending_payment"}}', 'UTF8') WHERE scope = {_SCOPE} AND key = {_KEY};
+INSERT INTO platform_outbox (id, name, version, aggregate_type, aggregate_id, envelope) VALUES (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({_V1} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({_V2} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'orders.order.placed', 1, 'orders.order', CAST({_ORDER} AS text), '{_ENVELOPE}');
+SELECT pg_notify('mercato_outbox', '');
+END;
+"""
+# Statements of one transaction in CHECKOUT_SQL: as many as `place_order` sends (BEGIN and
+# COMMIT not counted on either side).
+PGBENCH_STATEMENTS = 18
+
+
+@dataclass(frozen=True)
+class CheckoutResults:
+    rounds: int
+    duration_s: float
+    mercato: list[Load]
+    pgbench: list[Load]
+    mercato_statements: int
+    last_items_orders: int
+    orders_checked: int
+
+    def ratios(self) -> list[float]:
+        return [
+            ours.requests_per_s / theirs.requests_per_s
+            for ours, theirs in zip(self.mercato, self.pgbench, strict=True)
+        ]
+
+
+def _render(order: Order, lines: list[OrderLine]) -> Response:
+    return JSONResponse({"id": str(order.id), "status": order.status}, status_code=201)
+
+
+def _claim(n: int) -> KeyClaim:
+    key = f"bench-{n}"
+    return KeyClaim(f"orders:{_id(CUSTOMER, n)}", key, hashlib.sha256(key.encode()).digest())
+
+
+async def _checkout(runtime: Runtime, n: int) -> None:
+    await place_order(
+        Checkout(_id(CUSTOMER, n), None, TTL),
+        uow=runtime.unit_of_work(),
+        claim=_claim(n),
+        field_keys=runtime.services(OrdersServices).field_keys,
+        render=_render,
+    )
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+async def _seed_variants(runtime: Runtime, *, count: int, on_hand: int, first: int = 1) -> None:
+    """Products of the catalog's stand-in surface (each its own variant), priced 10.00 EUR."""
+    async with runtime.database.session() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO catalog_product (id, sku, slug, name, price_minor, currency, status)"
+                " SELECT ('00000000-0000-0003-0000-' || lpad(to_hex(k), 12, '0'))::uuid,"
+                " 'BENCH-' || k, 'bench-' || k, 'Bench product', 1000, 'EUR', 'active'"
+                " FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS k"
+            ),
+            {"first": first, "last": first + count - 1},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO catalog_inventory (product_id, on_hand)"
+                " SELECT ('00000000-0000-0003-0000-' || lpad(to_hex(k), 12, '0'))::uuid, :on_hand"
+                " FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS k"
+            ),
+            {"first": first, "last": first + count - 1, "on_hand": on_hand},
+        )
+
+
+async def _seed_carts(
+    runtime: Runtime, numbers: range, lines: dict[int, int] | None = None
+) -> None:
+    """A customer's cart per number, ready for checkout: lines (variant number → units;
+    default: 1 of variant 2k+1 and 2 of 2k+2), shipping address sealed for its row."""
+    keys = runtime.services(OrdersServices).field_keys
+    async with runtime.database.session() as session, session.begin():
+        method = await session.scalar(
+            text("SELECT id FROM orders_shipping_method WHERE code = 'standard'")
+        )
+        carts = []
+        cart_lines = []
+        for n in numbers:
+            sealed = seal_address(keys, ADDRESS, table=CART_TABLE, row_id=_id(CART, n))
+            carts.append(
+                {
+                    "id": _id(CART, n),
+                    "customer": _id(CUSTOMER, n),
+                    "method": method,
+                    "sealed": json.dumps(sealed),
+                }
+            )
+            first, second = _variants_of(n)
+            for variant, quantity in (lines or {first: 1, second: 2}).items():
+                cart_lines.append({"cart": _id(CART, n), "v": _id(VARIANT, variant), "q": quantity})
+        await session.execute(
+            text(
+                "INSERT INTO orders_cart (id, customer_id, currency, shipping_method_id,"
+                " shipping_country, shipping_address_encrypted)"
+                " VALUES (:id, :customer, 'EUR', :method, 'FR', CAST(:sealed AS jsonb))"
+            ),
+            carts,
+        )
+        await session.execute(
+            text(
+                "INSERT INTO orders_cart_line (cart_id, variant_id, quantity,"
+                " added_unit_price_minor) VALUES (:cart, :v, :q, 1000)"
+            ),
+            cart_lines,
+        )
+
+
+async def _prepare(runtime: Runtime) -> None:
+    await shipping.create_shipping_method(
+        runtime.unit_of_work(), code="standard", name="Standard", prices={"EUR": 500}, active=True
+    )
+    await shipping.set_tax_rate(runtime.unit_of_work(), country="FR", rate_bp=2000)
+    await _seed_variants(runtime, count=VARIANTS, on_hand=STOCK)
+
+
+# --- the two loads -------------------------------------------------------------------------
+
+
+async def _mercato_load(runtime: Runtime, carts: Iterator[int], duration_s: float) -> Load:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration_s
+
+    async def buyer() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            n = next(carts)
+            started = time.perf_counter()
+            try:
+                await _checkout(runtime, n)
+            except OutOfStock:
+                errors += 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(buyer() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return Load(
+        requests_per_s=len(latencies) / elapsed,
+        p50_ms=percentile(latencies, 0.50),
+        p99_ms=percentile(latencies, 0.99),
+        errors=errors,
+    )
+
+
+def pgbench_command(
+    database_url: str, script: Path, *, carts: int, method: uuid.UUID, duration_s: float
+) -> list[str]:
+    return [
+        "pgbench",
+        "-n",
+        "-M",
+        "prepared",
+        f"-c{CONCURRENCY}",
+        "-j1",
+        f"-T{int(duration_s)}",
+        "-D",
+        f"carts={carts}",
+        "-D",
+        f"pairs={VARIANTS // 2}",
+        "-D",
+        f"method={method}",
+        "-f",
+        str(script),
+        libpq_url(database_url),
+    ]
+
+
+def _pgbench_load(command: list[str], workdir: Path) -> Load:
+    logs = workdir / "pgbench-log"
+    logs.mkdir(exist_ok=True)
+    for old in logs.iterdir():
+        old.unlink()
+    command = [*command[:-1], "-l", f"--log-prefix={logs / 'tx'}", command[-1]]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    latencies = sorted(
+        int(line.split()[2]) / 1000
+        for log in logs.iterdir()
+        for line in log.read_text().splitlines()
+        if line
+    )
+    failed = re.search(r"number of failed transactions: (\d+)", output)
+    return Load(
+        requests_per_s=float(re.search(r"tps = ([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        p50_ms=percentile(latencies, 0.50),
+        p99_ms=percentile(latencies, 0.99),
+        errors=int(failed.group(1)) if failed else 0,
+    )
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+async def captured_statements(runtime: Runtime, n: int) -> list[str]:
+    """The SQL one checkout sends (cart `n`), in order: what CHECKOUT_SQL mirrors."""
+    statements: list[str] = []
+    engine = runtime.database.session().bind.sync_engine  # type: ignore[union-attr]
+
+    def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        await _checkout(runtime, n)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return statements
+
+
+async def _assert_no_oversell(runtime: Runtime) -> int:
+    """No variant reserves more than it has, and each reserves exactly its pending orders'
+    units (Mercato's and pgbench's orders alike). Answers how many orders were checked."""
+    async with runtime.database.session() as session:
+        oversold = await session.scalar(
+            text("SELECT count(*) FROM catalog_inventory WHERE reserved > on_hand OR reserved < 0")
+        )
+        mismatched = await session.scalar(
+            text(
+                "SELECT count(*) FROM catalog_inventory i LEFT JOIN ("
+                " SELECT l.variant_id, sum(l.quantity) AS units FROM orders_order_line l"
+                " JOIN orders_order o ON o.id = l.order_id"
+                " WHERE o.status = 'pending_payment' GROUP BY l.variant_id) p"
+                " ON p.variant_id = i.product_id"
+                " WHERE i.reserved <> coalesce(p.units, 0)"
+            )
+        )
+        orders = await session.scalar(text("SELECT count(*) FROM orders_order"))
+    assert oversold == 0, f"{oversold} variants reserve more than they have"
+    assert mismatched == 0, f"{mismatched} variants' reservations differ from their orders"
+    return int(orders or 0)
+
+
+async def _last_items(runtime: Runtime, first_cart: int) -> int:
+    """LAST_BUYERS concurrent checkouts of one unit of a variant that has LAST_UNITS."""
+    last = VARIANTS + 1
+    await _seed_variants(runtime, count=1, on_hand=LAST_UNITS, first=last)
+    buyers = range(first_cart, first_cart + LAST_BUYERS)
+    await _seed_carts(runtime, buyers, lines={last: 1})
+
+    async def buy(n: int) -> bool:
+        try:
+            await _checkout(runtime, n)
+        except OutOfStock:
+            return False
+        return True
+
+    placed = sum(await asyncio.gather(*(buy(n) for n in buyers)))
+    assert placed == LAST_UNITS, f"{placed} orders for {LAST_UNITS} units"
+    return placed
+
+
+async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutResults:
+    require_tool("pgbench")
+    workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-checkout-"))
+    script = workdir / "checkout.sql"
+    script.write_text(CHECKOUT_SQL)
+    settings = Settings(
+        env=Environment.TEST,
+        data_dir=workdir,
+        database=DatabaseSettings(
+            url=database_url, pool_size=CONCURRENCY, max_overflow=0, statement_timeout_ms=30_000
+        ),
+    )
+    # Enough carts for the fastest round, and pgbench's own (drawn at random from theirs).
+    mercato_carts = 2_000 * int(duration_s) * rounds
+    pgbench_carts = 50_000
+    async with open_runtime(settings, MODULES) as runtime:
+        await _prepare(runtime)
+        await _seed_carts(runtime, range(1, pgbench_carts + 1))
+        first = pgbench_carts + 1
+        await _seed_carts(runtime, range(first, first + mercato_carts + 1))
+        statements = await captured_statements(runtime, first)
+        if len(statements) != PGBENCH_STATEMENTS:
+            raise RuntimeError(
+                f"place_order sends {len(statements)} statements, CHECKOUT_SQL"
+                f" {PGBENCH_STATEMENTS}: align CHECKOUT_SQL with:\n" + "\n".join(statements)
+            )
+        async with runtime.database.session() as session:
+            method = await session.scalar(
+                text("SELECT id FROM orders_shipping_method WHERE code = 'standard'")
+            )
+        carts = iter(range(first + 1, first + mercato_carts + 1))
+        mercato: list[Load] = []
+        pgbench: list[Load] = []
+        command = pgbench_command(
+            database_url, script, carts=pgbench_carts, method=method, duration_s=duration_s
+        )
+        for _ in range(rounds):
+            mercato.append(await _mercato_load(runtime, carts, duration_s))
+            pgbench.append(await asyncio.to_thread(_pgbench_load, command, workdir))
+        checked = await _assert_no_oversell(runtime)
+        last = await _last_items(runtime, first + mercato_carts + 1)
+        await _assert_no_oversell(runtime)
+    return CheckoutResults(
+        rounds=rounds,
+        duration_s=duration_s,
+        mercato=mercato,
+        pgbench=pgbench,
+        mercato_statements=len(statements),
+        last_items_orders=last,
+        orders_checked=checked,
+    )
+
+
+def report(results: CheckoutResults) -> str:
+    def median(loads: list[Load], field: str) -> float:
+        return statistics.median(getattr(load, field) for load in loads)
+
+    ratios = results.ratios()
+    lines = [
+        f"Checkout, {CONCURRENCY} concurrent, {results.rounds} interleaved rounds of"
+        f" {results.duration_s:.0f} s (medians; ratio range in brackets):",
+        "",
+        "| scenario | checkouts/s | p50 ms | p99 ms | statements per checkout |",
+        "|---|---:|---:|---:|---:|",
+        f"| Mercato `place_order` | {median(results.mercato, 'requests_per_s'):,.0f} |"
+        f" {median(results.mercato, 'p50_ms'):.1f} | {median(results.mercato, 'p99_ms'):.1f} |"
+        f" {results.mercato_statements} |",
+        f"| pgbench, same SQL (`-M prepared`) | {median(results.pgbench, 'requests_per_s'):,.0f} |"
+        f" {median(results.pgbench, 'p50_ms'):.1f} | {median(results.pgbench, 'p99_ms'):.1f} |"
+        f" {PGBENCH_STATEMENTS} |",
+        "",
+        f"Mercato ÷ pgbench: {statistics.median(ratios):.2f}"
+        f" ({min(ratios):.2f} to {max(ratios):.2f}); per round:"
+        f" {', '.join(f'{ratio:.2f}' for ratio in ratios)}.",
+        f"Zero oversell: {results.orders_checked:,} orders checked against the stock"
+        f" (reserved = pending orders' units, never above on hand); last items:"
+        f" {LAST_BUYERS} buyers for {LAST_UNITS} units made {results.last_items_orders} orders.",
+        f"Errors: Mercato {sum(load.errors for load in results.mercato)},"
+        f" pgbench {sum(load.errors for load in results.pgbench)}.",
+    ]
+    return "\n".join(lines)
