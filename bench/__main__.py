@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import uvloop
 from sqlalchemy.engine import make_url
 
 from bench import catalog, checkout, events, identity, relay
@@ -90,7 +91,8 @@ def main() -> int:
             else None
         )
         checkout_results = (
-            asyncio.run(checkout.run(url, rounds=args.rounds, duration_s=args.seconds))
+            # On uvloop, as `mercato serve` runs (uvicorn's loop="auto").
+            uvloop.run(checkout.run(url, rounds=args.rounds, duration_s=args.seconds))
             if "checkout" in suites
             else None
         )

@@ -23,12 +23,14 @@ surface (a product is its own variant, `catalog_inventory`); the variants merge 
 those tables and the reserve statement of `CHECKOUT_SQL`.
 """
 
+# ruff: noqa: E501 - CHECKOUT_SQL is a pgbench script: one statement per line.
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import hashlib
 import json
+import random
 import re
 import statistics
 import subprocess
@@ -88,7 +90,9 @@ def _variants_of(n: int) -> tuple[int, int]:
 # history; the lines; store the answer with the key; the outbox rows (two stock changes,
 # the order placed) and their NOTIFY. Ids are built from the cart's number as the seed
 # made them; the order id and key from a random number and the client's id.
-_UUID = "CAST('00000000-0000-{kind}-0000-' || lpad(to_hex(CAST(:{var} AS bigint)), 12, '0') AS uuid)"
+_UUID = (
+    "CAST('00000000-0000-{kind}-0000-' || lpad(to_hex(CAST(:{var} AS bigint)), 12, '0') AS uuid)"
+)
 _CUSTOMER = _UUID.format(kind="0001", var="n")
 _CART = _UUID.format(kind="0002", var="n")
 _V1 = _UUID.format(kind="0003", var="v1")
@@ -139,7 +143,7 @@ DELETE FROM orders_cart_line WHERE cart_id = {_CART};
 UPDATE orders_cart SET version = version + 1, updated_at = now() WHERE id = {_CART};
 INSERT INTO orders_checkout_saga (order_id, stock, payment, intent_id, last_error) VALUES ({_ORDER}, 'reserved', 'intent_pending', NULL, NULL) RETURNING status, attempts, created_at, updated_at;
 INSERT INTO orders_order_history (order_id, from_status, to_status, event, actor, detail, amount_minor) VALUES ({_ORDER}, NULL, 'pending_payment', 'placed', 'customer:' || {_CUSTOMER}, NULL, NULL) RETURNING id, at;
-INSERT INTO orders_order_line (order_id, variant_id, product_id, category_id, position, sku, product_name, title, unit_price_minor, quantity, line_total_minor) VALUES ({_ORDER}, {_V1}, {_V1}, NULL, 0, 'BENCH-' || :v1, 'Bench product', '', 1000, 1, 1000), ({_ORDER}, {_V2}, {_V2}, NULL, 1, 'BENCH-' || :v2, 'Bench product', '', 1000, 2, 2000);
+INSERT INTO orders_order_line (order_id, variant_id, product_id, category_id, position, sku, product_name, title, unit_price_minor, quantity, line_total_minor) VALUES ({_ORDER}, {_V1}, {_V1}, NULL, 0, 'BENCH-' || CAST(:v1 AS text), 'Bench product', '', 1000, 1, 1000), ({_ORDER}, {_V2}, {_V2}, NULL, 1, 'BENCH-' || CAST(:v2 AS text), 'Bench product', '', 1000, 2, 2000);
 UPDATE platform_idempotency_key SET completed_at = now(), response_status = 201, response_headers = '{{"content-type": "application/json"}}', response_body = convert_to('{{"id": "' || {_ORDER} || '", "status": "pending_payment"}}', 'UTF8') WHERE scope = {_SCOPE} AND key = {_KEY};
 INSERT INTO platform_outbox (id, name, version, aggregate_type, aggregate_id, envelope) VALUES (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({_V1} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({_V2} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'orders.order.placed', 1, 'orders.order', CAST({_ORDER} AS text), '{_ENVELOPE}');
 SELECT pg_notify('mercato_outbox', '');
@@ -155,15 +159,16 @@ class CheckoutResults:
     rounds: int
     duration_s: float
     mercato: list[Load]
+    ceiling: list[Load]
     pgbench: list[Load]
     mercato_statements: int
     last_items_orders: int
     orders_checked: int
 
-    def ratios(self) -> list[float]:
+    def ratios(self, ours: str = "mercato", theirs: str = "pgbench") -> list[float]:
         return [
-            ours.requests_per_s / theirs.requests_per_s
-            for ours, theirs in zip(self.mercato, self.pgbench, strict=True)
+            a.requests_per_s / b.requests_per_s
+            for a, b in zip(getattr(self, ours), getattr(self, theirs), strict=True)
         ]
 
 
@@ -337,6 +342,82 @@ def _pgbench_load(command: list[str], workdir: Path) -> Load:
     )
 
 
+# --- the Python ceiling: the same statements from asyncpg, no ORM --------------------------
+
+_VARIABLE = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    names: list[str]
+
+
+def _ceiling_statements() -> list[_Statement]:
+    """CHECKOUT_SQL's statements with `$n` parameters in place of pgbench's variables."""
+    statements = []
+    for line in CHECKOUT_SQL.splitlines():
+        if not line or line.startswith("\\") or line in {"BEGIN;", "END;"}:
+            continue
+        names: list[str] = []
+
+        def parameter(match: re.Match[str], names: list[str] = names) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        statements.append(_Statement(_VARIABLE.sub(parameter, line.rstrip(";")), names))
+    return statements
+
+
+async def _ceiling_load(
+    database_url: str, *, carts: int, method: uuid.UUID, duration_s: float
+) -> Load:
+    """asyncpg (8 connections, prepared statements) sending CHECKOUT_SQL's transaction:
+    what Python can do with the same SQL before any ORM or use-case code."""
+    import asyncpg  # noqa: PLC0415 - only this scenario needs the bare driver
+
+    statements = _ceiling_statements()
+    pool = await asyncpg.create_pool(libpq_url(database_url), min_size=8, max_size=8)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + duration_s
+    convert = {"int8": int, "int4": int, "text": str, "uuid": uuid.UUID, "varchar": str}
+
+    async def client(client_id: int) -> None:
+        async with pool.acquire() as connection:
+            prepared = [await connection.prepare(statement.sql) for statement in statements]
+            types = [[t.name for t in p.get_parameters()] for p in prepared]
+            while time.perf_counter() < deadline:
+                n = random.randint(1, carts)
+                pair = n % (VARIANTS // 2)
+                values: dict[str, object] = {
+                    "n": n,
+                    "v1": 2 * pair + 1,
+                    "v2": 2 * pair + 2,
+                    "k": random.randint(1, 10**12) * 64 + client_id,
+                    "method": method,
+                }
+                started = time.perf_counter()
+                async with connection.transaction():
+                    for statement, query, kinds in zip(statements, prepared, types, strict=True):
+                        await query.fetch(
+                            *(
+                                convert[kind](str(values[name]))
+                                for name, kind in zip(statement.names, kinds, strict=True)
+                            )
+                        )
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(client(client_id) for client_id in range(CONCURRENCY)))
+    finally:
+        await pool.close()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return Load(len(latencies) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99))
+
+
 # --- checks -------------------------------------------------------------------------------
 
 
@@ -430,12 +511,18 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
             )
         carts = iter(range(first + 1, first + mercato_carts + 1))
         mercato: list[Load] = []
+        ceiling: list[Load] = []
         pgbench: list[Load] = []
         command = pgbench_command(
             database_url, script, carts=pgbench_carts, method=method, duration_s=duration_s
         )
         for _ in range(rounds):
             mercato.append(await _mercato_load(runtime, carts, duration_s))
+            ceiling.append(
+                await _ceiling_load(
+                    database_url, carts=pgbench_carts, method=method, duration_s=duration_s
+                )
+            )
             pgbench.append(await asyncio.to_thread(_pgbench_load, command, workdir))
         checked = await _assert_no_oversell(runtime)
         last = await _last_items(runtime, first + mercato_carts + 1)
@@ -444,6 +531,7 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
         rounds=rounds,
         duration_s=duration_s,
         mercato=mercato,
+        ceiling=ceiling,
         pgbench=pgbench,
         mercato_statements=len(statements),
         last_items_orders=last,
@@ -453,7 +541,16 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
 
 def report(results: CheckoutResults) -> str:
     def median(loads: list[Load], field: str) -> float:
-        return statistics.median(getattr(load, field) for load in loads)
+        return float(statistics.median(float(getattr(load, field)) for load in loads))
+
+    def spread(ratios: list[float]) -> str:
+        return f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f})"
+
+    def row(name: str, loads: list[Load], statements: int) -> str:
+        return (
+            f"| {name} | {median(loads, 'requests_per_s'):,.0f} | {median(loads, 'p50_ms'):.1f}"
+            f" | {median(loads, 'p99_ms'):.1f} | {statements} |"
+        )
 
     ratios = results.ratios()
     lines = [
@@ -462,16 +559,14 @@ def report(results: CheckoutResults) -> str:
         "",
         "| scenario | checkouts/s | p50 ms | p99 ms | statements per checkout |",
         "|---|---:|---:|---:|---:|",
-        f"| Mercato `place_order` | {median(results.mercato, 'requests_per_s'):,.0f} |"
-        f" {median(results.mercato, 'p50_ms'):.1f} | {median(results.mercato, 'p99_ms'):.1f} |"
-        f" {results.mercato_statements} |",
-        f"| pgbench, same SQL (`-M prepared`) | {median(results.pgbench, 'requests_per_s'):,.0f} |"
-        f" {median(results.pgbench, 'p50_ms'):.1f} | {median(results.pgbench, 'p99_ms'):.1f} |"
-        f" {PGBENCH_STATEMENTS} |",
+        row("Mercato `place_order`", results.mercato, results.mercato_statements),
+        row("Python ceiling: asyncpg, same SQL", results.ceiling, PGBENCH_STATEMENTS),
+        row("pgbench, same SQL (`-M prepared`)", results.pgbench, PGBENCH_STATEMENTS),
         "",
-        f"Mercato ÷ pgbench: {statistics.median(ratios):.2f}"
-        f" ({min(ratios):.2f} to {max(ratios):.2f}); per round:"
-        f" {', '.join(f'{ratio:.2f}' for ratio in ratios)}.",
+        f"Mercato ÷ pgbench: {spread(ratios)}; per round:"
+        f" {', '.join(f'{ratio:.2f}' for ratio in ratios)}."
+        f" Mercato ÷ Python ceiling: {spread(results.ratios('mercato', 'ceiling'))};"
+        f" Python ceiling ÷ pgbench: {spread(results.ratios('ceiling', 'pgbench'))}.",
         f"Zero oversell: {results.orders_checked:,} orders checked against the stock"
         f" (reserved = pending orders' units, never above on hand); last items:"
         f" {LAST_BUYERS} buyers for {LAST_UNITS} units made {results.last_items_orders} orders.",
