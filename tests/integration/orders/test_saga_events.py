@@ -77,7 +77,8 @@ async def test_a_duplicated_success_pays_once_and_a_late_failure_changes_nothing
     )
     assert await shop.stock(variant) == (4, 0)  # committed once
     paid_events = await shop.scalar(
-        "SELECT count(*) FROM platform_outbox WHERE name = 'orders.order.paid' AND aggregate_id = :id",
+        "SELECT count(*) FROM platform_outbox"
+        " WHERE name = 'orders.order.paid' AND aggregate_id = :id",
         id=str(order_id),
     )
     assert paid_events == 1

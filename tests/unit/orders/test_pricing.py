@@ -45,5 +45,5 @@ def test_tax_is_charged_once_on_subtotal_plus_shipping_not_per_line() -> None:
 @given(st.integers(0, 10**12), st.integers(0, 10_000))
 def test_tax_is_the_nearest_minor_unit_ties_up(taxable: int, rate_bp: int) -> None:
     tax = tax_of(taxable, rate_bp)
-    exact_times_2 = 2 * taxable * rate_bp  # 2 × 10000 × the exact tax, in integers
+    exact_times_2 = 2 * taxable * rate_bp  # 2 * 10000 * the exact tax, in integers
     assert 2 * 10_000 * tax - 10_000 <= exact_times_2 < 2 * 10_000 * tax + 10_000
