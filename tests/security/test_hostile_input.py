@@ -49,6 +49,7 @@ LIST_SORTS: dict[str, list[tuple[str, str]]] = {
     ],
     "/api/v1/admin/users": [("", "-created_at,-id"), ("sort=email", "email,id")],
     "/api/v1/admin/audit": [("", "-id")],
+    "/api/v1/orders": [("", "-created_at,-id")],
 }
 VALID_SORT_VALUES = {
     "created_at": "2026-01-01T00:00:00+00:00",
@@ -131,6 +132,10 @@ async def hostile(settings: Settings, module_redis_url: str) -> AsyncIterator[Ho
                         "category_id": category["id"],
                         "user_id": str(customer_id),
                         "session_id": random_id(),
+                        "variant_id": product["id"],
+                        "order_id": random_id(),
+                        "method_id": random_id(),
+                        "country": "FR",
                     },
                     bodies=_bodies(),
                     cursors={path: _cursors(sorts) for path, sorts in LIST_SORTS.items()},
@@ -184,6 +189,22 @@ def _bodies() -> dict[str, dict[str, Any]]:
         "InventoryAdjustIn": {"delta": 1},
         "CategoryIn": {"slug": "hostile-leaf", "name": "Leaf", "parent": "hostile-root"},
         "CategoryPatchIn": {"name": "Root"},
+        "LineIn": {"variant_id": random_id(), "quantity": 1, "currency": "EUR"},
+        "QuantityIn": {"quantity": 1},
+        "ShippingIn": {
+            "address": {
+                "name": "Ada",
+                "line1": "1 rue",
+                "city": "Lyon",
+                "postal_code": "69003",
+                "country": "FR",
+            },
+            "method": "standard",
+        },
+        "CheckoutIn": {},
+        "ShippingMethodIn": {"code": "hostile", "name": "Hostile", "prices": {"EUR": 100}},
+        "ShippingMethodUpdateIn": {"name": "Hostile", "prices": {"EUR": 100}},
+        "TaxRateIn": {"rate_bp": 2000},
     }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from starlette.responses import JSONResponse, Response
 
 from mercato.modules import MODULES
 from mercato.orders import carts, shipping
@@ -32,7 +33,6 @@ from mercato.platform.idempotency import KeyClaim
 from mercato.platform.ids import uuid7
 from mercato.platform.runtime import Runtime, open_runtime
 from mercato.platform.server import build_worker
-from starlette.responses import JSONResponse, Response
 from tests.conftest import create_database, drop_database, make_settings
 from tests.support.payments_service import PaymentsService, payments_service
 

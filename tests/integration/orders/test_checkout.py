@@ -30,7 +30,7 @@ async def test_a_checkout_reserves_the_stock_and_opens_an_unpaid_order_with_its_
         " FROM orders_order WHERE id = :id",
         id=placed.order_id,
     )
-    # 2 × 1250 + 500 shipping, 20 % tax on 3000 = 600.
+    # 2 * 1250 + 500 shipping, 20 % tax on 3000 = 600.
     assert order == "(pending_payment,2500,500,600,3600)"
     saga = await shop.scalar(
         "SELECT row(stock, payment, status)::text FROM orders_checkout_saga WHERE order_id = :id",
