@@ -12,10 +12,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato.orders.addresses import ShippingAddress, seal_address
 from mercato.orders.models import CheckoutSaga, Order, OrderHistory, OrderLine
 from mercato.platform.ids import uuid7
+from mercato.platform.security.fields import FieldKeyRing
 
 PAID_STATUSES = ("paid", "fulfilled", "partially_refunded", "refunded")
+ADDRESS = ShippingAddress(
+    name="Ada Lovelace", line1="12 rue des Lilas", city="Lyon", postal_code="69003", country="FR"
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,11 @@ async def insert_order(
     refunded_minor: int = 0,
     created_at: dt.datetime | None = None,
     paid_at: dt.datetime | None = None,
+    field_keys: FieldKeyRing | None = None,
 ) -> uuid.UUID:
-    """An order with its lines, saga row and history (placed, and paid when it was)."""
+    """An order with its lines, saga row and history (placed, and paid when it was); its
+    address sealed with `field_keys` (a placeholder without: routes that show the
+    address cannot read it)."""
     order_id = uuid7()
     now = created_at or dt.datetime.now(dt.UTC)
     subtotal = sum(line.unit_price_minor * line.quantity for line in lines)
@@ -60,7 +68,11 @@ async def insert_order(
             tax_rate_bp=0,
             shipping_method_code="standard",
             shipping_country="FR",
-            shipping_address_encrypted={"v": 1},
+            shipping_address_encrypted=(
+                seal_address(field_keys, ADDRESS, table="orders_order", row_id=order_id)
+                if field_keys is not None
+                else {"v": 1}
+            ),
             payment_intent_id=uuid.uuid4() if was_paid else None,
             reserved_until=now + dt.timedelta(minutes=15),
             created_at=now,

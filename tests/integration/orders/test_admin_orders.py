@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +20,8 @@ from mercato.orders.admin_search import (
     OrderCriteria,
     order_search,
 )
+from mercato.orders.services import OrdersServices
+from mercato.platform.deps import runtime_of
 from mercato.platform.listing import Sort, page_statement
 from tests.integration.orders.admin_support import Line, insert_order
 from tests.support.identity import bearer, seed_account
@@ -275,3 +278,22 @@ async def test_each_search_shape_is_served_by_an_index(
     plan = "\n".join((await connection.execute(text(f"EXPLAIN {sql}"))).scalars())
     assert index in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+async def test_another_customers_order_is_a_404_for_customers_and_visible_to_staff(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    staff: dict[str, str],
+    shop: dict[str, uuid.UUID],
+) -> None:
+    keys = runtime_of({"app": app}).services(OrdersServices).field_keys
+    adas = await insert_order(connection, customer_id=shop["ada"], lines=[Line(1)], field_keys=keys)
+    bobs = await insert_order(connection, customer_id=shop["bob"], lines=[Line(2)], field_keys=keys)
+    bob = await bearer(client, "bob@example.com")
+    theirs = await client.get(f"/api/v1/orders/{adas}", headers=bob)
+    missing = await client.get(f"/api/v1/orders/{uuid.uuid4()}", headers=bob)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["type"] == missing.json()["type"]
+    assert (await client.get(f"/api/v1/orders/{bobs}", headers=bob)).status_code == 200
+    assert (await client.get(f"{ORDERS}/{adas}", headers=staff)).status_code == 200
