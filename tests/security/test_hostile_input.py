@@ -50,11 +50,13 @@ LIST_SORTS: dict[str, list[tuple[str, str]]] = {
     "/api/v1/admin/users": [("", "-created_at,-id"), ("sort=email", "email,id")],
     "/api/v1/admin/audit": [("", "-id")],
     "/api/v1/orders": [("", "-created_at,-id")],
+    "/api/v1/admin/orders": [("", "-created_at,-id"), ("sort=total", "total,id")],
 }
 VALID_SORT_VALUES = {
     "created_at": "2026-01-01T00:00:00+00:00",
     "id": "00000000-0000-7000-8000-000000000000",
     "price": 100,
+    "total": 100,
     "name": "Kettle",
     "email": "a@example.com",
     "relevance": 0.5,
@@ -205,6 +207,8 @@ def _bodies() -> dict[str, dict[str, Any]]:
         "ShippingMethodIn": {"code": "hostile", "name": "Hostile", "prices": {"EUR": 100}},
         "ShippingMethodUpdateIn": {"name": "Hostile", "prices": {"EUR": 100}},
         "TaxRateIn": {"rate_bp": 2000},
+        "AdminCancelIn": {"reason": "admin"},
+        "RefundIn": {"amount_minor": 100},
     }
 
 
@@ -274,7 +278,7 @@ def _fits(path: str, name: str, value: Any) -> bool:
     """Whether `value` is one of the sort field's type (the cursor is then merely odd)."""
     if name in ("name", "email"):
         return isinstance(value, str) and "\x00" not in value and "\ud800" not in value
-    if name == "price" or (path.endswith("/audit") and name == "id"):
+    if name in ("price", "total") or (path.endswith("/audit") and name == "id"):
         return type(value) is int and -(2**63) <= value < 2**63
     if name == "relevance":
         return type(value) in (int, float) and math.isfinite(value) and abs(value) < 3.4e38
