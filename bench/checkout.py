@@ -45,7 +45,7 @@ from typing import Any
 from sqlalchemy import event, text
 from starlette.responses import JSONResponse, Response
 
-from bench.support import Load, percentile, require_tool
+from bench.support import Load, percentile, pgbench_load, require_tool
 from mercato.catalog import OutOfStock
 from mercato.modules import MODULES
 from mercato.orders import shipping
@@ -327,19 +327,7 @@ def _pgbench_load(command: list[str], workdir: Path) -> Load:
         old.unlink()
     command = [*command[:-1], "-l", f"--log-prefix={logs / 'tx'}", command[-1]]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    latencies = sorted(
-        int(line.split()[2]) / 1000
-        for log in logs.iterdir()
-        for line in log.read_text().splitlines()
-        if line
-    )
-    failed = re.search(r"number of failed transactions: (\d+)", output)
-    return Load(
-        requests_per_s=float(re.search(r"tps = ([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        p50_ms=percentile(latencies, 0.50),
-        p99_ms=percentile(latencies, 0.99),
-        errors=int(failed.group(1)) if failed else 0,
-    )
+    return pgbench_load(output, logs)
 
 
 # --- the Python ceiling: the same statements from asyncpg, no ORM --------------------------

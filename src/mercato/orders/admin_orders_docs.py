@@ -43,7 +43,7 @@ ORDER: dict[str, Any] = {
             "product_id": PRODUCT_ID,
             "category_id": CATEGORY_ID,
             "sku": "KIT-0000001-CU",
-            "product_name": "Halden copper kettle",
+            "name": "Halden copper kettle",
             "title": "Copper",
             "unit_price_minor": 3319,
             "quantity": 1,

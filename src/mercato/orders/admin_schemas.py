@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mercato.orders.models import Order, OrderHistory, OrderLine
 from mercato.orders.reporting import SalesRow
+from mercato.orders.schemas import OrderLineOut
 from mercato.platform.money import MAX_MINOR_UNITS
 from mercato.platform.validation import SafeLine
 
@@ -47,30 +48,14 @@ class AdminOrderSummary(BaseModel):
         )
 
 
-class AdminOrderLine(BaseModel):
-    variant_id: uuid.UUID
-    product_id: uuid.UUID
+class AdminOrderLine(OrderLineOut):
+    """A line as customers see it, and its category (reporting's grouping)."""
+
     category_id: uuid.UUID | None
-    sku: str
-    product_name: str
-    title: str
-    unit_price_minor: int
-    quantity: int
-    line_total_minor: int
 
     @classmethod
     def of(cls, line: OrderLine) -> AdminOrderLine:
-        return cls(
-            variant_id=line.variant_id,
-            product_id=line.product_id,
-            category_id=line.category_id,
-            sku=line.sku,
-            product_name=line.product_name,
-            title=line.title,
-            unit_price_minor=line.unit_price_minor,
-            quantity=line.quantity,
-            line_total_minor=line.line_total_minor,
-        )
+        return cls(**OrderLineOut.of(line).model_dump(), category_id=line.category_id)
 
 
 class AdminOrderOut(AdminOrderSummary):
