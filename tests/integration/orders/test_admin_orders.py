@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato.catalog import StockLine, reserve_stock, sellable_variants
 from mercato.orders.admin_search import (
     ORDER_SORT_FIELDS,
     ORDER_TIEBREAKER,
@@ -21,8 +22,11 @@ from mercato.orders.admin_search import (
     order_search,
 )
 from mercato.orders.services import OrdersServices
+from mercato.platform.db.database import ConnectionBoundDatabase
+from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.deps import runtime_of
 from mercato.platform.listing import Sort, page_statement
+from tests.integration.catalog.conftest import create_product
 from tests.integration.orders.admin_support import Line, insert_order
 from tests.support.identity import bearer, seed_account
 
@@ -297,3 +301,78 @@ async def test_another_customers_order_is_a_404_for_customers_and_visible_to_sta
     assert theirs.json()["type"] == missing.json()["type"]
     assert (await client.get(f"/api/v1/orders/{bobs}", headers=bob)).status_code == 200
     assert (await client.get(f"{ORDERS}/{adas}", headers=staff)).status_code == 200
+
+
+async def test_canceling_an_unpaid_order_releases_its_stock_and_says_who_did_it(
+    client: httpx.AsyncClient,
+    staff: dict[str, str],
+    shop: dict[str, uuid.UUID],
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+) -> None:
+    product = await create_product(client, staff, on_hand=5)
+    variant = uuid.UUID((product.get("variants") or [product])[0]["id"])
+    async with UnitOfWork(database) as uow:
+        await reserve_stock(uow, [StockLine(variant_id=variant, quantity=2)])
+        await uow.commit()
+    order = await insert_order(
+        connection,
+        customer_id=shop["ada"],
+        status="pending_payment",
+        lines=[Line(1000, 2, variant_id=variant, product_id=uuid.UUID(product["id"]))],
+    )
+
+    async def available() -> int:
+        async with database.session() as session:
+            found = await sellable_variants(session, [variant], currency="EUR")
+        return found[variant].available_quantity
+
+    assert await available() == 3
+    response = await client.post(
+        f"{ORDERS}/{order}/cancel", json={"reason": "out_of_paper"}, headers=staff
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["cancel_reason"]) == (
+        "canceled",
+        "out_of_paper",
+    )
+    assert await available() == 5
+    last = (await client.get(f"{ORDERS}/{order}/history", headers=staff)).json()["entries"][-1]
+    assert (last["to_status"], last["actor"].split(":")[0]) == ("canceled", "admin")
+    canceled = await connection.scalar(
+        text("SELECT count(*) FROM platform_outbox WHERE name = 'orders.order.canceled'")
+    )
+    assert canceled == 1
+    again = await client.post(f"{ORDERS}/{order}/cancel", headers=staff)
+    assert again.status_code == 409
+    paid = await client.post(f"{ORDERS}/{shop['ada_paid']}/cancel", headers=staff)
+    assert paid.status_code == 409
+    assert paid.json()["type"].endswith("/illegal-order-transition")
+
+
+async def test_refunds_need_a_key_a_paid_order_and_a_positive_amount(
+    client: httpx.AsyncClient, staff: dict[str, str], shop: dict[str, uuid.UUID]
+) -> None:
+    refunds = f"{ORDERS}/{shop['ada_paid']}/refunds"
+    keyed = {**staff, "Idempotency-Key": "refund-1"}
+    missing_key = await client.post(refunds, json={}, headers=staff)
+    assert missing_key.status_code == 400
+    assert missing_key.json()["type"].endswith("/idempotency-key-required")
+    for amount in (0, -5, 10**13, 1.5, "all"):
+        response = await client.post(refunds, json={"amount_minor": amount}, headers=keyed)
+        assert response.status_code == 422, amount
+    unpaid = await client.post(
+        f"{ORDERS}/{shop['ada_pending']}/refunds",
+        json={},
+        headers={**keyed, "Idempotency-Key": "r2"},
+    )
+    assert unpaid.status_code == 409
+    unknown = await client.post(
+        f"{ORDERS}/{uuid.uuid4()}/refunds", json={}, headers={**keyed, "Idempotency-Key": "r3"}
+    )
+    assert unknown.status_code == 404
+    too_much = await client.post(
+        refunds, json={"amount_minor": 2501}, headers={**keyed, "Idempotency-Key": "r4"}
+    )
+    assert too_much.status_code == 409
+    assert too_much.json()["type"].endswith("/refund-too-large")
