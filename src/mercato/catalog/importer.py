@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mercato.catalog.changes import publish_change
 from mercato.catalog.events import ProductChanged
-from mercato.catalog.models import Category, Inventory, Product
-from mercato.catalog.products import new_product
+from mercato.catalog.models import Category, Product, Variant
+from mercato.catalog.products import add_default_variant, new_product
+from mercato.catalog.repository import CatalogRepository
 from mercato.catalog.schemas import ProductIn
+from mercato.catalog.summary import refresh_product
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
 
@@ -145,12 +147,12 @@ async def _check_against_database(
     """Unknown categories, duplicates in the file, SKUs and slugs already live."""
     seen: dict[tuple[str, str], int] = {}
     for number, product in products:
-        for kind, value in (("sku", product.sku), ("slug", product.slug)):
+        for kind, value in (("sku", product.sku or ""), ("slug", product.slug)):
             earlier = seen.setdefault((kind, value), number)
             if earlier != number:
                 report.errors.append(f"line {number}: {kind} {value!r} repeats line {earlier}")
     wanted = {product.category for _, product in products if product.category}
-    skus = [product.sku for _, product in products]
+    skus = [product.sku or "" for _, product in products]
     slugs = [product.slug for _, product in products]
     async with database.read_session() as session:
         found = await session.execute(
@@ -160,16 +162,22 @@ async def _check_against_database(
         )
         categories = {row.slug: row.id for row in found}
         live = Product.deleted_at.is_(None)
-        taken_skus = set(
-            await session.scalars(select(Product.sku).where(Product.sku.in_(skus), live))
-        )
+        taken_skus = {
+            sku.lower()
+            for sku in await session.scalars(
+                select(Variant.sku).where(
+                    func.lower(Variant.sku).in_([sku.lower() for sku in skus]),
+                    Variant.deleted_at.is_(None),
+                )
+            )
+        }
         taken_slugs = set(
             await session.scalars(select(Product.slug).where(Product.slug.in_(slugs), live))
         )
     for number, product in products:
         if product.category and product.category not in categories:
             report.errors.append(f"line {number}: category {product.category!r} does not exist")
-        if product.sku in taken_skus:
+        if (product.sku or "").lower() in taken_skus:
             report.errors.append(f"line {number}: sku {product.sku!r} is taken by a live product")
         if product.slug in taken_slugs:
             report.errors.append(f"line {number}: slug {product.slug!r} is taken by a live product")
@@ -184,11 +192,13 @@ async def _write(
         for _, product in chunk:
             category_id = categories.get(product.category) if product.category else None
             row = new_product(product, category_id=category_id)
-            rows.append((row, product.on_hand))
+            rows.append((row, product))
             uow.session.add(row)
         await uow.session.flush()
-        for row, on_hand in rows:
-            uow.session.add(Inventory(product_id=row.id, on_hand=on_hand))
+        catalog = CatalogRepository(uow.session)
+        for row, product in rows:
+            await add_default_variant(catalog, row.id, product)
+            await refresh_product(uow.session, row.id)
             publish_change(
                 uow,
                 ProductChanged(product_id=row.id, slugs=[row.slug], change="created"),

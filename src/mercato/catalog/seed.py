@@ -243,8 +243,14 @@ async def seed_catalog(
         loaded += await _copy(connection, products, stock)
         progress(len(products))
     await connection.execute("ANALYZE catalog_category")
-    await connection.execute("ANALYZE catalog_product")
-    await connection.execute("ANALYZE catalog_inventory")
+    for table in (
+        "catalog_product",
+        "catalog_variant",
+        "catalog_variant_price",
+        "catalog_variant_stock",
+        "catalog_product_price",
+    ):
+        await connection.execute(f"ANALYZE {table}")
     return len(categories), loaded
 
 
@@ -254,13 +260,48 @@ async def _copy(
     stock: list[tuple[object, ...]],
 ) -> int:
     async with connection.transaction():
+        # Interim (until the seed generates variants): each product COPYed with its one SKU,
+        # price and stock into scratch tables, then spread over the product, its default
+        # variant, its price and stock, and the product's read fields, in SQL.
+        await connection.execute(_SCRATCH_TABLES)
         await connection.copy_records_to_table(
-            "catalog_product", records=products, columns=PRODUCT_COLUMNS
+            "seed_product", records=products, columns=PRODUCT_COLUMNS
         )
         await connection.copy_records_to_table(
-            "catalog_inventory", records=stock, columns=("product_id", "on_hand", "reserved")
+            "seed_stock", records=stock, columns=("product_id", "on_hand", "reserved")
         )
+        await connection.execute(_SPREAD_DEFAULT_VARIANTS)
     return len(products)
+
+
+_SCRATCH_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS seed_product (
+    id uuid, sku text, slug text, name text, description text, price_minor bigint,
+    currency text, category_id uuid, attributes jsonb, status text,
+    created_at timestamptz, updated_at timestamptz) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS seed_stock (product_id uuid, on_hand int, reserved int)
+    ON COMMIT DELETE ROWS;
+"""
+_SPREAD_DEFAULT_VARIANTS = """
+INSERT INTO catalog_product (id, slug, name, description, category_id, attributes, status,
+    created_at, updated_at, in_stock, search)
+SELECT p.id, p.slug, p.name, p.description, p.category_id, p.attributes, p.status,
+    p.created_at, p.updated_at, s.on_hand > s.reserved,
+    setweight(to_tsvector('simple'::regconfig, p.name), 'A')
+    || setweight(to_tsvector('simple'::regconfig, p.sku), 'A')
+    || setweight(to_tsvector('simple'::regconfig, p.description), 'C')
+FROM seed_product p JOIN seed_stock s ON s.product_id = p.id;
+INSERT INTO catalog_variant (id, product_id, sku, created_at, updated_at)
+SELECT gen_random_uuid(), id, sku, created_at, updated_at FROM seed_product;
+INSERT INTO catalog_variant_price (variant_id, currency, amount_minor)
+SELECT v.id, p.currency, p.price_minor
+FROM seed_product p JOIN catalog_variant v ON v.product_id = p.id;
+INSERT INTO catalog_variant_stock (variant_id, on_hand, reserved)
+SELECT v.id, s.on_hand, s.reserved
+FROM seed_stock s JOIN catalog_variant v ON v.product_id = s.product_id;
+INSERT INTO catalog_product_price (product_id, currency, from_minor)
+SELECT id, currency, price_minor FROM seed_product;
+"""
 
 
 async def catalog_is_empty(connection: asyncpg.Connection) -> bool:

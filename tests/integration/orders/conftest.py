@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
+from mercato.catalog.products import create_product
+from mercato.catalog.schemas import ProductIn
 from mercato.modules import MODULES
 from mercato.orders import carts, shipping
 from mercato.orders.addresses import ShippingAddress, seal_address
@@ -115,27 +117,26 @@ class Shop:
         return self.runtime.services(OrdersServices)
 
     async def variant(self, *, on_hand: int, price_minor: int = 1_000) -> uuid.UUID:
-        """A live, active variant with `on_hand` units (the catalog's stand-in tables)."""
+        """The default variant of a new active product, `on_hand` units at `price_minor`
+        EUR (made by the catalog's own use case)."""
         number = next(_numbers)
-        variant_id = uuid7()
-        async with self.database.session() as session, session.begin():
-            await session.execute(
-                text(
-                    "INSERT INTO catalog_product (id, sku, slug, name, price_minor, currency,"
-                    " status) VALUES (:id, :sku, :slug, :name, :price, 'EUR', 'active')"
-                ),
-                {
-                    "id": variant_id,
-                    "sku": f"ORD-{number:06}-{variant_id.hex[:6]}",
-                    "slug": f"orders-{number}-{variant_id.hex[:8]}",
-                    "name": f"Orders product {number}",
-                    "price": price_minor,
-                },
-            )
-            await session.execute(
-                text("INSERT INTO catalog_inventory (product_id, on_hand) VALUES (:id, :n)"),
-                {"id": variant_id, "n": on_hand},
-            )
+        tag = uuid.uuid4().hex[:8]
+        product_id = await create_product(
+            ProductIn(
+                slug=f"orders-{number}-{tag}",
+                name=f"Orders product {number}",
+                status="active",
+                sku=f"ORD-{number:06}-{tag}",
+                price_minor=price_minor,
+                currency="EUR",
+                on_hand=on_hand,
+            ),
+            uow=self.runtime.unit_of_work(),
+        )
+        variant_id = await self.scalar(
+            "SELECT id FROM catalog_variant WHERE product_id = :id", id=product_id
+        )
+        assert isinstance(variant_id, uuid.UUID)
         return variant_id
 
     async def stock(self, variant_id: uuid.UUID) -> tuple[int, int]:
@@ -143,7 +144,9 @@ class Shop:
         async with self.database.session() as session:
             row = (
                 await session.execute(
-                    text("SELECT on_hand, reserved FROM catalog_inventory WHERE product_id = :id"),
+                    text(
+                        "SELECT on_hand, reserved FROM catalog_variant_stock WHERE variant_id = :id"
+                    ),
                     {"id": variant_id},
                 )
             ).one()
@@ -197,8 +200,8 @@ class Shop:
                     await session.execute(
                         text(
                             "INSERT INTO orders_cart_line (cart_id, variant_id, quantity,"
-                            " added_unit_price_minor) SELECT :cart, id, :q, price_minor"
-                            " FROM catalog_product WHERE id = :v"
+                            " added_unit_price_minor) SELECT :cart, variant_id, :q, amount_minor"
+                            " FROM catalog_variant_price WHERE variant_id = :v AND currency = 'EUR'"
                         ),
                         {"cart": cart_id, "v": variant_id, "q": quantity},
                     )

@@ -211,7 +211,9 @@ async def test_shipping_sets_totals_and_a_price_change_is_signalled(
     assert "Lovelace" not in str(stored)
     assert '"ct"' in str(stored)
 
-    await shop.execute("UPDATE catalog_product SET price_minor = 2199 WHERE id = :id", id=variant)
+    await shop.execute(
+        "UPDATE catalog_variant_price SET amount_minor = 2199 WHERE variant_id = :id", id=variant
+    )
     changed = (await api.get("/api/v1/cart", headers=me)).json()
     assert changed["changed"] is True
     assert changed["lines"][0]["price_changed"] is True

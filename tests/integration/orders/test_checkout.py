@@ -75,7 +75,9 @@ async def test_out_of_stock_rolls_the_whole_checkout_back(shop: Shop) -> None:
     plenty, scarce = await shop.variant(on_hand=9), await shop.variant(on_hand=3)
     customer = uuid7()
     await shop.ready_cart(customer, {plenty: 2, scarce: 3})
-    await shop.execute("UPDATE catalog_inventory SET on_hand = 2 WHERE product_id = :id", id=scarce)
+    await shop.execute(
+        "UPDATE catalog_variant_stock SET on_hand = 2 WHERE variant_id = :id", id=scarce
+    )
 
     with pytest.raises(OutOfStock) as raised:
         await shop.checkout(customer)
