@@ -8,8 +8,8 @@ on its own pooled connection, for `duration_s`. The payments call that follows t
 is not part of it (it is another service's work).
 
 Database limit: pgbench, 8 clients, `-M prepared`, the same statements in the same order
-(`CHECKOUT_SQL`, written from what `place_order` sends: `captured_statements` prints it, and
-the run checks the statement counts agree), on the same data.
+(`checkout_sql`, written from what `place_order` sends: `captured_statements` prints it,
+and the run checks the statement counts agree), on the same data.
 
 Data: 200 variants with ample stock; one cart per checkout, 2 lines each (variants 2k+1 and
 2k+2 of cart n, so overlapping carts lock rows in the same order). Rounds interleaved
@@ -18,12 +18,11 @@ than on hand, and every variant's `reserved` equals the units of the pending ord
 A last-items run follows: 40 concurrent checkouts for a variant with 10 units make exactly
 10 orders.
 
-The seed writes catalog rows directly (`_seed_variants`): today the catalog's stand-in
-surface (a product is its own variant, `catalog_inventory`); the variants merge changes
-those tables and the reserve statement of `CHECKOUT_SQL`.
+Products are made by the catalog's own use case (each with its default variant); carts are
+written straight into orders' tables (what the cart use cases make, one by one).
 """
 
-# ruff: noqa: E501 - CHECKOUT_SQL is a pgbench script: one statement per line.
+# ruff: noqa: E501 - checkout_sql writes a pgbench script: one statement per line.
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +36,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,8 @@ from starlette.responses import JSONResponse, Response
 
 from bench.support import Load, percentile, pgbench_load, require_tool
 from mercato.catalog import OutOfStock
+from mercato.catalog.products import create_product
+from mercato.catalog.schemas import ProductIn
 from mercato.modules import MODULES
 from mercato.orders import shipping
 from mercato.orders.addresses import ShippingAddress, seal_address
@@ -75,7 +76,7 @@ def _id(kind: int, n: int) -> uuid.UUID:
     return uuid.UUID(f"00000000-0000-{kind:04x}-0000-{n:012x}")
 
 
-CUSTOMER, CART, VARIANT = 1, 2, 3
+CUSTOMER, CART = 1, 2
 
 
 def _variants_of(n: int) -> tuple[int, int]:
@@ -83,20 +84,20 @@ def _variants_of(n: int) -> tuple[int, int]:
     return 2 * pair + 1, 2 * pair + 2
 
 
-# The statements `place_order` sends for cart :n (stand-in catalog surface), in its order
-# (`captured_statements` prints them): claim the key; lock the cart; its lines; the catalog
-# read; shipping method, price, tax rate; reserve both variants (one conditional UPDATE
-# each, variant-id order); the order; empty the cart, bump its version; the saga row; the
-# history; the lines; store the answer with the key; the outbox rows (two stock changes,
-# the order placed) and their NOTIFY. Ids are built from the cart's number as the seed
-# made them; the order id and key from a random number and the client's id.
+# The statements `place_order` sends for cart :n, in its order (`captured_statements`
+# prints them): claim the key; lock the cart; its lines; the catalog read (variants with
+# product, price and stock); shipping method, price, tax rate; lock the variants' stock rows
+# (variant-id order) and reserve both in one UPDATE; the order; empty the cart, bump its
+# version; the saga row; the history; the lines; store the answer with the key; the outbox
+# rows (a stock change per product, the order placed) and their NOTIFY. Customer and cart
+# ids are built from the cart's number as the seed made them, variant and product ids
+# taken from arrays of the seeded ones (constants of the prepared statements), the order
+# id and the key from a random number and the client's id.
 _UUID = (
     "CAST('00000000-0000-{kind}-0000-' || lpad(to_hex(CAST(:{var} AS bigint)), 12, '0') AS uuid)"
 )
 _CUSTOMER = _UUID.format(kind="0001", var="n")
 _CART = _UUID.format(kind="0002", var="n")
-_V1 = _UUID.format(kind="0003", var="v1")
-_V2 = _UUID.format(kind="0003", var="v2")
 _ORDER = "CAST(md5(CAST(:k AS text)) AS uuid)"
 _KEY = "CAST(:k AS text)"
 _SCOPE = f"'orders:' || {_CUSTOMER}"
@@ -123,7 +124,21 @@ _ENVELOPE = json.dumps(
         },
     }
 )
-CHECKOUT_SQL = f"""\\set n random(1, :carts)
+
+
+def checkout_sql(variants: Sequence[uuid.UUID], products: Sequence[uuid.UUID]) -> str:
+    """The pgbench script of one checkout over the seeded `variants` (and their products)."""
+
+    def pick(ids: Sequence[uuid.UUID], var: str) -> str:
+        return f"(CAST('{{{','.join(map(str, ids))}}}' AS uuid[]))[CAST(:{var} AS int)]"
+
+    v1, v2, p1, p2 = (
+        pick(variants, "v1"),
+        pick(variants, "v2"),
+        pick(products, "v1"),
+        pick(products, "v2"),
+    )
+    return f"""\\set n random(1, :carts)
 \\set pair (:n % :pairs)
 \\set v1 (2 * :pair + 1)
 \\set v2 (2 * :pair + 2)
@@ -132,25 +147,27 @@ BEGIN;
 INSERT INTO platform_idempotency_key (scope, key, fingerprint) VALUES ({_SCOPE}, {_KEY}, '\\x00') ON CONFLICT DO NOTHING RETURNING key;
 SELECT id, customer_id, token_hash, currency, shipping_method_id, shipping_country, shipping_address_encrypted, version, created_at, updated_at FROM orders_cart WHERE customer_id = {_CUSTOMER} FOR UPDATE;
 SELECT cart_id, variant_id, quantity, added_unit_price_minor, added_at FROM orders_cart_line WHERE cart_id = {_CART} ORDER BY added_at, variant_id;
-SELECT p.id, p.sku, p.slug, p.name, p.description, p.price_minor, p.currency, p.category_id, p.attributes, p.status, p.version, p.created_at, p.updated_at, p.deleted_at, i.product_id, i.on_hand, i.reserved, i.updated_at FROM catalog_product p JOIN catalog_inventory i ON i.product_id = p.id WHERE p.id IN ({_V1}, {_V2}) AND p.deleted_at IS NULL;
+SELECT v.id, v.product_id, p.category_id, v.sku, p.name, array_to_string(v.option_values, ' / ') AS title, pr.amount_minor, coalesce(s.on_hand, 0) - coalesce(s.reserved, 0) AS available, p.status = 'active' AND v.status = 'active' AS purchasable FROM catalog_variant v JOIN catalog_product p ON p.id = v.product_id LEFT JOIN catalog_variant_price pr ON pr.variant_id = v.id AND pr.currency = 'EUR' LEFT JOIN catalog_variant_stock s ON s.variant_id = v.id WHERE v.id IN ({v1}, {v2}) AND v.deleted_at IS NULL AND p.deleted_at IS NULL;
 SELECT id, code, name, active, version, created_at FROM orders_shipping_method WHERE id = CAST(:method AS uuid);
 SELECT price_minor FROM orders_shipping_price WHERE method_id = CAST(:method AS uuid) AND currency = 'EUR';
 SELECT rate_bp FROM orders_tax_rate WHERE country = 'FR';
-UPDATE catalog_inventory SET reserved = reserved + 1 WHERE product_id = {_V1} AND on_hand - reserved >= 1 RETURNING product_id;
-UPDATE catalog_inventory SET reserved = reserved + 2 WHERE product_id = {_V2} AND on_hand - reserved >= 2 RETURNING product_id;
+SELECT s.variant_id, s.on_hand, s.reserved, v.product_id, p.slug FROM catalog_variant_stock s JOIN catalog_variant v ON v.id = s.variant_id JOIN catalog_product p ON p.id = v.product_id WHERE s.variant_id = ANY(ARRAY[{v1}, {v2}]) AND v.deleted_at IS NULL AND p.deleted_at IS NULL ORDER BY s.variant_id FOR UPDATE OF s;
+UPDATE catalog_variant_stock AS s SET reserved = s.reserved + l.q, updated_at = now() FROM unnest(ARRAY[{v1}, {v2}], ARRAY[1, 2]) AS l(variant_id, q) WHERE s.variant_id = l.variant_id;
 INSERT INTO orders_order (id, customer_id, status, currency, subtotal_minor, shipping_minor, tax_minor, total_minor, refunded_minor, tax_rate_bp, shipping_method_code, shipping_country, shipping_address_encrypted, payment_intent_id, reserved_until, cancel_reason, version, created_at, updated_at, paid_at, fulfilled_at, canceled_at) VALUES ({_ORDER}, {_CUSTOMER}, 'pending_payment', 'EUR', 3000, 500, 700, 4200, 0, 2000, 'standard', 'FR', '{{"v": 1, "kid": "k1", "nonce": "bm9uY2Vub25jZQ", "ct": "Y2lwaGVydGV4dCBvZiB0aGUgc2hpcHBpbmcgYWRkcmVzcywgYWJvdXQgYSBodW5kcmVkIGJ5dGVzIGxvbmcgb3Igc28"}}', NULL, now() + interval '15 minutes', NULL, 1, now(), now(), NULL, NULL, NULL);
 DELETE FROM orders_cart_line WHERE cart_id = {_CART};
 UPDATE orders_cart SET version = version + 1, updated_at = now() WHERE id = {_CART};
 INSERT INTO orders_checkout_saga (order_id, stock, payment, intent_id, last_error) VALUES ({_ORDER}, 'reserved', 'intent_pending', NULL, NULL) RETURNING status, attempts, created_at, updated_at;
 INSERT INTO orders_order_history (order_id, from_status, to_status, event, actor, detail, amount_minor) VALUES ({_ORDER}, NULL, 'pending_payment', 'placed', 'customer:' || {_CUSTOMER}, NULL, NULL) RETURNING id, at;
-INSERT INTO orders_order_line (order_id, variant_id, product_id, category_id, position, sku, product_name, title, unit_price_minor, quantity, line_total_minor) VALUES ({_ORDER}, {_V1}, {_V1}, NULL, 0, 'BENCH-' || CAST(:v1 AS text), 'Bench product', '', 1000, 1, 1000), ({_ORDER}, {_V2}, {_V2}, NULL, 1, 'BENCH-' || CAST(:v2 AS text), 'Bench product', '', 1000, 2, 2000);
+INSERT INTO orders_order_line (order_id, variant_id, product_id, category_id, position, sku, product_name, title, unit_price_minor, quantity, line_total_minor) VALUES ({_ORDER}, {v1}, {p1}, NULL, 0, 'BENCH-' || CAST(:v1 AS text), 'Bench product', '', 1000, 1, 1000), ({_ORDER}, {v2}, {p2}, NULL, 1, 'BENCH-' || CAST(:v2 AS text), 'Bench product', '', 1000, 2, 2000);
 UPDATE platform_idempotency_key SET completed_at = now(), response_status = 201, response_headers = '{{"content-type": "application/json"}}', response_body = convert_to('{{"id": "' || {_ORDER} || '", "status": "pending_payment"}}', 'UTF8') WHERE scope = {_SCOPE} AND key = {_KEY};
-INSERT INTO platform_outbox (id, name, version, aggregate_type, aggregate_id, envelope) VALUES (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({_V1} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({_V2} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'orders.order.placed', 1, 'orders.order', CAST({_ORDER} AS text), '{_ENVELOPE}');
+INSERT INTO platform_outbox (id, name, version, aggregate_type, aggregate_id, envelope) VALUES (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({p1} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'catalog.product.changed', 1, 'catalog.product', CAST({p2} AS text), '{_ENVELOPE}'), (gen_random_uuid(), 'orders.order.placed', 1, 'orders.order', CAST({_ORDER} AS text), '{_ENVELOPE}');
 SELECT pg_notify('mercato_outbox', '');
 END;
 """
-# Statements of one transaction in CHECKOUT_SQL: as many as `place_order` sends (BEGIN and
-# COMMIT not counted on either side).
+
+
+# Statements of one transaction of the script: as many as `place_order` sends (BEGIN and
+# COMMIT not counted on either side; checked at every run).
 PGBENCH_STATEMENTS = 18
 
 
@@ -194,33 +211,41 @@ async def _checkout(runtime: Runtime, n: int) -> None:
 # --- data ----------------------------------------------------------------------------------
 
 
-async def _seed_variants(runtime: Runtime, *, count: int, on_hand: int, first: int = 1) -> None:
-    """Products of the catalog's stand-in surface (each its own variant), priced 10.00 EUR."""
-    async with runtime.database.session() as session, session.begin():
-        await session.execute(
-            text(
-                "INSERT INTO catalog_product (id, sku, slug, name, price_minor, currency, status)"
-                " SELECT ('00000000-0000-0003-0000-' || lpad(to_hex(k), 12, '0'))::uuid,"
-                " 'BENCH-' || k, 'bench-' || k, 'Bench product', 1000, 'EUR', 'active'"
-                " FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS k"
+async def _seed_variants(runtime: Runtime, *, count: int, on_hand: int) -> list[uuid.UUID]:
+    """`count` active products made by the catalog's own use case, each with its default
+    variant priced 10.00 EUR and `on_hand` units; their variant ids, in creation order."""
+    variants = []
+    for _ in range(count):
+        tag = uuid.uuid4().hex[:12]
+        product_id = await create_product(
+            ProductIn(
+                slug=f"bench-{tag}",
+                name="Bench product",
+                status="active",
+                sku=f"BENCH-{tag}",
+                price_minor=1000,
+                currency="EUR",
+                on_hand=on_hand,
             ),
-            {"first": first, "last": first + count - 1},
+            uow=runtime.unit_of_work(),
         )
-        await session.execute(
-            text(
-                "INSERT INTO catalog_inventory (product_id, on_hand)"
-                " SELECT ('00000000-0000-0003-0000-' || lpad(to_hex(k), 12, '0'))::uuid, :on_hand"
-                " FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS k"
-            ),
-            {"first": first, "last": first + count - 1, "on_hand": on_hand},
-        )
+        async with runtime.database.session() as session:
+            variant = await session.scalar(
+                text("SELECT id FROM catalog_variant WHERE product_id = :id"), {"id": product_id}
+            )
+        assert isinstance(variant, uuid.UUID)
+        variants.append(variant)
+    return variants
 
 
 async def _seed_carts(
-    runtime: Runtime, numbers: range, lines: dict[int, int] | None = None
+    runtime: Runtime,
+    numbers: range,
+    variants: Sequence[uuid.UUID],
+    lines: dict[uuid.UUID, int] | None = None,
 ) -> None:
-    """A customer's cart per number, ready for checkout: lines (variant number → units;
-    default: 1 of variant 2k+1 and 2 of 2k+2), shipping address sealed for its row."""
+    """A customer's cart per number, ready for checkout: `lines` (variant → units; by
+    default 1 of variant 2k+1 and 2 of 2k+2, numbered from 1), the address sealed for it."""
     keys = runtime.services(OrdersServices).field_keys
     async with runtime.database.session() as session, session.begin():
         method = await session.scalar(
@@ -238,9 +263,11 @@ async def _seed_carts(
                     "sealed": json.dumps(sealed),
                 }
             )
-            first, second = _variants_of(n)
-            for variant, quantity in (lines or {first: 1, second: 2}).items():
-                cart_lines.append({"cart": _id(CART, n), "v": _id(VARIANT, variant), "q": quantity})
+            if lines is None:
+                first, second = _variants_of(n)
+                chosen = {variants[first - 1]: 1, variants[second - 1]: 2}
+            for variant, quantity in (lines or chosen).items():
+                cart_lines.append({"cart": _id(CART, n), "v": variant, "q": quantity})
         await session.execute(
             text(
                 "INSERT INTO orders_cart (id, customer_id, currency, shipping_method_id,"
@@ -258,12 +285,12 @@ async def _seed_carts(
         )
 
 
-async def _prepare(runtime: Runtime) -> None:
+async def _prepare(runtime: Runtime) -> list[uuid.UUID]:
     await shipping.create_shipping_method(
         runtime.unit_of_work(), code="standard", name="Standard", prices={"EUR": 500}, active=True
     )
     await shipping.set_tax_rate(runtime.unit_of_work(), country="FR", rate_bp=2000)
-    await _seed_variants(runtime, count=VARIANTS, on_hand=STOCK)
+    return await _seed_variants(runtime, count=VARIANTS, on_hand=STOCK)
 
 
 # --- the two loads -------------------------------------------------------------------------
@@ -341,10 +368,10 @@ class _Statement:
     names: list[str]
 
 
-def _ceiling_statements() -> list[_Statement]:
-    """CHECKOUT_SQL's statements with `$n` parameters in place of pgbench's variables."""
+def _ceiling_statements(script: str) -> list[_Statement]:
+    """The script's statements with `$n` parameters in place of pgbench's variables."""
     statements = []
-    for line in CHECKOUT_SQL.splitlines():
+    for line in script.splitlines():
         if not line or line.startswith("\\") or line in {"BEGIN;", "END;"}:
             continue
         names: list[str] = []
@@ -359,13 +386,13 @@ def _ceiling_statements() -> list[_Statement]:
 
 
 async def _ceiling_load(
-    database_url: str, *, carts: int, method: uuid.UUID, duration_s: float
+    database_url: str, script: str, *, carts: int, method: uuid.UUID, duration_s: float
 ) -> Load:
-    """asyncpg (8 connections, prepared statements) sending CHECKOUT_SQL's transaction:
+    """asyncpg (8 connections, prepared statements) sending the script's transaction:
     what Python can do with the same SQL before any ORM or use-case code."""
     import asyncpg  # noqa: PLC0415 - only this scenario needs the bare driver
 
-    statements = _ceiling_statements()
+    statements = _ceiling_statements(script)
     pool = await asyncpg.create_pool(libpq_url(database_url), min_size=8, max_size=8)
     latencies: list[float] = []
     deadline = time.perf_counter() + duration_s
@@ -410,7 +437,7 @@ async def _ceiling_load(
 
 
 async def captured_statements(runtime: Runtime, n: int) -> list[str]:
-    """The SQL one checkout sends (cart `n`), in order: what CHECKOUT_SQL mirrors."""
+    """The SQL one checkout sends (cart `n`), in order: what `checkout_sql` mirrors."""
     statements: list[str] = []
     engine = runtime.database.session().bind.sync_engine  # type: ignore[union-attr]
 
@@ -430,15 +457,18 @@ async def _assert_no_oversell(runtime: Runtime) -> int:
     units (Mercato's and pgbench's orders alike). Answers how many orders were checked."""
     async with runtime.database.session() as session:
         oversold = await session.scalar(
-            text("SELECT count(*) FROM catalog_inventory WHERE reserved > on_hand OR reserved < 0")
+            text(
+                "SELECT count(*) FROM catalog_variant_stock"
+                " WHERE reserved > on_hand OR reserved < 0"
+            )
         )
         mismatched = await session.scalar(
             text(
-                "SELECT count(*) FROM catalog_inventory i LEFT JOIN ("
+                "SELECT count(*) FROM catalog_variant_stock i LEFT JOIN ("
                 " SELECT l.variant_id, sum(l.quantity) AS units FROM orders_order_line l"
                 " JOIN orders_order o ON o.id = l.order_id"
                 " WHERE o.status = 'pending_payment' GROUP BY l.variant_id) p"
-                " ON p.variant_id = i.product_id"
+                " ON p.variant_id = i.variant_id"
                 " WHERE i.reserved <> coalesce(p.units, 0)"
             )
         )
@@ -450,10 +480,9 @@ async def _assert_no_oversell(runtime: Runtime) -> int:
 
 async def _last_items(runtime: Runtime, first_cart: int) -> int:
     """LAST_BUYERS concurrent checkouts of one unit of a variant that has LAST_UNITS."""
-    last = VARIANTS + 1
-    await _seed_variants(runtime, count=1, on_hand=LAST_UNITS, first=last)
+    [last] = await _seed_variants(runtime, count=1, on_hand=LAST_UNITS)
     buyers = range(first_cart, first_cart + LAST_BUYERS)
-    await _seed_carts(runtime, buyers, lines={last: 1})
+    await _seed_carts(runtime, buyers, [last], lines={last: 1})
 
     async def buy(n: int) -> bool:
         try:
@@ -471,7 +500,6 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
     require_tool("pgbench")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-checkout-"))
     script = workdir / "checkout.sql"
-    script.write_text(CHECKOUT_SQL)
     settings = Settings(
         env=Environment.TEST,
         data_dir=workdir,
@@ -483,15 +511,23 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
     mercato_carts = 2_000 * int(duration_s) * rounds
     pgbench_carts = 50_000
     async with open_runtime(settings, MODULES) as runtime:
-        await _prepare(runtime)
-        await _seed_carts(runtime, range(1, pgbench_carts + 1))
+        variants = await _prepare(runtime)
+        async with runtime.database.session() as session:
+            rows = await session.execute(
+                text("SELECT id, product_id FROM catalog_variant WHERE id = ANY(:ids)"),
+                {"ids": variants},
+            )
+            product_of = {row.id: row.product_id for row in rows}
+        sql = checkout_sql(variants, [product_of[variant] for variant in variants])
+        script.write_text(sql)
+        await _seed_carts(runtime, range(1, pgbench_carts + 1), variants)
         first = pgbench_carts + 1
-        await _seed_carts(runtime, range(first, first + mercato_carts + 1))
+        await _seed_carts(runtime, range(first, first + mercato_carts + 1), variants)
         statements = await captured_statements(runtime, first)
         if len(statements) != PGBENCH_STATEMENTS:
             raise RuntimeError(
-                f"place_order sends {len(statements)} statements, CHECKOUT_SQL"
-                f" {PGBENCH_STATEMENTS}: align CHECKOUT_SQL with:\n" + "\n".join(statements)
+                f"place_order sends {len(statements)} statements, the script"
+                f" {PGBENCH_STATEMENTS}: align checkout_sql with:\n" + "\n".join(statements)
             )
         async with runtime.database.session() as session:
             method = await session.scalar(
@@ -508,7 +544,7 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
             mercato.append(await _mercato_load(runtime, carts, duration_s))
             ceiling.append(
                 await _ceiling_load(
-                    database_url, carts=pgbench_carts, method=method, duration_s=duration_s
+                    database_url, sql, carts=pgbench_carts, method=method, duration_s=duration_s
                 )
             )
             pgbench.append(await asyncio.to_thread(_pgbench_load, command, workdir))
