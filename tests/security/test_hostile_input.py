@@ -144,7 +144,6 @@ async def hostile(settings: Settings, module_redis_url: str) -> AsyncIterator[Ho
                         "category_id": category["id"],
                         "user_id": str(customer_id),
                         "session_id": random_id(),
-                        "variant_id": product["variants"][0]["id"],
                         "order_id": random_id(),
                         "method_id": random_id(),
                         "country": "FR",
