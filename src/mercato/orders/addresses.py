@@ -309,3 +309,11 @@ def open_address(
     """The stored address; `FieldDecryptionError` (never a made-up value) if it cannot be read."""
     plaintext = keys.decrypt(stored, location=FieldLocation(table, ADDRESS_COLUMN, row_id))
     return ShippingAddress.model_validate_json(plaintext)
+
+
+def reseal_address(
+    keys: FieldKeyRing, stored: dict[str, Any], *, table: str, row_id: uuid.UUID
+) -> dict[str, Any]:
+    """The same address under the ring's current key (after a rotation)."""
+    location = FieldLocation(table, ADDRESS_COLUMN, row_id)
+    return keys.encrypt(keys.decrypt(stored, location=location), location=location)

@@ -18,7 +18,7 @@ from mercato.orders.carts import CartLimits, CartOwner
 from mercato.orders.checkout import Checkout, place_order
 from mercato.orders.errors import CartNotFound, PaymentsUnavailable
 from mercato.orders.models import Order, OrderLine
-from mercato.orders.reads import customer_orders, order_view, render_order
+from mercato.orders.reads import customer_orders, order_view
 from mercato.orders.repository import OrdersReads
 from mercato.orders.saga import create_intent_step, customer_actor, retry_create_intent_later
 from mercato.orders.schemas import (
@@ -61,15 +61,15 @@ def _limits(orders: OrdersServices) -> CartLimits:
     return CartLimits(orders.settings.max_line_quantity, orders.settings.max_cart_lines)
 
 
-async def _owner(
+async def cart_owner(
     request: Request,
-    caller: Escalation,
-    token: str | None,
-    orders: OrdersServices,
-    runtime: Runtime,
+    caller: CartCaller,
+    orders: OrdersDep,
+    runtime: RuntimeDep,
+    token: CartToken = None,
 ) -> CartOwner:
-    """Signed in: the customer's cart (a guest token sent along is merged into it first,
-    once). A guest: the cart of the token (404 without one)."""
+    """Whose cart a request acts on. Signed in: the customer's (a guest token sent along
+    is merged into it first, once). A guest: the cart of the token (404 without one)."""
     if "authorization" in request.headers:
         principal = await caller.require()
         if token is not None:
@@ -84,6 +84,9 @@ async def _owner(
     if token is None:
         raise CartNotFound("Sign in, or open a guest cart with POST /api/v1/cart.")
     return CartOwner.guest(token)
+
+
+CartOwnerDep = Annotated[CartOwner, Depends(cart_owner)]
 
 
 async def _cart(
@@ -107,7 +110,7 @@ async def open_cart(
     """Signed in: your cart. A guest: a new cart, whose `cart_token` is in this answer only
     (send it as `Cart-Token`; signing in with it merges the cart into yours)."""
     if "authorization" in request.headers or token is not None:
-        owner = await _owner(request, caller, token, orders, runtime)
+        owner = await cart_owner(request, caller, orders, runtime, token)
         return await _cart(runtime, orders, owner)
     _, new_token = await carts.create_guest_cart(runtime.unit_of_work())
     return await _cart(runtime, orders, CartOwner.guest(new_token), cart_token=new_token)
@@ -116,15 +119,12 @@ async def open_cart(
 @router.get("/cart", response_model=CartOut, summary="The cart, priced now")
 async def get_cart(
     *,
-    request: Request,
-    caller: CartCaller,
+    owner: CartOwnerDep,
     orders: OrdersDep,
     runtime: RuntimeDep,
-    token: CartToken = None,
 ) -> CartOut:
     """Each line at today's price and availability: `price_changed` and `availability`
     say what changed since it was added (`changed` for the whole cart)."""
-    owner = await _owner(request, caller, token, orders, runtime)
     return await _cart(runtime, orders, owner)
 
 
@@ -132,13 +132,10 @@ async def get_cart(
 async def add_line(
     *,
     body: LineIn,
-    request: Request,
-    caller: CartCaller,
+    owner: CartOwnerDep,
     orders: OrdersDep,
     runtime: RuntimeDep,
-    token: CartToken = None,
 ) -> CartOut:
-    owner = await _owner(request, caller, token, orders, runtime)
     await carts.add_line(
         runtime.unit_of_work(),
         owner=owner,
@@ -155,13 +152,10 @@ async def set_line(
     *,
     variant_id: uuid.UUID,
     body: QuantityIn,
-    request: Request,
-    caller: CartCaller,
+    owner: CartOwnerDep,
     orders: OrdersDep,
     runtime: RuntimeDep,
-    token: CartToken = None,
 ) -> CartOut:
-    owner = await _owner(request, caller, token, orders, runtime)
     await carts.set_line_quantity(
         runtime.unit_of_work(),
         owner=owner,
@@ -176,13 +170,10 @@ async def set_line(
 async def remove_line(
     *,
     variant_id: uuid.UUID,
-    request: Request,
-    caller: CartCaller,
+    owner: CartOwnerDep,
     orders: OrdersDep,
     runtime: RuntimeDep,
-    token: CartToken = None,
 ) -> CartOut:
-    owner = await _owner(request, caller, token, orders, runtime)
     await carts.remove_line(runtime.unit_of_work(), owner=owner, variant_id=variant_id)
     return await _cart(runtime, orders, owner)
 
@@ -191,14 +182,11 @@ async def remove_line(
 async def set_shipping(
     *,
     body: ShippingIn,
-    request: Request,
-    caller: CartCaller,
+    owner: CartOwnerDep,
     orders: OrdersDep,
     runtime: RuntimeDep,
-    token: CartToken = None,
 ) -> CartOut:
     """The address is stored encrypted; its country must have a tax rate to check out."""
-    owner = await _owner(request, caller, token, orders, runtime)
     await carts.set_shipping(
         runtime.unit_of_work(),
         owner=owner,
@@ -251,7 +239,7 @@ async def checkout(
         uow=runtime.unit_of_work(),
         claim=await KeyClaim.of(request, scope=f"orders:{customer.user_id}"),
         field_keys=orders.field_keys,
-        render=lambda order, lines: _placed_response(order, lines, orders),
+        render=_placed_answer,
     )
     if placed.order_id is None:  # a replay: the same order, as it is now
         order_id = uuid.UUID(orjson.loads(bytes(placed.response.body))["id"])
@@ -271,16 +259,11 @@ def _ttl(orders: OrdersServices) -> dt.timedelta:
     return dt.timedelta(seconds=orders.settings.reservation_ttl_s)
 
 
-def _placed_response(order: Order, lines: list[OrderLine], orders: OrdersServices) -> Response:
-    view = render_order(
-        order,
-        lines,
-        saga=None,
-        field_keys=orders.field_keys,
-        payments_url=orders.settings.public_payments_url,
-    )
+def _placed_answer(order: Order, lines: list[OrderLine]) -> Response:
+    """What the idempotency key keeps: the order's id only (a replay renders the order as
+    it is then), so no address or other personal data sits in the key table for 24 h."""
     return JSONResponse(
-        view.model_dump(mode="json"),
+        {"id": str(order.id)},
         status_code=201,
         headers={"Location": f"/api/v1/orders/{order.id}"},
     )

@@ -429,31 +429,41 @@ async def refund_late_payment_step(
 
 async def expire_overdue_orders(uow_factory: UowFactory, *, batch: int = 100) -> int:
     """Cancel unpaid orders whose reservation ended (compensation: stock back, intent
-    canceled). Each order in a unit of work of its own; returns how many expired."""
+    canceled). Each order in a unit of work of its own; one that fails is logged and left
+    for the next run, never in the way of the others. Returns how many expired."""
     expired = 0
+    failed: set[uuid.UUID] = set()
     while True:
         async with uow_factory() as probe:
-            due = list(
-                await probe.session.scalars(
-                    select(Order.id)
-                    .where(Order.status == OrderStatus.PENDING_PAYMENT.value)
-                    .where(Order.reserved_until < func.now())
-                    .order_by(Order.reserved_until)
-                    .limit(batch)
-                )
+            query = (
+                select(Order.id)
+                .where(Order.status == OrderStatus.PENDING_PAYMENT.value)
+                .where(Order.reserved_until < func.now())
+                .order_by(Order.reserved_until)
+                .limit(batch)
             )
+            if failed:
+                query = query.where(Order.id.notin_(failed))
+            due = list(await probe.session.scalars(query))
         for order_id in due:
-            async with uow_factory() as uow:
-                repo = OrdersRepository(uow.session)
-                found = await locked(repo, order_id)
-                if found is not None and found[0].status == OrderStatus.PENDING_PAYMENT:
-                    await compensate(
-                        uow, repo, found[0], found[1], reason="expired", actor=EXPIRY_ACTOR
-                    )
-                    expired += 1
-                await uow.commit()
+            try:
+                expired += await _expire(uow_factory(), order_id)
+            except Exception:  # the next run tries it again
+                logger.exception("order_expiry_failed", order_id=str(order_id))
+                failed.add(order_id)
         if len(due) < batch:
             return expired
+
+
+async def _expire(uow: UnitOfWork, order_id: uuid.UUID) -> int:
+    async with uow:
+        repo = OrdersRepository(uow.session)
+        found = await locked(repo, order_id)
+        if found is None or found[0].status != OrderStatus.PENDING_PAYMENT:
+            return 0
+        await compensate(uow, repo, found[0], found[1], reason="expired", actor=EXPIRY_ACTOR)
+        await uow.commit()
+    return 1
 
 
 def _live_job(order_id: Any) -> Any:

@@ -14,7 +14,7 @@ import procrastinate
 import structlog
 from sqlalchemy import delete, func
 
-from mercato.orders import saga
+from mercato.orders import reencryption, saga
 from mercato.orders.models import Cart
 from mercato.orders.services import OrdersServices
 from mercato.platform.jobs.runtime import dependencies_of
@@ -43,6 +43,11 @@ def blueprint() -> procrastinate.Blueprint:
     )
     tasks.periodic(cron="* * * * *", periodic_id="resume-sagas")(
         tasks.task(name="resume_sagas", queue=saga.SAGA_QUEUE, pass_context=True)(resume_sagas)
+    )
+    tasks.periodic(cron="29 3 * * *", periodic_id="reencrypt-addresses")(
+        tasks.task(name="reencrypt_addresses", queue="maintenance", pass_context=True)(
+            reencrypt_addresses
+        )
     )
     tasks.periodic(cron="41 * * * *", periodic_id="forget-guest-carts")(
         tasks.task(name="forget_guest_carts", queue="maintenance", pass_context=True)(
@@ -95,6 +100,15 @@ async def resume_sagas(context: procrastinate.JobContext, timestamp: int) -> int
     if resumed:
         logger.warning("checkout_sagas_resumed", count=resumed)
     return resumed
+
+
+async def reencrypt_addresses(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Daily: shipping addresses under an old field key are rewritten under the current one."""
+    runtime, orders = _runtime(context)
+    rewritten = await reencryption.reencrypt_addresses(runtime.unit_of_work, orders.field_keys)
+    if rewritten:
+        logger.info("addresses_reencrypted", count=rewritten)
+    return rewritten
 
 
 async def forget_guest_carts(context: procrastinate.JobContext, timestamp: int) -> int:
