@@ -26,7 +26,7 @@ from mercato.platform.db.database import ConnectionBoundDatabase
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.deps import runtime_of
 from mercato.platform.listing import Sort, page_statement
-from tests.integration.catalog.conftest import create_product
+from tests.integration.catalog.conftest import counted_statements, create_product
 from tests.integration.orders.admin_support import Line, insert_order
 from tests.support.identity import bearer, seed_account
 
@@ -376,3 +376,24 @@ async def test_refunds_need_a_key_a_paid_order_and_a_positive_amount(
     )
     assert too_much.status_code == 409
     assert too_much.json()["type"].endswith("/refund-too-large")
+
+
+async def test_a_page_of_the_search_costs_the_same_statements_for_1_or_30_orders(
+    client: httpx.AsyncClient,
+    staff: dict[str, str],
+    connection: AsyncConnection,
+    shop: dict[str, uuid.UUID],
+) -> None:
+    async def statements(query: str) -> int:
+        async with counted_statements(connection) as sent:
+            response = await client.get(f"{ORDERS}?{query}", headers=staff)
+        assert response.status_code == 200
+        return len(sent)
+
+    one = await statements("email=bob@example.com&status=fulfilled")
+    for _ in range(30):
+        await insert_order(
+            connection, customer_id=shop["bob"], lines=[Line(700)], status="fulfilled"
+        )
+    assert await statements("email=bob@example.com&status=fulfilled&limit=100") == one
+    assert await statements("limit=100") == one - 1  # no email: identity is not asked
