@@ -3,7 +3,7 @@
 Suites: `events` (NATS_URL enables the NATS rows), `relay` (needs NATS_URL), `identity` and
 `catalog` (wrk, pgbench; the catalog needs REDIS_URL), `payments` (wrk; the payments
 service, its worker and the sandbox as processes), `workers` (`serve --workers 2` against
-1; wrk).
+1; wrk), `checkout` (pgbench).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
 embedded PostgreSQL. `python -m bench --suites events,identity --sizes 1000 --users 1000000`.
 """
@@ -21,9 +21,10 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import uvloop
 from sqlalchemy.engine import make_url
 
-from bench import catalog, events, identity, payments, relay, workers
+from bench import catalog, checkout, events, identity, payments, relay, workers
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -62,6 +63,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--payments-seconds", type=int, default=10, help="per payments wrk run")
     parser.add_argument("--payments-connections", type=int, default=8, help="payments load")
     parser.add_argument("--webhook-events", type=int, default=1_000, help="per webhook round")
+    parser.add_argument("--seconds", type=float, default=10, help="duration of a checkout run")
     return parser.parse_args()
 
 
@@ -127,6 +129,12 @@ def main() -> int:
             if "payments" in suites
             else None
         )
+        checkout_results = (
+            # On uvloop, as `mercato serve` runs (uvicorn's loop="auto").
+            uvloop.run(checkout.run(url, rounds=args.rounds, duration_s=args.seconds))
+            if "checkout" in suites
+            else None
+        )
     finally:
         asyncio.run(_drop(admin, name))
         if embedded is not None:
@@ -149,6 +157,8 @@ def main() -> int:
         print("\n" + catalog.report(catalog_results))
     if payments_results is not None:
         print("\n" + payments.report(payments_results))
+    if checkout_results is not None:
+        print("\n" + checkout.report(checkout_results))
     return 0
 
 

@@ -149,6 +149,12 @@ def pgbench(database_url: str, scripts: Sequence[Path], workdir: Path) -> Load:
         arguments += ["-f", f"{script}@1"]
     arguments.append(libpq_url(database_url))
     output = subprocess.run(arguments, capture_output=True, text=True, check=True).stdout
+    return pgbench_load(output, logs)
+
+
+def pgbench_load(output: str, logs: Path) -> Load:
+    """A pgbench run's rate (its summary `output`) and latencies (its `-l` logs in `logs`);
+    `errors`: failed transactions, where pgbench reports them."""
     latencies = sorted(
         int(line.split()[2]) / 1000
         for log in logs.iterdir()
@@ -156,10 +162,12 @@ def pgbench(database_url: str, scripts: Sequence[Path], workdir: Path) -> Load:
         if line
     )
     tps = float(re.search(r"tps = ([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    failed = re.search(r"number of failed transactions: (\d+)", output)
     return Load(
         requests_per_s=tps,
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
+        errors=int(failed.group(1)) if failed else 0,
     )
 
 

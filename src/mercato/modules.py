@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from mercato.catalog.module import module as catalog
 from mercato.identity.module import module as identity
+from mercato.orders.module import module as orders
 from mercato.platform.kernel import module as platform
 from mercato.platform.module import Module
 
-MODULES: tuple[Module, ...] = (catalog, platform, identity)
+MODULES: tuple[Module, ...] = (catalog, platform, identity, orders)

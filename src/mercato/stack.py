@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from mercato.app import create_app
+from mercato.orders import OrdersSettings
 from mercato.payments.config import PaymentsSettings
 from mercato.payments.process import create_payments_app, service_settings
 from mercato.payments.schema import HISTORY
@@ -100,7 +101,12 @@ def assemble(settings: Settings) -> Stack:
         }
     )
     payments = service_settings(settings.with_section(wired))
-    return Stack(api=settings.with_section(wired), payments=payments, sandbox=sandbox)
+    # The API's checkout calls the payments service this stack starts (unless configured).
+    orders = settings.section(OrdersSettings)
+    if "payments_url" not in orders.model_fields_set:
+        orders = orders.model_copy(update={"payments_url": payments_url})
+    api = settings.with_section(wired).with_section(orders)
+    return Stack(api=api, payments=payments, sandbox=sandbox)
 
 
 def histories(stack: Stack) -> list[tuple[str, migrations.History]]:

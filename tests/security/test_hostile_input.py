@@ -50,11 +50,14 @@ LIST_SORTS: dict[str, list[tuple[str, str]]] = {
     ],
     "/api/v1/admin/users": [("", "-created_at,-id"), ("sort=email", "email,id")],
     "/api/v1/admin/audit": [("", "-id")],
+    "/api/v1/orders": [("", "-created_at,-id")],
+    "/api/v1/admin/orders": [("", "-created_at,-id"), ("sort=total", "total,id")],
 }
 VALID_SORT_VALUES = {
     "created_at": "2026-01-01T00:00:00+00:00",
     "id": "00000000-0000-7000-8000-000000000000",
     "price": 100,
+    "total": 100,
     "name": "Kettle",
     "email": "a@example.com",
     "relevance": 0.5,
@@ -144,6 +147,9 @@ async def hostile(settings: Settings, module_redis_url: str) -> AsyncIterator[Ho
                         "category_id": category["id"],
                         "user_id": str(customer_id),
                         "session_id": random_id(),
+                        "order_id": random_id(),
+                        "method_id": random_id(),
+                        "country": "FR",
                     },
                     bodies=_bodies(),
                     cursors={path: _cursors(sorts) for path, sorts in LIST_SORTS.items()},
@@ -208,6 +214,24 @@ def _bodies() -> dict[str, dict[str, Any]]:
         "InventoryAdjustIn": {"delta": 1},
         "CategoryIn": {"slug": "hostile-leaf", "name": "Leaf", "parent": "hostile-root"},
         "CategoryPatchIn": {"name": "Root"},
+        "LineIn": {"variant_id": random_id(), "quantity": 1, "currency": "EUR"},
+        "QuantityIn": {"quantity": 1},
+        "ShippingIn": {
+            "address": {
+                "name": "Ada",
+                "line1": "1 rue",
+                "city": "Lyon",
+                "postal_code": "69003",
+                "country": "FR",
+            },
+            "method": "standard",
+        },
+        "CheckoutIn": {},
+        "ShippingMethodIn": {"code": "hostile", "name": "Hostile", "prices": {"EUR": 100}},
+        "ShippingMethodUpdateIn": {"name": "Hostile", "prices": {"EUR": 100}},
+        "TaxRateIn": {"rate_bp": 2000},
+        "AdminCancelIn": {"reason": "admin"},
+        "RefundIn": {"amount_minor": 100},
     }
 
 
@@ -251,7 +275,7 @@ def _fits(path: str, name: str, value: Any) -> bool:
     """Whether `value` is one of the sort field's type (the cursor is then merely odd)."""
     if name in ("name", "email"):
         return isinstance(value, str) and "\x00" not in value and "\ud800" not in value
-    if name == "price" or (path.endswith("/audit") and name == "id"):
+    if name in ("price", "total") or (path.endswith("/audit") and name == "id"):
         return type(value) is int and -(2**63) <= value < 2**63
     if name == "relevance":
         return type(value) in (int, float) and math.isfinite(value) and abs(value) < 3.4e38
