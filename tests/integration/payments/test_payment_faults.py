@@ -136,3 +136,21 @@ async def test_no_new_attempt_while_an_outcome_is_unknown(payments: PaymentsServ
     assert (await payments.charges(intent["id"])).get("charges", {}).get("count", 0) == 0
     # What the reconciler then finds, and the next confirmation:
     # test_a_provider_error_before_any_charge_leaves_the_intent_payable.
+
+
+async def test_an_intent_whose_card_was_declined_can_be_canceled(
+    payments: PaymentsService,
+) -> None:
+    """The provider knows a (failed) payment: the cancel goes to it, then answers the
+    intent as canceled (the orders saga's compensation after a decline)."""
+    intent = await payments.create_intent()
+    declined = await payments.confirm(intent["id"], "pm_card_declined")
+    assert declined.json()["status"] == "requires_payment_method", declined.text
+    canceled = await payments.api.post(
+        f"/api/v1/payment_intents/{intent['id']}/cancel",
+        json={"reason": "order_canceled"},
+        headers=payments.service_headers(),
+    )
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled"
+    assert (await payments.outbox(intent["id"])).count("payments.intent.canceled") == 1
