@@ -47,13 +47,19 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from mercato.catalog.schemas import CategoryOut, ProductCard, ProductOut, SellableVariantOut
-from mercato.platform.db.changes import Changes, Topic
+from mercato.platform.db.changes import Topic
 from mercato.platform.redis import CircuitOpen, RedisGuard
 
 logger = structlog.get_logger(__name__)
 
 # Products and categories a transaction changed: cached reads are stale after its commit.
 CATALOG_CHANGED: Topic[uuid.UUID] = Topic("catalog.changed")
+# Products whose units moved with no variant's availability crossing zero (a checkout's
+# reservation, a paid order): public reads show availability as yes/no, so they stay true
+# and are retired only where exact counts are shown (`CATALOG_EXPOSE_STOCK_COUNTS`).
+STOCK_LEVELS_CHANGED: Topic[uuid.UUID] = Topic("catalog.stock-levels-changed")
+# `ProductChanged.change` of such a move.
+STOCK_LEVEL_CHANGE = "stock_level"
 TTL_S = 300
 WAIT_S = 2.0
 _POLL_S = 0.02
@@ -200,8 +206,6 @@ class CatalogCache(Protocol):
     async def bump(self) -> None:
         """Retire every cached read, raising if that cannot be done (for retries)."""
         ...
-
-    async def on_commit(self, changes: Changes) -> None: ...
 
 
 class ResultCounter:
@@ -392,10 +396,6 @@ class RedisCatalogCache:
         except Exception as error:  # noqa: BLE001 - the event consumer retries; TTL bounds it
             self._count("error")
             logger.error("catalog_cache_invalidation_failed", error=str(error), stale_for_s=TTL_S)
-
-    async def on_commit(self, changes: Changes) -> None:
-        if CATALOG_CHANGED in changes:
-            await self.invalidate()
 
 
 def _unavailable(error: Exception) -> None:

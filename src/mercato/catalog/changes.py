@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from mercato.catalog.cache import CATALOG_CHANGED
+from mercato.catalog.cache import CATALOG_CHANGED, STOCK_LEVELS_CHANGED
 from mercato.catalog.errors import ProductNotFound
 from mercato.catalog.events import CategoryChanged, ProductChanged
 from mercato.catalog.models import Product
@@ -17,9 +17,15 @@ from mercato.platform.db.uow import UnitOfWork
 
 
 def publish_change(
-    uow: UnitOfWork, event: ProductChanged | CategoryChanged, *, aggregate_id: uuid.UUID
+    uow: UnitOfWork,
+    event: ProductChanged | CategoryChanged,
+    *,
+    aggregate_id: uuid.UUID,
+    public_reads_changed: bool = True,
 ) -> None:
-    changes_of(uow.session).note(CATALOG_CHANGED, aggregate_id)
+    """`public_reads_changed=False`: only stock levels moved (see `STOCK_LEVELS_CHANGED`)."""
+    topic = CATALOG_CHANGED if public_reads_changed else STOCK_LEVELS_CHANGED
+    changes_of(uow.session).note(topic, aggregate_id)
     uow.publish(event, aggregate_id=aggregate_id)
 
 

@@ -9,8 +9,9 @@ consumer's retries and dead letters behind it.
 
 from __future__ import annotations
 
+from mercato.catalog.cache import STOCK_LEVEL_CHANGE, STOCK_LEVELS_CHANGED
 from mercato.catalog.events import CategoryChanged, ProductChanged
-from mercato.catalog.services import CatalogServices
+from mercato.catalog.services import CatalogServices, retires
 from mercato.platform.events.consumers import ConsumerRegistry, HandlerContext
 from mercato.platform.runtime import Runtime
 
@@ -20,11 +21,14 @@ GROUP = "catalog-cache"
 def registry(runtime: Runtime) -> ConsumerRegistry:
     """The group; a bump that fails raises, so that the event is retried. (Without Redis
     each process's cache lives in that process: the writer's commit listener retires it.)"""
-    cache = runtime.services(CatalogServices).cache
+    services = runtime.services(CatalogServices)
+    cache, topics = services.cache, retires(services.settings)
     consumers = ConsumerRegistry()
 
     @consumers.consumer(ProductChanged, group=GROUP)
     async def product_changed(event: ProductChanged, context: HandlerContext) -> None:
+        if event.change == STOCK_LEVEL_CHANGE and STOCK_LEVELS_CHANGED not in topics:
+            return  # public reads show no counts: nothing they hold changed
         await cache.bump()
 
     @consumers.consumer(CategoryChanged, group=GROUP)

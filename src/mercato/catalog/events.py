@@ -16,7 +16,7 @@ class ProductChanged(EventPayload):
 
     product_id: uuid.UUID
     slugs: list[str]  # every slug the product was reachable by before and after
-    change: str  # created | updated | deleted | stock
+    change: str  # created | updated | deleted | stock | stock_level (availability unchanged)
 
 
 class CategoryChanged(EventPayload):

@@ -13,14 +13,12 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CollectorRegistry
 
 from mercato.catalog.cache import (
-    CATALOG_CHANGED,
     TTL_S,
     CachedRead,
     Compute,
     Peek,
     ResultCounter,
 )
-from mercato.platform.db.changes import Changes
 
 Announce = Callable[[], Awaitable[None]]
 
@@ -101,6 +99,11 @@ class LocalCatalogCache:
         self._put(generation, what, read)
         return read
 
+    @property
+    def generation(self) -> int:
+        """Bumped by every retirement (entries of older generations are never read)."""
+        return self._generation
+
     def forget(self) -> None:
         """Retire this process's entries (another process changed the catalog)."""
         self._generation += 1
@@ -112,7 +115,3 @@ class LocalCatalogCache:
 
     async def bump(self) -> None:
         await self.invalidate()
-
-    async def on_commit(self, changes: Changes) -> None:
-        if CATALOG_CHANGED in changes:
-            await self.invalidate()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import TextClause, text
 
+from mercato.catalog.cache import STOCK_LEVEL_CHANGE
 from mercato.catalog.changes import publish_change
 from mercato.catalog.errors import OutOfStock, StockNotReserved
 from mercato.catalog.events import ProductChanged
@@ -87,17 +88,25 @@ async def _apply(
     flipping: set[uuid.UUID],
 ) -> None:
     """Write the change, recompute `in_stock` of the products whose availability may have
-    crossed zero, and publish a stock change per product (caches retire on it)."""
+    crossed zero, and publish a stock change per product: `stock` (public reads retire)
+    where a variant's availability crossed zero, else `stock_level` (a checkout that
+    leaves units on the shelf does not empty every cache)."""
     await uow.session.execute(
         statement,
         {"variant_ids": list(quantities), "quantities": list(quantities.values())},
     )
     await refresh_in_stock(uow.session, flipping)
     for product_id, slug in sorted({(row.product_id, row.slug) for row in locked.values()}):
+        flipped = product_id in flipping
         publish_change(
             uow,
-            ProductChanged(product_id=product_id, slugs=[slug], change="stock"),
+            ProductChanged(
+                product_id=product_id,
+                slugs=[slug],
+                change="stock" if flipped else STOCK_LEVEL_CHANGE,
+            ),
             aggregate_id=product_id,
+            public_reads_changed=flipped,
         )
 
 

@@ -22,6 +22,9 @@ from mercato.catalog import (
     reserve_stock,
     sellable_variants,
 )
+from mercato.catalog.cache import CATALOG_CHANGED, STOCK_LEVELS_CHANGED
+from mercato.catalog.config import CatalogSettings
+from mercato.catalog.local_cache import LocalCatalogCache
 from mercato.catalog.models import (
     Product,
     ProductOption,
@@ -29,8 +32,10 @@ from mercato.catalog.models import (
     VariantPrice,
     VariantStock,
 )
+from mercato.catalog.services import retirement
 from mercato.catalog.summary import refresh_product
 from mercato.platform.config import Settings
+from mercato.platform.db.changes import Changes, Topic
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.ids import uuid7
@@ -267,23 +272,51 @@ async def test_reserving_publishes_the_stock_change_in_the_same_transaction(
     live_database: Database,
 ) -> None:
     product_id, (variant,) = await make_product(live_database, [VariantSpec(sku(), 3, {"EUR": 1})])
-    count_query = text(
-        "SELECT count(*) FROM platform_outbox WHERE name = 'catalog.product.changed'"
-        " AND envelope->'payload'->>'change' = 'stock' AND aggregate_id = :product_id"
+    changes_query = text(
+        "SELECT envelope->'payload'->>'change' FROM platform_outbox"
+        " WHERE name = 'catalog.product.changed' AND aggregate_id = :product_id"
+        " ORDER BY seq"
     )
 
-    async def published() -> int:
+    async def published() -> list[str]:
         async with live_database.session() as session:
-            return int(await session.scalar(count_query, {"product_id": str(product_id)}) or 0)
+            rows = await session.scalars(changes_query, {"product_id": str(product_id)})
+            return [change for change in rows if change.startswith("stock")]
 
     async with UnitOfWork(live_database) as uow:
         await reserve_stock(uow, [StockLine(variant, 1)])
         # Rolled back with the caller's unit of work: no event, no reservation.
-    assert await published() == 0
+    assert await published() == []
     assert await stock_of(live_database, variant) == (3, 0)
 
+    # Units left on the shelf: availability is unchanged, cached public reads stay true.
     await reserve(live_database, [StockLine(variant, 1)])
-    assert await published() == 1
+    assert await published() == ["stock_level"]
+    # The last units: the variant is no longer available, cached reads retire.
+    await reserve(live_database, [StockLine(variant, 2)])
+    assert await published() == ["stock_level", "stock"]
+
+
+async def test_only_a_change_of_availability_retires_cached_reads_unless_counts_show(
+    settings: Settings,
+) -> None:
+    """The commit listener: a checkout that leaves units on the shelf retires nothing
+    where the public sees yes/no availability, and everything where it sees counts."""
+
+    def noted(topic: Topic[uuid.UUID]) -> Changes:
+        changes = Changes()
+        changes.note(topic, uuid7())
+        return changes
+
+    for counts_shown, levels_retire in ((False, False), (True, True)):
+        cache = LocalCatalogCache()
+        listener = retirement(cache, CatalogSettings(expose_stock_counts=counts_shown))
+        retired = cache.generation
+        await listener(noted(STOCK_LEVELS_CHANGED))
+        assert (cache.generation != retired) is levels_retire
+        retired = cache.generation
+        await listener(noted(CATALOG_CHANGED))
+        assert cache.generation != retired
 
 
 async def test_concurrent_reservations_never_oversell(live_database: Database) -> None:
