@@ -272,6 +272,11 @@ async def test_variants_prices_and_stock_are_edited_with_their_version(
     page = (await client.get(f"{PRODUCTS}/tee")).json()
     assert "TEE-S-BLUE" not in {v["sku"] for v in page["variants"]}
     assert page["price"]["amount_minor"] == 1900  # the from-price follows
+    # A deleted variant's stock is gone with it (it was adjustable once: #11.9).
+    gone = await client.put(f"{path}/stock", json={"on_hand": 5}, headers=editor)
+    assert gone.status_code == 404, gone.text
+    adjust = await client.post(f"{path}/stock/adjust", json={"delta": 1}, headers=editor)
+    assert adjust.status_code == 404, adjust.text
 
 
 async def test_options_and_images(client: httpx.AsyncClient, editor: dict[str, str]) -> None:
