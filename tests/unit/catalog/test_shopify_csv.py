@@ -66,6 +66,21 @@ def test_a_shopify_export_reads_into_products_variants_images_and_tags() -> None
     assert lantern.status == "archived"
 
 
+def test_what_the_catalog_cannot_hold_is_adapted_and_noted() -> None:
+    reader = ShopifyReader(
+        io.StringIO(HEADER + "cup,Cup,,,,,,,,,,,-3,5.00,5.00,,,,\n", newline=""), currency="EUR"
+    )
+    (cup,) = list(reader)
+    assert isinstance(cup, ProductRecord)
+    variant = cup.variants[0]
+    assert (variant.sku, variant.on_hand, variant.compare_at_prices) == ("cup-1", 0, {})
+    assert reader.notes == [
+        "line 2: compare-at price not above the price, dropped",
+        "line 2: -3 in stock (oversold), 0 on hand",
+        "line 2: no SKU, 'cup-1' given",
+    ]
+
+
 def test_a_written_export_reads_back_the_same_products() -> None:
     products = fixture_products()
     out = io.StringIO()

@@ -7,11 +7,18 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from mercato.catalog.transfer.records import split_tags
 from mercato.platform.validation import INT32_MAX, is_safe_text
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _INTEGER = re.compile(r"^[+-]?\d{1,12}(?:\.0*)?$")
 MAX_URL_LENGTH = 2_048
+# The columns' sizes (catalog.models): option names and values, tags, types, alt texts.
+MAX_OPTION_TEXT = 64
+MAX_TAG = 64
+MAX_TAGS = 50
+MAX_TYPE = 120
+MAX_ALT = 512
 
 
 class CellError(ValueError):
@@ -63,3 +70,25 @@ def image_url(value: str) -> str:
     if parts.scheme != "https" or not parts.hostname or " " in url:
         raise CellError("not an https URL")
     return url
+
+
+def option_text(value: str) -> str:
+    return line_text(value, max_length=MAX_OPTION_TEXT)
+
+
+def product_type(value: str) -> str:
+    return line_text(value, max_length=MAX_TYPE)
+
+
+def alt_text(value: str) -> str:
+    return line_text(value, max_length=MAX_ALT)
+
+
+def tags(value: str) -> list[str]:
+    """A comma-separated tag list, normalised; each tag and their number bounded."""
+    found = split_tags(line_text(value, max_length=MAX_TAGS * (MAX_TAG + 2)))
+    if len(found) > MAX_TAGS:
+        raise CellError(f"more than {MAX_TAGS} tags")
+    if any(len(tag) > MAX_TAG for tag in found):
+        raise CellError(f"a tag longer than {MAX_TAG} characters")
+    return found

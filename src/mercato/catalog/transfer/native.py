@@ -30,7 +30,6 @@ from mercato.catalog.transfer.records import (
     LineError,
     ProductRecord,
     VariantRecord,
-    split_tags,
 )
 from mercato.platform.money import is_known_currency
 
@@ -237,21 +236,18 @@ def _start_product(line: _Line, handle: str, seen: dict[str, int]) -> ProductRec
     if status not in STATUSES:
         line.error("status", "not one of draft, active, archived")
     product.status = status
-    product.product_type = (
-        line.read("type", lambda v: cells.line_text(v, max_length=100), "") or None
-    )
+    product.product_type = line.read("type", cells.product_type, "") or None
     product.category = (
         line.read("category", lambda v: cells.line_text(v, max_length=120), "") or None
     )
     tags = line.fields.get("tags")
     if isinstance(tags, list):
-        product.tags = split_tags(",".join(tag for tag in tags if isinstance(tag, str)))
-        if not all(isinstance(tag, str) and "," not in tag for tag in tags):
+        if all(isinstance(tag, str) and "," not in tag for tag in tags):
+            line.fields["tags"] = ",".join(tags)  # read as the CSV spelling below
+        else:
             line.error("tags", "a list of tags without commas")
-    else:
-        product.tags = line.read(
-            "tags", lambda v: split_tags(cells.line_text(v, max_length=4_000)), []
-        )
+            line.fields["tags"] = ""
+    product.tags = line.read("tags", cells.tags, [])
     product.attributes = line.json_value("attributes", dict, {})
     for position, image in enumerate(line.json_value("images", list, []), start=1):
         _read_image(line, product, image, position)
@@ -261,7 +257,7 @@ def _start_product(line: _Line, handle: str, seen: dict[str, int]) -> ProductRec
         if line.has(column):
             if len(names) != n - 1:
                 line.error(column, "options are filled in order: option1 first")
-            names.append(line.read(column, lambda v: cells.line_text(v, max_length=100), ""))
+            names.append(line.read(column, cells.option_text, ""))
     if len({name.casefold() for name in names}) != len(names):
         line.error("option1_name", "two options have the same name")
     product.options = names
@@ -275,7 +271,7 @@ def _read_image(line: _Line, product: ProductRecord, image: object, position: in
     alt = image.get("alt") or ""
     try:
         url = cells.image_url(image["url"])
-        alt = cells.line_text(alt if isinstance(alt, str) else "", max_length=500)
+        alt = cells.alt_text(alt if isinstance(alt, str) else "")
     except CellError as error:
         line.error("images", f"image {position}: {error}")
         return
@@ -300,6 +296,11 @@ def _read_prices(line: _Line, variant: VariantRecord) -> None:
             price = line.read(column, _price_reader(currency), None)
             if price is not None:
                 target[currency] = price
+    for currency, compare_at in variant.compare_at_prices.items():
+        if compare_at <= variant.prices.get(currency, -1):
+            line.error(f"compare_at_{currency.lower()}", "not above the price")
+        elif currency not in variant.prices:
+            line.error(f"compare_at_{currency.lower()}", "a compare-at price without a price")
 
 
 def _price_reader(currency: str) -> Callable[[str], int | None]:
@@ -318,7 +319,7 @@ def _read_variant(line: _Line, product: ProductRecord) -> None:
             if not line.has(column):
                 line.error(column, f"empty: the product has the option {product.options[n - 1]!r}")
             else:
-                values.append(line.read(column, lambda v: cells.line_text(v, max_length=100), ""))
+                values.append(line.read(column, cells.option_text, ""))
         elif line.has(column):
             line.error(column, "a value for an option the product does not have")
     variant.option_values = tuple(values)

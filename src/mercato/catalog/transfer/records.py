@@ -102,8 +102,9 @@ class ProductRecord:
 
 
 def normalise_tag(tag: str) -> str:
-    """Tags compare case- and space-insensitively: `Summer  Sale` is `summer sale`."""
-    return " ".join(tag.split()).casefold()
+    """Tags compare case- and space-insensitively: `Summer  Sale` is `summer sale` (as
+    the catalog stores them)."""
+    return " ".join(tag.split()).lower()
 
 
 def split_tags(text: str) -> list[str]:

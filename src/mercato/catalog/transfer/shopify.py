@@ -29,7 +29,6 @@ from mercato.catalog.transfer.records import (
     LineError,
     ProductRecord,
     VariantRecord,
-    split_tags,
 )
 
 T = TypeVar("T")
@@ -228,12 +227,8 @@ class ShopifyReader:
             row.error("title", "empty on the first row of a product")
         product.name = row.read("title", lambda v: cells.line_text(v, max_length=300), "")
         product.description = row.read("body", lambda v: cells.free_text(v, max_length=20_000), "")
-        product.product_type = (
-            row.read("type", lambda v: cells.line_text(v, max_length=100), "") or None
-        )
-        product.tags = row.read(
-            "tags", lambda v: split_tags(cells.line_text(v, max_length=4_000)), []
-        )
+        product.product_type = row.read("type", cells.product_type, "") or None
+        product.tags = row.read("tags", cells.tags, [])
         for field in ("vendor", "product_category"):
             value = row.read(field, lambda v: cells.line_text(v, max_length=300), "")
             if value:
@@ -247,7 +242,7 @@ class ShopifyReader:
             self._read_variant(row, product)
         if row["image_src"]:
             url = row.read("image_src", cells.image_url, "")
-            alt = row.read("image_alt", lambda v: cells.line_text(v, max_length=500), "")
+            alt = row.read("image_alt", cells.alt_text, "")
             position = row.read(
                 "image_position",
                 lambda v: cells.integer(v, low=1, high=10_000) if v else None,
@@ -272,16 +267,22 @@ class ShopifyReader:
                 price = row.read(field, lambda v: minor_units(v, self.currency), None)
                 if price is not None:
                     prices[self.currency] = price
+        compare_at = variant.compare_at_prices.get(self.currency)
+        if compare_at is not None and compare_at <= variant.prices.get(self.currency, -1):
+            # Shopify keeps a compare-at price at or below the price and shows none; the
+            # catalog refuses one (a "was" price must be higher).
+            del variant.compare_at_prices[self.currency]
+            self.notes.append(f"line {row.line}: compare-at price not above the price, dropped")
         # Shopify sells past zero when told to and exports a negative quantity; Mercato
         # never oversells, so that is nothing on hand.
-        variant.on_hand = max(
+        quantity = row.read(
+            "inventory_qty",
+            lambda v: cells.integer(v, low=-(10**9), high=10**9) if v else 0,
             0,
-            row.read(
-                "inventory_qty",
-                lambda v: cells.integer(v, low=-(10**9), high=10**9) if v else 0,
-                0,
-            ),
         )
+        if quantity < 0:
+            self.notes.append(f"line {row.line}: {quantity} in stock (oversold), 0 on hand")
+        variant.on_hand = max(0, quantity)
         variant.weight_g = row.read(
             "grams", lambda v: cells.integer(v, low=0, high=10**7) if v else None, None
         )
@@ -334,7 +335,7 @@ def _options(row: _Row) -> list[str]:
             continue
         if len(names) != n - 1:
             row.error(field, "options are filled in order: Option1 first")
-        names.append(row.read(field, lambda v: cells.line_text(v, max_length=100), ""))
+        names.append(row.read(field, cells.option_text, ""))
     if len(names) == 1 and (names[0].casefold(), row["option1_value"].casefold()) == (
         DEFAULT_OPTION
     ):
@@ -353,7 +354,7 @@ def _option_values(row: _Row, product: ProductRecord) -> tuple[str, ...]:
             if not value:
                 row.error(field, f"empty: the product has the option {product.options[n - 1]!r}")
             else:
-                values.append(row.read(field, lambda v: cells.line_text(v, max_length=100), ""))
+                values.append(row.read(field, cells.option_text, ""))
         elif value and not (n == 1 and value.casefold() == DEFAULT_OPTION[1]):
             row.error(field, "a value for an option the product does not have")
     return tuple(values)
