@@ -28,6 +28,7 @@ from mercato.catalog.transfer.records import (
     FileRefused,
     ImageRecord,
     LineError,
+    NotUtf8,
     ProductRecord,
     VariantRecord,
 )
@@ -118,13 +119,13 @@ class _Line:
         return value
 
 
-def read_csv(file: TextIO) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
+def read_csv(file: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
     reader = csv.reader(file)
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         raise FileRefused("the file is empty") from None
-    except (csv.Error, UnicodeDecodeError) as error:
+    except (csv.Error, NotUtf8) as error:
         raise FileRefused(f"line 1: not readable as UTF-8 CSV ({error})") from None
     unknown = check_columns(header)
     if unknown:
@@ -136,8 +137,11 @@ def read_csv(file: TextIO) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
             values = next(reader)
         except StopIteration:
             return
-        except (csv.Error, UnicodeDecodeError) as error:
-            yield LineError(line, None, f"not readable as UTF-8 CSV ({type(error).__name__})")
+        except NotUtf8 as error:
+            yield LineError(error.line, None, "not UTF-8 text")
+            return
+        except csv.Error as error:
+            yield LineError(line, None, f"not CSV ({error})")
             return
         end = reader.line_num
         if not any(value.strip() for value in values):
@@ -148,17 +152,16 @@ def read_csv(file: TextIO) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
         yield line, {name: value for name, value in zip(header, values, strict=False) if value}
 
 
-def read_jsonl(file: TextIO) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
-    number = 0
+def read_jsonl(file: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
+    lines = enumerate(file, start=1)
     while True:
         try:
-            text = file.readline()
-        except UnicodeDecodeError:
-            yield LineError(number + 1, None, "not UTF-8")
+            number, text = next(lines)
+        except StopIteration:
             return
-        if not text:
+        except NotUtf8 as error:
+            yield LineError(error.line, None, "not UTF-8 text")
             return
-        number += 1
         if not text.strip():
             continue
         try:

@@ -4,6 +4,8 @@ so that an error found later (by the schema, or against the database) still name
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,28 @@ class LineError:
 
 class FileRefused(Exception):
     """The file cannot be read at all (not CSV, no header, unknown format)."""
+
+
+class NotUtf8(ValueError):
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line}: not UTF-8 text")
+        self.line = line
+
+
+def utf8_lines(raw: Iterable[bytes]) -> Iterator[str]:
+    """The file's lines decoded one by one, so that a byte that is not UTF-8 is reported at
+    its line (a text file object decodes ahead by blocks). A leading byte-order mark, as
+    spreadsheets write, is dropped."""
+    for number, data in enumerate(raw, start=1):
+        chunk = (
+            data[len(codecs.BOM_UTF8) :]
+            if number == 1 and data.startswith(codecs.BOM_UTF8)
+            else data
+        )
+        try:
+            yield chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotUtf8(number) from None
 
 
 @dataclass(slots=True)

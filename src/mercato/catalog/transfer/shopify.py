@@ -27,6 +27,7 @@ from mercato.catalog.transfer.prices import PriceError, decimal_text, minor_unit
 from mercato.catalog.transfer.records import (
     FileRefused,
     LineError,
+    NotUtf8,
     ProductRecord,
     VariantRecord,
 )
@@ -99,8 +100,9 @@ EXPORT_HEADER = (
 
 
 def looks_like_shopify(header: Iterable[str]) -> bool:
+    """Shopify's header has a Title (ours has `name`) or the 2024 `URL handle`."""
     folded = {name.strip().casefold() for name in header}
-    return "handle" in folded or "url handle" in folded
+    return "title" in folded or "url handle" in folded
 
 
 class _Row:
@@ -142,7 +144,7 @@ class _Row:
 class ShopifyReader:
     """Products from a Shopify product CSV, or the errors of each product's rows."""
 
-    def __init__(self, file: TextIO, *, currency: str) -> None:
+    def __init__(self, file: Iterable[str], *, currency: str) -> None:
         self.currency = currency
         self.notes: list[str] = []  # what was done on the file's behalf (generated SKUs …)
         self._reader = csv.reader(file)
@@ -150,8 +152,8 @@ class ShopifyReader:
             self._headers = [name.strip() for name in next(self._reader)]
         except StopIteration:
             raise FileRefused("the file is empty") from None
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise FileRefused(f"line 1: not readable as UTF-8 CSV ({_reason(error)})") from None
+        except (csv.Error, NotUtf8) as error:
+            raise FileRefused(f"line 1: not readable as UTF-8 CSV ({error})") from None
         self._columns = self._map_header()
 
     def _map_header(self) -> dict[str, int]:
@@ -179,8 +181,11 @@ class ShopifyReader:
                 values = next(rows)
             except StopIteration:
                 break
-            except (csv.Error, UnicodeDecodeError) as error:
-                yield LineError(line, None, f"not readable as UTF-8 CSV ({_reason(error)})")
+            except NotUtf8 as error:
+                yield LineError(error.line, None, "not UTF-8 text")
+                return
+            except csv.Error as error:
+                yield LineError(line, None, f"not CSV ({error})")
                 return
             end = self._reader.line_num
             if not any(value.strip() for value in values):
@@ -358,12 +363,6 @@ def _option_values(row: _Row, product: ProductRecord) -> tuple[str, ...]:
         elif value and not (n == 1 and value.casefold() == DEFAULT_OPTION[1]):
             row.error(field, "a value for an option the product does not have")
     return tuple(values)
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, UnicodeDecodeError):
-        return f"invalid UTF-8 byte at offset {error.start}"
-    return str(error)
 
 
 def write_products(products: Iterable[ProductRecord], file: TextIO, *, currency: str) -> int:
