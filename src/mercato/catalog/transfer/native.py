@@ -8,7 +8,8 @@ object), `images` (a JSON list of `{"url", "alt"}`, in order), `option1_name` â€
 `option3_name`.
 Variant columns: `sku`, `option1_value` â€¦ `option3_value`, `price_<CUR>` and
 `compare_at_<CUR>` per currency (decimal text such as `12.50`, in that currency), `on_hand`,
-`barcode`, `weight_g`, `image` (one of the product's image URLs).
+`barcode`, `weight_g`, `image` (one of the product's image URLs), `variant_status`
+(`active`, the default, or `archived`: not sold, kept for orders).
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ VARIANT_COLUMNS = (
     "barcode",
     "weight_g",
     "image",
+    "variant_status",
 )
+VARIANT_STATUSES = ("active", "archived")
 _PRICE_COLUMN = re.compile(r"^(price|compare_at)_([a-z]{3})$", re.IGNORECASE)
 
 
@@ -344,6 +347,9 @@ def _read_variant(line: _Line, product: ProductRecord) -> None:
     variant.image_url = (
         line.read("image", lambda v: cells.image_url(v) if v.strip() else "", "") or None
     )
+    variant.status = line.read("variant_status", lambda v: v.strip() or "active", "active")
+    if variant.status not in VARIANT_STATUSES:
+        line.error("variant_status", "not one of active, archived")
     variant.columns = {
         "sku": "sku",
         "on_hand": "on_hand",
@@ -395,6 +401,7 @@ def line_fields(product: ProductRecord, *, currencies: Iterable[str]) -> Iterato
                 "barcode": variant.barcode,
                 "weight_g": variant.weight_g,
                 "image": variant.image_url,
+                "variant_status": None if variant.status == "active" else variant.status,
             }
         )
         yield {key: value for key, value in fields.items() if value not in (None, "", [], {})}

@@ -218,7 +218,9 @@ class ShopifyReader:
 
     def _start_product(self, row: _Row, seen: dict[str, int]) -> ProductRecord:
         handle = row["handle"]
-        product = ProductRecord(handle=handle, name="", line=row.line)
+        product = ProductRecord(
+            handle=handle, name="", line=row.line, columns={"handle": row.header("handle")}
+        )
         if not handle:
             row.error("handle", "empty: every row names its product's handle")
         elif handle in seen:
@@ -380,8 +382,11 @@ def write_products(products: Iterable[ProductRecord], file: TextIO, *, currency:
 
 
 def product_rows(product: ProductRecord, *, currency: str) -> Iterator[list[str]]:
+    """Shopify has no archived variants: only the active ones are written (all of them if
+    none is active, so that the product keeps a variant)."""
     options = product.options or ["Title"]
-    count = max(len(product.variants), len(product.images))
+    variants = [v for v in product.variants if v.status == "active"] or product.variants
+    count = max(len(variants), len(product.images))
     for index in range(count):
         row = dict.fromkeys(EXPORT_HEADER, "")
         row["Handle"] = product.handle
@@ -400,8 +405,8 @@ def product_rows(product: ProductRecord, *, currency: str) -> Iterator[list[str]
             )
             for n, name in enumerate(options, start=1):
                 row[f"Option{n} Name"] = name
-        if index < len(product.variants):
-            row.update(_variant_cells(product.variants[index], currency=currency))
+        if index < len(variants):
+            row.update(_variant_cells(variants[index], currency=currency))
         if index < len(product.images):
             image = product.images[index]
             row.update(
