@@ -6,20 +6,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from mercato.catalog.transfer import native
+from mercato.catalog.transfer.choices import FileFormat
 from mercato.catalog.transfer.records import FileRefused, LineError, ProductRecord, utf8_lines
 from mercato.catalog.transfer.shopify import ShopifyReader, looks_like_shopify
 from mercato.platform.money import is_known_currency
 
 MAX_REPORTED_ERRORS = 100
-
-
-class FileFormat(StrEnum):
-    MERCATO = "mercato"  # our CSV or JSONL, one line per variant
-    SHOPIFY = "shopify"  # Shopify's product CSV
 
 
 @dataclass

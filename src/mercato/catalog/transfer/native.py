@@ -335,7 +335,8 @@ def _read_variant(line: _Line, product: ProductRecord) -> None:
         if values and earlier.option_values == variant.option_values:
             line.error("option1_value", f"the same option values as line {earlier.line}")
     _read_prices(line, variant)
-    if not variant.prices:
+    priced = (_PRICE_COLUMN.match(c) for c in line.fields if line.has(c))
+    if not any(match and match.group(1) == "price" for match in priced):
         line.error(None, "no price: a price_<CUR> column (price_eur …) with a value")
     variant.on_hand = line.read(
         "on_hand", lambda v: cells.integer(v, low=0, high=10**9) if v else 0, 0
@@ -412,10 +413,17 @@ def csv_header(currencies: Iterable[str]) -> list[str]:
     return [*PRODUCT_COLUMNS, *VARIANT_COLUMNS[:4], *prices, *VARIANT_COLUMNS[4:]]
 
 
-def write_csv(products: Iterable[ProductRecord], file: TextIO, *, currencies: list[str]) -> int:
-    header = csv_header(currencies)
-    writer = csv.DictWriter(file, header, lineterminator="\n")
-    writer.writeheader()
+def write_csv(
+    products: Iterable[ProductRecord],
+    file: TextIO,
+    *,
+    currencies: list[str],
+    header: bool = True,
+) -> int:
+    """One line per variant; `header=False` to append to a file already started."""
+    writer = csv.DictWriter(file, csv_header(currencies), lineterminator="\n")
+    if header:
+        writer.writeheader()
     rows = 0
     for product in products:
         for fields in line_fields(product, currencies=currencies):
@@ -431,7 +439,12 @@ def write_csv(products: Iterable[ProductRecord], file: TextIO, *, currencies: li
     return rows
 
 
-def write_jsonl(products: Iterable[ProductRecord], file: TextIO, *, currencies: list[str]) -> int:
+def write_jsonl(
+    products: Iterable[ProductRecord],
+    file: TextIO,
+    *,
+    currencies: list[str],
+) -> int:
     rows = 0
     for product in products:
         for fields in line_fields(product, currencies=currencies):

@@ -367,12 +367,15 @@ def _option_values(row: _Row, product: ProductRecord) -> tuple[str, ...]:
     return tuple(values)
 
 
-def write_products(products: Iterable[ProductRecord], file: TextIO, *, currency: str) -> int:
+def write_products(
+    products: Iterable[ProductRecord], file: TextIO, *, currency: str, header: bool = True
+) -> int:
     """Write `products` as a Shopify product CSV (prices in `currency`); rows written.
     One row per variant (the first also carries the product and its first image), then
-    one row per further image, as Shopify exports."""
+    one row per further image, as Shopify exports. `header=False` appends."""
     writer = csv.writer(file, lineterminator="\n")
-    writer.writerow(EXPORT_HEADER)
+    if header:
+        writer.writerow(EXPORT_HEADER)
     rows = 0
     for product in products:
         for row in product_rows(product, currency=currency):
