@@ -1,6 +1,7 @@
 """`GET /api/v1/products` under load, against a Python ceiling and the database limit.
 
-Data: `seed_catalog` (the `mercato seed catalog` generator), N products, 500 categories.
+Data: `seed_catalog` (the `mercato seed catalog` generator), N products with 1-12
+variants each (about 6 on average), 500 categories.
 Mercato runs as `mercato serve` with the Redis cache (rate limits off, logs to /dev/null);
 the baseline is `bench/baseline_app.py` (Starlette + asyncpg + orjson) under uvicorn. wrk
 drives both (2 threads, 8 connections, 10 s); pgbench runs the same SQL.
@@ -88,6 +89,7 @@ class Row:
 @dataclass(frozen=True)
 class Results:
     products: int
+    variants: int
     rounds: int
     seed_s: float
     rows: list[Row]
@@ -196,22 +198,22 @@ def _detail_script(workdir: Path, ids: list[str]) -> Path:
     )
 
 
-async def _seed(database_url: str, products: int) -> tuple[float, list[str]]:
+async def _seed(database_url: str, products: int) -> tuple[float, int, list[str]]:
+    """Seconds to seed (COPY and VACUUM (ANALYZE) included), variants, 2,000 product ids."""
     connection = await asyncpg.connect(libpq_url(database_url))
     try:
         started = time.monotonic()
-        await seed_catalog(
+        _, _, variants = await seed_catalog(
             connection, CatalogPlan(products=products, categories=500), progress=lambda _: None
         )
         seconds = time.monotonic() - started
-        await connection.execute("VACUUM ANALYZE catalog_product")
         rows = await connection.fetch(
             "SELECT id FROM catalog_product WHERE status = 'active' AND deleted_at IS NULL"
         )
     finally:
         await connection.close()
     ids = [str(row["id"]) for row in rows]
-    return seconds, random.Random(7).sample(ids, min(2000, len(ids)))
+    return seconds, variants, random.Random(7).sample(ids, min(2000, len(ids)))
 
 
 async def _copy_first_page_to(redis_url: str, base: str) -> None:
@@ -232,7 +234,7 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
     if redis_url is None:
         raise SystemExit("the catalog benchmark needs REDIS_URL (the cache under test)")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-catalog-"))
-    seed_s, ids = await _seed(database_url, products)
+    seed_s, variants, ids = await _seed(database_url, products)
     # Rows loaded by COPY bypass the commit listeners: retire what an earlier run cached
     # in this Redis (the seed is deterministic, so ids and URLs would match).
     await _retire(redis_url)
@@ -306,6 +308,7 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
     database_limit = pgbench(database_url, [workdir / "miss.sql"], workdir)
     return Results(
         products=products,
+        variants=variants,
         rounds=rounds,
         seed_s=seed_s,
         rows=[hit, miss, search, detail],
@@ -340,8 +343,9 @@ async def _cache_results(base: str) -> dict[str, float]:
 def report(results: Results) -> str:
     shares = ", ".join(f"{share:.0%}" for share in results.miss_share)
     lines = [
-        f"Seeded {results.products:,} products and 500 categories in {results.seed_s:.0f} s"
-        f" (COPY). wrk: {CONNECTIONS} connections, {DURATION_S} s per run, {results.rounds}"
+        f"Seeded {results.products:,} products ({results.variants:,} variants) and 500"
+        f" categories in {results.seed_s:.0f} s (COPY, then VACUUM (ANALYZE))."
+        f" wrk: {CONNECTIONS} connections, {DURATION_S} s per run, {results.rounds}"
         " interleaved rounds (Mercato, then its baseline); medians, and the range of the"
         f" ratios. Mercato RSS after the runs: {results.mercato_rss_mib:.0f} MiB. Share of"
         f" the cache-miss rows' reads that were misses, per round: {shares}.",
