@@ -24,6 +24,7 @@ import orjson
 
 from mercato.catalog.transfer import cells
 from mercato.catalog.transfer.cells import CellError
+from mercato.catalog.transfer.csv_rows import CsvRows
 from mercato.catalog.transfer.prices import PriceError, decimal_text, minor_units
 from mercato.catalog.transfer.records import (
     FileRefused,
@@ -123,32 +124,16 @@ class _Line:
 
 
 def read_csv(file: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
-    reader = csv.reader(file)
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise FileRefused("the file is empty") from None
-    except (csv.Error, NotUtf8) as error:
-        raise FileRefused(f"line 1: not readable as UTF-8 CSV ({error})") from None
+    rows = CsvRows(file)
+    header = rows.header
     unknown = check_columns(header)
     if unknown:
         raise FileRefused(f"line 1: unknown columns: {', '.join(sorted(unknown)[:20])}")
-    end = 1
-    while True:
-        line = end + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except NotUtf8 as error:
-            yield LineError(error.line, None, "not UTF-8 text")
-            return
-        except csv.Error as error:
-            yield LineError(line, None, f"not CSV ({error})")
-            return
-        end = reader.line_num
-        if not any(value.strip() for value in values):
+    for item in rows:
+        if isinstance(item, LineError):
+            yield item
             continue
+        line, values = item
         if len(values) > len(header):
             yield LineError(line, None, f"{len(values)} cells under a header of {len(header)}")
             continue

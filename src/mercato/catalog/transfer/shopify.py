@@ -23,11 +23,11 @@ from typing import TextIO, TypeVar
 
 from mercato.catalog.transfer import cells
 from mercato.catalog.transfer.cells import CellError
+from mercato.catalog.transfer.csv_rows import CsvRows
 from mercato.catalog.transfer.prices import PriceError, decimal_text, minor_units
 from mercato.catalog.transfer.records import (
     FileRefused,
     LineError,
-    NotUtf8,
     ProductRecord,
     VariantRecord,
 )
@@ -147,13 +147,8 @@ class ShopifyReader:
     def __init__(self, file: Iterable[str], *, currency: str) -> None:
         self.currency = currency
         self.notes: list[str] = []  # what was done on the file's behalf (generated SKUs …)
-        self._reader = csv.reader(file)
-        try:
-            self._headers = [name.strip() for name in next(self._reader)]
-        except StopIteration:
-            raise FileRefused("the file is empty") from None
-        except (csv.Error, NotUtf8) as error:
-            raise FileRefused(f"line 1: not readable as UTF-8 CSV ({error})") from None
+        self._rows = CsvRows(file)
+        self._headers = self._rows.header
         self._columns = self._map_header()
 
     def _map_header(self) -> dict[str, int]:
@@ -173,23 +168,12 @@ class ShopifyReader:
         product: ProductRecord | None = None
         errors: list[LineError] = []
         seen: dict[str, int] = {}
-        end = 1
-        rows = iter(self._reader)
-        while True:
-            line = end + 1
-            try:
-                values = next(rows)
-            except StopIteration:
-                break
-            except NotUtf8 as error:
-                yield LineError(error.line, None, "not UTF-8 text")
+        for item in self._rows:
+            if isinstance(item, LineError):  # the rest of the file cannot be read
+                yield from errors
+                yield item
                 return
-            except csv.Error as error:
-                yield LineError(line, None, f"not CSV ({error})")
-                return
-            end = self._reader.line_num
-            if not any(value.strip() for value in values):
-                continue
+            line, values = item
             row = _Row(values, line=line, columns=self._columns, headers=self._headers)
             if product is None or row["handle"] != product.handle:
                 if product is not None:
