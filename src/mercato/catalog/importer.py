@@ -191,7 +191,7 @@ async def _plan(
                     LineError(
                         variant.line,
                         variant.columns.get("sku", "sku"),
-                        f"SKU {variant.sku!r} belongs to another product's variant",
+                        "this SKU belongs to another product's variant",
                     )
                 )
     return _Plan(categories=categories, existing=existing)
@@ -208,8 +208,8 @@ def _skus_in_file(records: Sequence[ProductRecord], report: ImportReport) -> set
                     LineError(
                         variant.line,
                         variant.columns.get("sku", "sku"),
-                        f"SKU {variant.sku!r} is also on line {first[key]} (case does not"
-                        " make SKUs different)",
+                        f"this SKU is also on line {first[key]} (case does not make SKUs"
+                        " different)",
                     )
                 )
             first.setdefault(key, variant.line)

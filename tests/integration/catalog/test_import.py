@@ -175,9 +175,9 @@ async def test_any_error_is_reported_by_line_and_column_and_nothing_is_imported(
         " by single hyphens, at most 160 characters",
         "line 7, column 'sku': a SKU starts with a letter or digit and holds letters,"
         " digits, '.', '_' and '-'",
-        "line 4, column 'sku': SKU 'g-1' is also on line 1 (case does not make SKUs different)",
+        "line 4, column 'sku': this SKU is also on line 1 (case does not make SKUs different)",
         "line 3, column 'category': no such category (its slug)",
-        "line 5, column 'sku': SKU 'lt-nat-s' belongs to another product's variant",
+        "line 5, column 'sku': this SKU belongs to another product's variant",
         "line 6, column 'handle': a product has this handle (use --mode upsert)",
     ]
     assert await counts(connection) == before
