@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, BindParameter, Text, any_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from mercato.catalog.bulk import CatalogRows
@@ -153,7 +153,8 @@ async def _plan(
             row.slug: row.id
             for row in await session.execute(
                 select(Category.slug, Category.id).where(
-                    Category.slug.in_(wanted_categories), Category.deleted_at.is_(None)
+                    Category.slug == any_(_texts(wanted_categories)),
+                    Category.deleted_at.is_(None),
                 )
             )
         }
@@ -161,7 +162,7 @@ async def _plan(
             row.slug: Existing(product_id=row.id, slug=row.slug)
             for row in await session.execute(
                 select(Product.id, Product.slug).where(
-                    Product.slug.in_(handles), Product.deleted_at.is_(None)
+                    Product.slug == any_(_texts(handles)), Product.deleted_at.is_(None)
                 )
             )
         }
@@ -169,7 +170,8 @@ async def _plan(
             row.sku: row.product_id
             for row in await session.execute(
                 select(func.lower(Variant.sku).label("sku"), Variant.product_id).where(
-                    func.lower(Variant.sku).in_(list(skus)), Variant.deleted_at.is_(None)
+                    func.lower(Variant.sku) == any_(_texts(skus)),
+                    Variant.deleted_at.is_(None),
                 )
             )
         }
@@ -195,6 +197,12 @@ async def _plan(
                     )
                 )
     return _Plan(categories=categories, existing=existing)
+
+
+def _texts(values: Collection[str]) -> BindParameter[list[str]]:
+    """One array parameter (an IN list of a big file's handles would pass the driver's
+    32,767 parameters)."""
+    return bindparam(None, list(values), type_=ARRAY(Text()))
 
 
 def _skus_in_file(records: Sequence[ProductRecord], report: ImportReport) -> set[str]:

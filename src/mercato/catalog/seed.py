@@ -274,6 +274,16 @@ async def seed_catalog(
 ) -> tuple[int, int, int]:
     """COPY the generated catalog (one transaction per batch), then `VACUUM (ANALYZE)`
     it; (categories, products, variants) loaded."""
+    loaded = await copy_catalog(connection, plan, progress=progress)
+    await vacuum_analyze(connection)
+    return loaded
+
+
+async def copy_catalog(
+    connection: asyncpg.Connection, plan: CatalogPlan, *, progress: Callable[[int], None]
+) -> tuple[int, int, int]:
+    """COPY the generated catalog, a transaction per batch (a savepoint inside the
+    caller's transaction, as tests run it); (categories, products, variants)."""
     rng = random.Random(plan.seed)  # noqa: S311 - reproducible test data, not secrets
     categories = generate_categories(plan, rng)
     async with connection.transaction():
@@ -300,7 +310,6 @@ async def seed_catalog(
         products, variants = products + len(rows), variants + len(rows.variants)
         await _copy(connection, rows)
         progress(len(rows))
-    await vacuum_analyze(connection)
     return len(categories), products, variants
 
 
