@@ -1,0 +1,46 @@
+"""Catalog: categories, products with options and variants, prices, stock, images, tags.
+
+Other contexts use only what this package exports (an import-linter contract holds it):
+look up sellable variants with their price in a currency, and reserve, release or commit
+stock inside their own unit of work. Exports load lazily: importing the package (as every
+`mercato.catalog.*` import does) costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mercato.catalog.errors import OutOfStock, StockNotReserved
+    from mercato.catalog.reservations import commit_stock, release_stock, reserve_stock
+    from mercato.catalog.sellable import SellableVariant, StockLine, sellable_variants
+
+_EXPORTS = {
+    "OutOfStock": "mercato.catalog.errors",
+    "StockNotReserved": "mercato.catalog.errors",
+    "StockLine": "mercato.catalog.sellable",
+    "SellableVariant": "mercato.catalog.sellable",
+    "sellable_variants": "mercato.catalog.sellable",
+    "reserve_stock": "mercato.catalog.reservations",
+    "release_stock": "mercato.catalog.reservations",
+    "commit_stock": "mercato.catalog.reservations",
+}
+
+__all__ = [
+    "OutOfStock",
+    "SellableVariant",
+    "StockLine",
+    "StockNotReserved",
+    "commit_stock",
+    "release_stock",
+    "reserve_stock",
+    "sellable_variants",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

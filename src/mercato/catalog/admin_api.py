@@ -12,7 +12,7 @@ from mercato.catalog import categories, products, stock
 from mercato.catalog.api import category_out
 from mercato.catalog.auth import CatalogEditor
 from mercato.catalog.errors import CategoryNotFound, ProductNotFound
-from mercato.catalog.models import Category, Inventory
+from mercato.catalog.models import Category, VariantStock
 from mercato.catalog.reads import product_document
 from mercato.catalog.repository import CatalogReads
 from mercato.catalog.schemas import (
@@ -29,6 +29,7 @@ from mercato.catalog.schemas import (
 from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.db.database import Database
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
+from mercato.platform.errors import Invalid
 from mercato.platform.idempotency import idempotent
 
 router = APIRouter(prefix="/api/v1/admin", tags=["catalog administration"])
@@ -116,9 +117,19 @@ async def delete_product(
     return Response(status_code=204)
 
 
-def _inventory_out(inventory: Inventory) -> InventoryOut:
+async def _only_variant(database: Database, product_id: uuid.UUID) -> uuid.UUID:
+    async with database.session() as session:
+        variant_ids = await CatalogReads(session).live_variant_ids(product_id)
+    if not variant_ids:
+        raise ProductNotFound()
+    if len(variant_ids) > 1:
+        raise Invalid("The product has several variants: set the stock of each variant.")
+    return variant_ids[0]
+
+
+def _inventory_out(product_id: uuid.UUID, inventory: VariantStock) -> InventoryOut:
     return InventoryOut(
-        product_id=inventory.product_id,
+        product_id=product_id,
         on_hand=inventory.on_hand,
         reserved=inventory.reserved,
         available=inventory.on_hand - inventory.reserved,
@@ -127,21 +138,32 @@ def _inventory_out(inventory: Inventory) -> InventoryOut:
 
 @router.put("/products/{product_id}/inventory", response_model=InventoryOut)
 async def set_inventory(
-    product_id: uuid.UUID, body: InventorySetIn, editor: CatalogEditor, uow: UnitOfWorkDep
+    product_id: uuid.UUID,
+    body: InventorySetIn,
+    editor: CatalogEditor,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
 ) -> InventoryOut:
-    """Set the units on hand (409 below what is reserved)."""
+    """Set the units on hand of a product's only variant (409 below what is reserved)."""
+    variant_id = await _only_variant(database, product_id)
     return _inventory_out(
-        await stock.set_stock(product_id=product_id, on_hand=body.on_hand, uow=uow)
+        product_id, await stock.set_stock(variant_id=variant_id, on_hand=body.on_hand, uow=uow)
     )
 
 
 @router.post("/products/{product_id}/inventory/adjust", response_model=InventoryOut)
 async def adjust_inventory(
-    product_id: uuid.UUID, body: InventoryAdjustIn, editor: CatalogEditor, uow: UnitOfWorkDep
+    product_id: uuid.UUID,
+    body: InventoryAdjustIn,
+    editor: CatalogEditor,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
 ) -> InventoryOut:
-    """Add or remove units atomically (409 if that goes below what is reserved)."""
+    """Add or remove units of a product's only variant atomically (409 if that goes below
+    what is reserved)."""
+    variant_id = await _only_variant(database, product_id)
     return _inventory_out(
-        await stock.adjust_stock(product_id=product_id, delta=body.delta, uow=uow)
+        product_id, await stock.adjust_stock(variant_id=variant_id, delta=body.delta, uow=uow)
     )
 
 

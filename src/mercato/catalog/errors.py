@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 from mercato.platform import errors
 
 
@@ -42,4 +45,48 @@ class InsufficientStock(errors.Conflict):
 
 class StockLimitExceeded(errors.Conflict):
     code = "stock-limit-exceeded"
-    title = "Stock cannot go above the most a product can hold"
+    title = "Stock cannot go above the most a variant can hold"
+
+
+class VariantNotFound(errors.NotFound):
+    code = "variant-not-found"
+    title = "No such variant"
+
+
+class DuplicateVariant(errors.Conflict):
+    code = "duplicate-variant"
+    title = "A live variant already has this SKU or these option values"
+
+
+class OutOfStock(errors.Conflict):
+    """Some lines of a reservation cannot be had: nothing of it was reserved."""
+
+    code = "out-of-stock"
+    title = "Not enough stock"
+
+    def __init__(self, *, variant_ids: Sequence[uuid.UUID]) -> None:
+        self.variant_ids = sorted(set(variant_ids))
+        super().__init__(
+            "Some items are not available in the quantity asked for.",
+            errors=[
+                {"pointer": f"/variants/{variant_id}", "detail": "not enough stock"}
+                for variant_id in self.variant_ids
+            ],
+        )
+
+
+class StockNotReserved(errors.Conflict):
+    """Releasing or committing more than is reserved: a caller's bookkeeping error."""
+
+    code = "stock-not-reserved"
+    title = "Fewer units are reserved than asked for"
+
+    def __init__(self, *, variant_ids: Sequence[uuid.UUID]) -> None:
+        self.variant_ids = sorted(set(variant_ids))
+        super().__init__(
+            "Fewer units are reserved than the release or commit names.",
+            errors=[
+                {"pointer": f"/variants/{variant_id}", "detail": "not reserved"}
+                for variant_id in self.variant_ids
+            ],
+        )

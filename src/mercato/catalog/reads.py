@@ -27,12 +27,14 @@ from sqlalchemy import (
     bindparam,
     func,
     literal_column,
+    outerjoin,
     select,
+    true,
 )
 from sqlalchemy.orm import aliased
 from starlette.datastructures import URL
 
-from mercato.catalog.models import Category, Inventory, Product
+from mercato.catalog.models import Category, Product, Variant, VariantPrice, VariantStock
 from mercato.catalog.schemas import ProductListParams
 from mercato.platform.db.database import Database, DriverRow
 from mercato.platform.listing import (
@@ -99,8 +101,27 @@ class ProductCriteria:
         }
 
 
+# The product's first live variant (by position) and its first price, by currency code.
+_DEFAULT_VARIANT = (
+    select(Variant.id, Variant.sku)
+    .where(Variant.product_id == Product.id, Variant.deleted_at.is_(None))
+    .order_by(Variant.position, Variant.id)
+    .limit(1)
+    .correlate(Product)
+    .lateral("default_variant")
+)
+_DEFAULT_PRICE = (
+    select(VariantPrice.amount_minor, VariantPrice.currency)
+    .where(VariantPrice.variant_id == _DEFAULT_VARIANT.c.id)
+    .order_by(VariantPrice.currency)
+    .limit(1)
+    .correlate(_DEFAULT_VARIANT)
+    .lateral("default_price")
+)
+
+
 def available_units() -> ColumnElement[int]:
-    return func.coalesce(Inventory.on_hand, 0) - func.coalesce(Inventory.reserved, 0)
+    return func.coalesce(VariantStock.on_hand, 0) - func.coalesce(VariantStock.reserved, 0)
 
 
 def tolerates_typos(q: str) -> bool:
@@ -125,7 +146,7 @@ def relevance(criteria: ProductCriteria) -> ColumnElement[float]:
 def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
     fields = {
         "created_at": SortField(Product.created_at, parse_datetime),
-        "price": SortField(Product.price_minor, parse_int),
+        "price": SortField(_DEFAULT_PRICE.c.amount_minor, parse_int),
         "name": SortField(Product.name, parse_str),
     }
     if criteria.q is not None:
@@ -138,25 +159,26 @@ def product_view() -> ProductView:
     """A product's columns (not its tsvector), available units and category slug: plain
     rows, no ORM entities (a list page builds no objects it does not need). Built once:
     statements are immutable, each `.where()` makes a new one."""
-    return (
-        select(
-            Product.id,
-            Product.sku,
-            Product.slug,
-            Product.name,
-            Product.description,
-            Product.price_minor,
-            Product.currency,
-            Product.category_id,
-            Product.attributes,
-            Product.status,
-            Product.version,
-            Product.created_at,
-            Product.updated_at,
-            available_units().label("available"),
-            Category.slug.label("category_slug"),
-        )
-        .outerjoin(Inventory, Inventory.product_id == Product.id)
+    return select(
+        Product.id,
+        _DEFAULT_VARIANT.c.sku,
+        Product.slug,
+        Product.name,
+        Product.description,
+        _DEFAULT_PRICE.c.amount_minor.label("price_minor"),
+        _DEFAULT_PRICE.c.currency,
+        Product.category_id,
+        Product.attributes,
+        Product.status,
+        Product.version,
+        Product.created_at,
+        Product.updated_at,
+        available_units().label("available"),
+        Category.slug.label("category_slug"),
+    ).select_from(
+        outerjoin(Product, _DEFAULT_VARIANT, true())
+        .outerjoin(_DEFAULT_PRICE, true())
+        .outerjoin(VariantStock, VariantStock.variant_id == _DEFAULT_VARIANT.c.id)
         .outerjoin(Category, Category.id == Product.category_id)
     )
 
@@ -187,11 +209,15 @@ def product_listing(criteria: ProductCriteria) -> ProductView:
         )
         query = query.where(Product.category_id.in_(subtree))
     if criteria.currency is not None:
-        query = query.where(Product.currency == bindparam("currency", type_=String()))
+        query = query.where(_DEFAULT_PRICE.c.currency == bindparam("currency", type_=String()))
     if criteria.min_price is not None:
-        query = query.where(Product.price_minor >= bindparam("min_price", type_=BigInteger()))
+        query = query.where(
+            _DEFAULT_PRICE.c.amount_minor >= bindparam("min_price", type_=BigInteger())
+        )
     if criteria.max_price is not None:
-        query = query.where(Product.price_minor <= bindparam("max_price", type_=BigInteger()))
+        query = query.where(
+            _DEFAULT_PRICE.c.amount_minor <= bindparam("max_price", type_=BigInteger())
+        )
     if criteria.in_stock is not None:
         query = query.where(available_units() > 0 if criteria.in_stock else available_units() <= 0)
     return query

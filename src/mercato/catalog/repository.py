@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, bindparam, cast, exists, func, select, update
+from sqlalchemy import BigInteger, bindparam, cast, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercato.catalog.models import MAX_ON_HAND, Category, Inventory, Product
+from mercato.catalog.models import (
+    MAX_ON_HAND,
+    Category,
+    Product,
+    ProductImage,
+    ProductOption,
+    Variant,
+    VariantPrice,
+    VariantStock,
+)
 from mercato.catalog.reads import product_lookup
 from mercato.platform.db.database import WriteSession
 from mercato.platform.db.sqlstates import UNIQUE_VIOLATION, sqlstate_of
@@ -38,12 +47,33 @@ class CatalogReads:
             select(Category.id).where(Category.slug == slug, Category.deleted_at.is_(None))
         )
 
-    async def inventory(self, product_id: uuid.UUID) -> Inventory | None:
+    async def stock(self, variant_id: uuid.UUID) -> VariantStock | None:
+        """The stock of a live variant of a live product."""
         return await self._session.scalar(
-            select(Inventory)
-            .where(Inventory.product_id == product_id)
+            select(VariantStock)
+            .join(Variant, Variant.id == VariantStock.variant_id)
+            .join(Product, Product.id == Variant.product_id)
+            .where(
+                VariantStock.variant_id == variant_id,
+                Variant.deleted_at.is_(None),
+                Product.deleted_at.is_(None),
+            )
             .execution_options(populate_existing=True)
         )
+
+    async def live_variant_ids(self, product_id: uuid.UUID) -> list[uuid.UUID]:
+        """The live variants of a live product, in display order."""
+        rows = await self._session.scalars(
+            select(Variant.id)
+            .join(Product, Product.id == Variant.product_id)
+            .where(
+                Variant.product_id == product_id,
+                Variant.deleted_at.is_(None),
+                Product.deleted_at.is_(None),
+            )
+            .order_by(Variant.position, Variant.id)
+        )
+        return list(rows)
 
     async def live_categories(self) -> list[Category]:
         rows = await self._session.scalars(
@@ -74,7 +104,16 @@ class CatalogRepository(CatalogReads):
     def __init__(self, session: WriteSession) -> None:
         super().__init__(session)
 
-    def add(self, row: Product | Inventory | Category) -> None:
+    def add(
+        self,
+        row: Product
+        | Category
+        | ProductOption
+        | Variant
+        | VariantPrice
+        | VariantStock
+        | ProductImage,
+    ) -> None:
         self._session.add(row)
 
     async def flush_or_conflict(self, conflict: type[Conflict]) -> None:
@@ -95,30 +134,74 @@ class CatalogRepository(CatalogReads):
             .execution_options(populate_existing=True)
         )
 
-    async def set_on_hand(self, product_id: uuid.UUID, on_hand: int) -> Inventory | None:
+    async def set_on_hand(self, variant_id: uuid.UUID, on_hand: int) -> VariantStock | None:
         """Set the stock unless that goes below what is reserved (None then)."""
         return await self._session.scalar(
-            update(Inventory)
-            .where(Inventory.product_id == product_id, Inventory.reserved <= on_hand)
+            update(VariantStock)
+            .where(VariantStock.variant_id == variant_id, VariantStock.reserved <= on_hand)
             .values(on_hand=on_hand, updated_at=func.now())
-            .returning(Inventory)
+            .returning(VariantStock)
+            .execution_options(populate_existing=True)
         )
 
-    async def adjust_on_hand(self, product_id: uuid.UUID, delta: int) -> Inventory | None:
+    async def adjust_on_hand(self, variant_id: uuid.UUID, delta: int) -> VariantStock | None:
         """Atomic `on_hand += delta`, refused (None) below what is reserved, below 0 or above
         `MAX_ON_HAND`; compared in 64 bits, so no sum overflows the 32-bit column."""
         delta_64 = bindparam("delta", delta, type_=BigInteger())
-        adjusted = cast(Inventory.on_hand, BigInteger) + delta_64
+        adjusted = cast(VariantStock.on_hand, BigInteger) + delta_64
         return await self._session.scalar(
-            update(Inventory)
+            update(VariantStock)
             .where(
-                Inventory.product_id == product_id,
-                adjusted >= Inventory.reserved,
+                VariantStock.variant_id == variant_id,
+                adjusted >= VariantStock.reserved,
                 adjusted >= 0,
                 adjusted <= MAX_ON_HAND,
             )
-            .values(on_hand=Inventory.on_hand + delta, updated_at=func.now())
-            .returning(Inventory)
+            .values(on_hand=VariantStock.on_hand + delta, updated_at=func.now())
+            .returning(VariantStock)
+            .execution_options(populate_existing=True)
+        )
+
+    async def change_default_variant(
+        self,
+        variant_id: uuid.UUID,
+        *,
+        sku: str | None,
+        price_minor: int | None,
+        currency: str | None,
+    ) -> None:
+        """The single-variant shorthand: a new SKU, and the price replaced by one in the
+        given (or its current) currency."""
+        variant = await self._session.get(Variant, variant_id, with_for_update=True)
+        assert variant is not None
+        if sku is not None:
+            variant.sku = sku
+            variant.version += 1
+            variant.updated_at = func.now()
+        if price_minor is None and currency is None:
+            return
+        prices = list(
+            await self._session.scalars(
+                select(VariantPrice)
+                .where(VariantPrice.variant_id == variant_id)
+                .order_by(VariantPrice.currency)
+            )
+        )
+        current = prices[0] if prices else None
+        amount = (
+            price_minor if price_minor is not None else (current.amount_minor if current else 0)
+        )
+        code = currency or (current.currency if current else "EUR")
+        await self._session.execute(
+            delete(VariantPrice).where(VariantPrice.variant_id == variant_id)
+        )
+        self._session.add(VariantPrice(variant_id=variant_id, currency=code, amount_minor=amount))
+
+    async def delete_variants_of(self, product_id: uuid.UUID, *, at: object) -> None:
+        await self._session.execute(
+            update(Variant)
+            .where(Variant.product_id == product_id, Variant.deleted_at.is_(None))
+            .values(deleted_at=at, updated_at=at, version=Variant.version + 1)
         )
 
     async def category_for_update(self, category_id: uuid.UUID) -> Category | None:

@@ -57,7 +57,12 @@ async def create_product(
 
 
 CATALOG_TABLES = (
-    "catalog_inventory",
+    "catalog_image",
+    "catalog_variant_stock",
+    "catalog_variant_price",
+    "catalog_variant",
+    "catalog_option",
+    "catalog_product_price",
     "catalog_product",
     "catalog_category",
     "platform_idempotency_key",

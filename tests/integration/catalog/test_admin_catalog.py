@@ -63,7 +63,7 @@ async def test_duplicates_and_unknown_categories_are_refused(
         headers=editor,
     )
     assert same_sku.status_code == 409
-    assert same_sku.json()["type"] == "/problems/duplicate-product"
+    assert same_sku.json()["type"] == "/problems/duplicate-variant"
     unknown = await client.post(
         ADMIN_PRODUCTS,
         json={
@@ -111,7 +111,7 @@ async def test_an_idempotency_key_replays_the_first_answer(
     assert different.status_code == 422
     assert different.json()["type"] == "/problems/idempotency-key-reused"
     count = await connection.scalar(
-        text("SELECT count(*) FROM catalog_product WHERE sku = 'IDEM-1'")
+        text("SELECT count(*) FROM catalog_variant WHERE sku = 'IDEM-1'")
     )
     assert count == 1
 
@@ -178,7 +178,10 @@ async def test_stock_never_goes_below_what_is_reserved(
     product = await create_product(client, editor, on_hand=10)
     inventory = f"{ADMIN_PRODUCTS}/{product['id']}/inventory"
     await connection.execute(
-        text("UPDATE catalog_inventory SET reserved = 4 WHERE product_id = :id"),
+        text(
+            "UPDATE catalog_variant_stock SET reserved = 4 WHERE variant_id ="
+            " (SELECT id FROM catalog_variant WHERE product_id = :id)"
+        ),
         {"id": product["id"]},
     )
     assert (await client.put(inventory, json={"on_hand": 3}, headers=editor)).status_code == 409
@@ -201,7 +204,8 @@ async def test_stock_never_goes_below_what_is_reserved(
     # The database refuses it too, whatever the code path.
     refused = await connection.execute(
         text(
-            "SELECT count(*) FROM catalog_inventory WHERE product_id = :id AND reserved <= on_hand"
+            "SELECT count(*) FROM catalog_variant_stock s JOIN catalog_variant v"
+            " ON v.id = s.variant_id WHERE v.product_id = :id AND s.reserved <= s.on_hand"
         ),
         {"id": product["id"]},
     )

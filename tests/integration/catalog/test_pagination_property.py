@@ -37,26 +37,38 @@ products = st.lists(
 async def insert(
     connection: AsyncConnection, category: uuid.UUID, price: int, name: str, stock: int
 ) -> str:
-    product_id = uuid.uuid4()
+    product_id, variant_id = uuid.uuid4(), uuid.uuid4()
     await connection.execute(
         text(
-            "INSERT INTO catalog_product (id, sku, slug, name, price_minor, currency,"
-            " category_id, status) VALUES (:id, :sku, :slug, :name, :price, 'EUR', :category,"
-            " 'active')"
+            "INSERT INTO catalog_product (id, slug, name, category_id, status, in_stock)"
+            " VALUES (:id, :slug, :name, :category, 'active', :stock > 0)"
         ),
         {
             "id": product_id,
-            "sku": f"P-{product_id.hex}",
             "slug": f"p-{product_id.hex}",
             "name": name,
-            "price": price,
             "category": category,
+            "stock": stock,
         },
     )
-    await connection.execute(
-        text("INSERT INTO catalog_inventory (product_id, on_hand) VALUES (:id, :stock)"),
-        {"id": product_id, "stock": stock},
-    )
+    for statement in (
+        "INSERT INTO catalog_variant (id, product_id, sku) VALUES (:variant, :id, :sku)",
+        "INSERT INTO catalog_variant_price (variant_id, currency, amount_minor)"
+        " VALUES (:variant, 'EUR', :price)",
+        "INSERT INTO catalog_variant_stock (variant_id, on_hand) VALUES (:variant, :stock)",
+        "INSERT INTO catalog_product_price (product_id, currency, from_minor)"
+        " VALUES (:id, 'EUR', :price)",
+    ):
+        await connection.execute(
+            text(statement),
+            {
+                "id": product_id,
+                "variant": variant_id,
+                "sku": f"P-{product_id.hex}",
+                "price": price,
+                "stock": stock,
+            },
+        )
     return str(product_id)
 
 
@@ -117,8 +129,7 @@ async def test_pages_are_the_whole_ordered_result_once(  # noqa: PLR0917 - hypot
     stocked_originals = await connection.execute(
         text(
             "SELECT p.id::text FROM catalog_product p"
-            " JOIN catalog_inventory i ON i.product_id = p.id"
-            " WHERE p.id::text = ANY(:ids) AND (:any_stock OR i.on_hand - i.reserved > 0)"
+            " WHERE p.id::text = ANY(:ids) AND (:any_stock OR p.in_stock)"
         ),
         {"ids": list(original), "any_stock": in_stock is None},
     )

@@ -130,7 +130,10 @@ async def test_filters_combine_and_categories_include_their_subtree(
     assert await walk(client, {"category": "no-such-category"}) == []
     # Reserved units are not available.
     await connection.execute(
-        text("UPDATE catalog_inventory SET reserved = 5 WHERE product_id = :id"),
+        text(
+            "UPDATE catalog_variant_stock SET reserved = 5 WHERE variant_id ="
+            " (SELECT id FROM catalog_variant WHERE product_id = :id)"
+        ),
         {"id": kettle["id"]},
     )
     assert (await client.get(f"{PRODUCTS}/{kettle['id']}")).json()["stock"]["in_stock"] is False
