@@ -202,7 +202,8 @@ async def _plan(
 def _texts(values: Collection[str]) -> BindParameter[list[str]]:
     """One array parameter (an IN list of a big file's handles would pass the driver's
     32,767 parameters)."""
-    return bindparam(None, list(values), type_=ARRAY(Text()))
+    array: ARRAY[str] = ARRAY(Text())
+    return bindparam(None, list(values), type_=array)  # type: ignore[arg-type]
 
 
 def _skus_in_file(records: Sequence[ProductRecord], report: ImportReport) -> set[str]:

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.catalog.exporter import export_pages, price_currencies
-from mercato.catalog.importer import ImportFailed, ImportMode, import_catalog
+from mercato.catalog.importer import ImportFailed, import_catalog
 from mercato.catalog.transfer import native, shopify
-from mercato.catalog.transfer.files import FileFormat
+from mercato.catalog.transfer.choices import FileFormat, ImportMode
 from mercato.catalog.transfer.records import ProductRecord
 from mercato.platform.db.database import ConnectionBoundDatabase
 from tests.integration.catalog.conftest import create_category

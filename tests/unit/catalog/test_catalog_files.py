@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mercato.catalog.transfer.files import (
-    MAX_REPORTED_ERRORS,
-    FileFormat,
-    detect_format,
-    read_catalog_file,
-)
+from mercato.catalog.transfer.choices import FileFormat
+from mercato.catalog.transfer.files import MAX_REPORTED_ERRORS, detect_format, read_catalog_file
 from mercato.catalog.transfer.records import FileRefused
 from tests.unit.catalog.test_shopify_csv import FIXTURE
 
