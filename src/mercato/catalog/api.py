@@ -10,21 +10,30 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from mercato.catalog.aliases import alias_of, peek_of
 from mercato.catalog.auth import PUBLIC_READ, CatalogDep, EditorOnDemand
 from mercato.catalog.cache import CachedRead, CatalogCache, Compute
-from mercato.catalog.errors import CategoryNotFound, ProductNotFound
+from mercato.catalog.errors import CategoryNotFound, ProductNotFound, VariantNotFound
 from mercato.catalog.models import Category
-from mercato.catalog.reads import ProductList, product_page_document
+from mercato.catalog.product_pages import (
+    PageView,
+    product_page_document,
+    public_product,
+    sellable_variant_page,
+)
+from mercato.catalog.reads import ProductList, encode
 from mercato.catalog.repository import CatalogReads
 from mercato.catalog.schemas import (
     CategoryLinks,
     CategoryOut,
     CategoryRef,
+    ProductCard,
     ProductListParams,
     ProductOut,
+    ProductPageParams,
+    SellableVariantOut,
 )
 from mercato.platform.deps import DatabaseDep
 from mercato.platform.http.caching import cached_read, strong_etag
@@ -46,7 +55,7 @@ async def _public_read(
 
 @router.get(
     "/products",
-    response_model=Page[ProductOut],
+    response_model=Page[ProductCard],
     summary="Browse and search products",
 )
 async def list_products(
@@ -58,7 +67,7 @@ async def list_products(
 ) -> Response:
     """Active products, filtered, sorted, in keyset pages (`status` other than `active`
     needs a catalog editor's bearer token and is never cached)."""
-    listing = ProductList.plan(params)
+    listing = ProductList.plan(params, default_currency=catalog.settings.default_currency)
 
     async def compute() -> CachedRead:
         page = await listing.read(database, url=request.url)
@@ -80,31 +89,82 @@ async def list_products(
     )
 
 
+def _product_key(id_or_slug: str) -> tuple[uuid.UUID | None, str | None]:
+    """An id, or else a slug; 404 for what can be neither."""
+    if len(id_or_slug) > 160:
+        raise ProductNotFound()
+    try:
+        return uuid.UUID(id_or_slug), None
+    except ValueError:
+        return None, id_or_slug
+
+
+def _page_view(catalog: CatalogDep, params: ProductPageParams) -> PageView:
+    return PageView(
+        currency=params.currency or catalog.settings.default_currency,
+        show_counts=catalog.settings.expose_stock_counts,
+    )
+
+
 @router.get(
     "/products/{id_or_slug}",
     response_model=ProductOut,
-    summary="One active product, by id or slug",
+    summary="One active product with its options, variants and images, by id or slug",
     dependencies=[PUBLIC_READ],
 )
 async def get_product(
-    id_or_slug: SafeLine, request: Request, database: DatabaseDep, catalog: CatalogDep
+    id_or_slug: SafeLine,
+    params: Annotated[ProductPageParams, Query()],
+    request: Request,
+    database: DatabaseDep,
+    catalog: CatalogDep,
 ) -> Response:
-    try:
-        product_id: uuid.UUID | None = uuid.UUID(id_or_slug)
-    except ValueError:
-        product_id = None
-    if len(id_or_slug) > 160:
-        raise ProductNotFound()
+    product_id, slug = _product_key(id_or_slug)
+    view = _page_view(catalog, params)
 
     async def compute() -> CachedRead:
-        encoded = await product_page_document(
-            database, product_id=product_id, slug=None if product_id else id_or_slug
-        )
+        encoded = await product_page_document(database, product_id=product_id, slug=slug, view=view)
         if encoded is None:
             raise ProductNotFound()
         return CachedRead(body=encoded, etag=strong_etag(encoded))
 
-    read = await _public_read(request, catalog.cache, f"product:{id_or_slug}", compute)
+    what = f"product:{id_or_slug}:{view.currency}"
+    read = await _public_read(request, catalog.cache, what, compute)
+    return cached_read(
+        request, body=read.body, etag=read.etag, cache_control=catalog.public_cache_control
+    )
+
+
+@router.get(
+    "/products/{id_or_slug}/variants/{sku}",
+    response_model=SellableVariantOut,
+    summary="One variant of an active product, by SKU: what a cart line needs",
+    dependencies=[PUBLIC_READ],
+)
+async def get_variant(
+    *,
+    id_or_slug: SafeLine,
+    sku: Annotated[SafeLine, Path(max_length=64)],
+    params: Annotated[ProductPageParams, Query()],
+    request: Request,
+    database: DatabaseDep,
+    catalog: CatalogDep,
+) -> Response:
+    product_id, slug = _product_key(id_or_slug)
+    view = _page_view(catalog, params)
+
+    async def compute() -> CachedRead:
+        document = await public_product(database, product_id=product_id, slug=slug, view=view)
+        if document is None:
+            raise ProductNotFound()
+        variant = sellable_variant_page(document, sku)
+        if variant is None:
+            raise VariantNotFound()
+        encoded = encode(variant)
+        return CachedRead(body=encoded, etag=strong_etag(encoded))
+
+    what = f"variant:{id_or_slug}:{sku.casefold()}:{view.currency}"
+    read = await _public_read(request, catalog.cache, what, compute)
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=catalog.public_cache_control
     )

@@ -44,7 +44,7 @@ from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from mercato.catalog.schemas import CategoryOut, ProductOut
+from mercato.catalog.schemas import CategoryOut, ProductCard, ProductOut, SellableVariantOut
 from mercato.platform.db.changes import Changes, Topic
 from mercato.platform.redis import CircuitOpen, RedisGuard
 
@@ -63,7 +63,12 @@ MAX_ALIASES = 50_000
 
 def _shape() -> str:
     schemas = orjson.dumps(
-        [ProductOut.model_json_schema(), CategoryOut.model_json_schema()],
+        [
+            ProductCard.model_json_schema(),
+            ProductOut.model_json_schema(),
+            SellableVariantOut.model_json_schema(),
+            CategoryOut.model_json_schema(),
+        ],
         option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(schemas).hexdigest()[:12]

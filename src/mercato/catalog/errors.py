@@ -58,6 +58,36 @@ class DuplicateVariant(errors.Conflict):
     title = "A live variant already has this SKU or these option values"
 
 
+class OptionNotFound(errors.NotFound):
+    code = "option-not-found"
+    title = "No such option"
+
+
+class ImageNotFound(errors.NotFound):
+    code = "image-not-found"
+    title = "No such image"
+
+
+class PriceNotFound(errors.NotFound):
+    code = "price-not-found"
+    title = "The variant has no price in this currency"
+
+
+class DuplicateOption(errors.Conflict):
+    code = "duplicate-option"
+    title = "The product already has an option with this name"
+
+
+class TooManyOptions(errors.Conflict):
+    code = "too-many-options"
+    title = "A product has at most three options"
+
+
+class OptionValueInUse(errors.Conflict):
+    code = "option-value-in-use"
+    title = "A live variant uses an option value that would be removed"
+
+
 class OutOfStock(errors.Conflict):
     """Some lines of a reservation cannot be had: nothing of it was reserved."""
 

@@ -1,17 +1,20 @@
-"""Catalog administration of products: create, change, soft-delete. One transaction each;
-every change publishes an event (caches and other contexts follow the catalog by them)."""
+"""Catalog administration of products: create (with options, variants and images in one
+request), change, soft-delete. One transaction each; every change publishes an event
+(caches and other contexts follow the catalog by them)."""
 
 from __future__ import annotations
 
 import uuid
 
-from mercato.catalog.changes import publish_change
-from mercato.catalog.errors import DuplicateProduct, DuplicateVariant, ProductNotFound
+from mercato.catalog.changes import locked_product, product_changed, publish_change
+from mercato.catalog.errors import DuplicateProduct, DuplicateVariant
 from mercato.catalog.events import ProductChanged
-from mercato.catalog.models import Product, Variant, VariantPrice, VariantStock
+from mercato.catalog.images import add_image_rows
+from mercato.catalog.models import Product, ProductOption, Variant
 from mercato.catalog.repository import CatalogReads, CatalogRepository
 from mercato.catalog.schemas import ProductIn, ProductPatchIn
 from mercato.catalog.summary import refresh_product
+from mercato.catalog.variants import add_variant_rows, option_values_of, refuse_repeats
 from mercato.platform.clock import utc_now
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork
@@ -19,9 +22,10 @@ from mercato.platform.errors import Invalid
 from mercato.platform.ids import uuid7
 
 
-def unknown_category(slug: str) -> Invalid:
+def unknown_category() -> Invalid:
+    # The slug is not repeated: a detail never echoes what the client sent.
     return Invalid(
-        f"There is no category {slug!r}.",
+        "There is no live category with this slug.",
         errors=[{"in": "body", "pointer": "/category", "detail": "unknown category"}],
     )
 
@@ -32,7 +36,7 @@ async def category_id_of(catalog: CatalogReads, slug: str | None) -> uuid.UUID |
         return None
     category_id = await catalog.category_id_by_slug(slug)
     if category_id is None:
-        raise unknown_category(slug)
+        raise unknown_category()
     return category_id
 
 
@@ -43,6 +47,8 @@ def new_product(product: ProductIn, *, category_id: uuid.UUID | None) -> Product
         slug=product.slug,
         name=product.name,
         description=product.description,
+        product_type=product.type,
+        tags=list(product.tags),
         category_id=category_id,
         attributes=product.attributes,
         status=product.status,
@@ -52,31 +58,39 @@ def new_product(product: ProductIn, *, category_id: uuid.UUID | None) -> Product
 async def add_default_variant(
     catalog: CatalogRepository, product_id: uuid.UUID, product: ProductIn
 ) -> Variant:
-    """The single-variant shorthand of `ProductIn`: a variant without options carrying the
-    SKU, the price and the stock; 409 if a live variant has the SKU."""
-    # Flushed in steps: without relationships, the flush order is not implied.
-    variant = Variant(id=uuid7(), product_id=product_id, sku=product.sku, option_values=[])
-    catalog.add(variant)
-    await catalog.flush_or_conflict(DuplicateVariant)
-    catalog.add(
-        VariantPrice(
-            variant_id=variant.id, currency=product.currency, amount_minor=product.price_minor
-        )
-    )
-    catalog.add(VariantStock(variant_id=variant.id, on_hand=product.on_hand))
-    await catalog.flush_or_conflict(DuplicateVariant)
+    """The shorthand's variant (no options), for writers that build products one by one."""
+    (variant,) = await add_variant_rows(catalog, product_id, product.variant_list(), options=[])
     return variant
 
 
-async def create_product(product: ProductIn, *, uow: UnitOfWork) -> uuid.UUID:
-    """A product and its default variant (SKU, price, stock); 409 if a live product has
-    the slug or a live variant the SKU."""
+async def create_product(
+    product: ProductIn, *, uow: UnitOfWork, media_base: str | None = None
+) -> uuid.UUID:
+    """A product with its options, variants (prices, stock) and images; 409 if a live
+    product has the slug or a live variant one of the SKUs; 422 for option values that do
+    not fit the options, or SKUs or combinations repeated within the request."""
+    variants = product.variant_list()
+    options = [
+        ProductOption(id=uuid7(), name=option.name, position=position, values=option.values)
+        for position, option in enumerate(product.options)
+    ]
+    values = [
+        option_values_of(variant.options, options, pointer=f"/variants/{index}/options")
+        for index, variant in enumerate(variants)
+    ]
+    refuse_repeats(variants, values)
     async with uow:
         catalog = CatalogRepository(uow.session)
         row = new_product(product, category_id=await category_id_of(catalog, product.category))
         catalog.add(row)
         await catalog.flush_or_conflict(DuplicateProduct)
-        await add_default_variant(catalog, row.id, product)
+        for option in options:
+            option.product_id = row.id
+            catalog.add(option)
+        created = await add_variant_rows(catalog, row.id, variants, options=options)
+        by_sku = {variant.sku.casefold(): variant.id for variant in created}
+        await add_image_rows(catalog, row.id, product.images, by_sku, media_base=media_base)
+        await catalog.flush_or_conflict(DuplicateVariant)
         await refresh_product(uow.session, row.id)
         publish_change(
             uow,
@@ -87,6 +101,11 @@ async def create_product(product: ProductIn, *, uow: UnitOfWork) -> uuid.UUID:
     return row.id
 
 
+# Fields of the single-variant shorthand: they belong to the default variant.
+DEFAULT_VARIANT_FIELDS = frozenset({"sku", "price_minor", "currency"})
+_RENAMED = {"type": "product_type"}
+
+
 async def update_product(
     *,
     product_id: uuid.UUID,
@@ -94,38 +113,24 @@ async def update_product(
     expected: ExpectedVersion,
     uow: UnitOfWork,
 ) -> None:
-    """Apply the fields sent in `changes` (null clears only the category)."""
+    """Apply the fields sent in `changes` (null clears only the category and the type)."""
     sent = changes.sent_fields()
     async with uow:
         catalog = CatalogRepository(uow.session)
-        product = await catalog.product_for_update(product_id)
-        if product is None:
-            raise ProductNotFound()
+        product = await locked_product(catalog, product_id)
         expected.check(product.version)
         slugs = {product.slug}
         for name in sent - DEFAULT_VARIANT_FIELDS:
             if name == "category":
                 product.category_id = await category_id_of(catalog, changes.category)
             else:
-                setattr(product, name, getattr(changes, name))
+                setattr(product, _RENAMED.get(name, name), getattr(changes, name))
         if sent:
-            product.version += 1
-            product.updated_at = utc_now()
             await catalog.flush_or_conflict(DuplicateProduct)
             if sent & DEFAULT_VARIANT_FIELDS:
                 await _change_default_variant(catalog, product.id, changes, sent)
-            await refresh_product(uow.session, product.id)
-            slugs.add(product.slug)
-            publish_change(
-                uow,
-                ProductChanged(product_id=product.id, slugs=sorted(slugs), change="updated"),
-                aggregate_id=product.id,
-            )
+            await product_changed(uow, product, slugs=slugs)
         await uow.commit()
-
-
-# Fields of the single-variant shorthand (`ProductIn`): they belong to the default variant.
-DEFAULT_VARIANT_FIELDS = frozenset({"sku", "price_minor", "currency"})
 
 
 async def _change_default_variant(
@@ -151,17 +156,15 @@ async def _change_default_variant(
 
 
 async def delete_product(*, product_id: uuid.UUID, uow: UnitOfWork) -> None:
-    """Soft delete: invisible everywhere, SKU and slug free again; the row stays for the
-    orders that reference it."""
+    """Soft delete: invisible everywhere, slug and SKUs free again; the rows stay for the
+    orders that reference them."""
     async with uow:
-        product = await CatalogRepository(uow.session).product_for_update(product_id)
-        if product is None:
-            raise ProductNotFound()
+        catalog = CatalogRepository(uow.session)
+        product = await locked_product(catalog, product_id)
         product.deleted_at = utc_now()
         product.updated_at = product.deleted_at
         product.version += 1
-        # Its variants go with it: their SKUs are free again.
-        await CatalogRepository(uow.session).delete_variants_of(product.id, at=product.deleted_at)
+        await catalog.delete_variants_of(product.id, at=product.deleted_at)
         publish_change(
             uow,
             ProductChanged(product_id=product.id, slugs=[product.slug], change="deleted"),

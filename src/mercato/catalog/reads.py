@@ -1,9 +1,12 @@
-"""The public product list and product pages: what a read asks, the one statement that
-answers it (compiled once per shape), and the JSON documents it becomes.
+"""The public product list: what a read asks, the one statement that answers it (compiled
+once per shape), and the product cards it becomes (product pages: `product_pages.py`).
 
-Every read the public API makes is one statement: the product list joins stock and the
-category slug in (no N+1: relationships are not used at all), and the category filter is a
-subquery over the materialised paths. Search is full-text first (`websearch_to_tsquery`,
+Every list is one statement over one row per product: the product's denormalised read
+fields (`in_stock`, option keys, tags, the search document; `summary.py`) and its
+from-price in the currency asked for (`catalog_product_price`) answer the filters and the
+sorts by index; the primary image and the category slug are joined in (no N+1:
+relationships are not used at all), and the category filter is a subquery over the
+materialised paths. Search is full-text first (`websearch_to_tsquery`,
 ranked); only when plain words match nothing at all does a typo-tolerant search of the
 names (`word_similarity`, pg_trgm) take over, and the cursor remembers which mode a list
 is in.
@@ -12,7 +15,6 @@ is in.
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,18 +26,19 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     String,
+    and_,
     bindparam,
     func,
     literal_column,
     outerjoin,
     select,
-    true,
 )
 from sqlalchemy.orm import aliased
 from starlette.datastructures import URL
 
-from mercato.catalog.models import Category, Product, Variant, VariantPrice, VariantStock
+from mercato.catalog.models import Category, Product, ProductImage, ProductPrice
 from mercato.catalog.schemas import ProductListParams
+from mercato.catalog.summary import option_key
 from mercato.platform.db.database import Database, DriverRow
 from mercato.platform.listing import (
     AnySelect,
@@ -65,12 +68,18 @@ _Q = bindparam("q", type_=String())
 
 @dataclass(frozen=True, slots=True)
 class ProductCriteria:
+    currency: str
     q: str | None = None
     category: str | None = None
     min_price: int | None = None
     max_price: int | None = None
-    currency: str | None = None
+    # Only products with a price in `currency` (asked for, or sorting by price).
+    priced_only: bool = False
     in_stock: bool | None = None
+    tag: str | None = None
+    product_type: str | None = None
+    # `option_key` of the option filters (one GIN lookup whatever their number).
+    option_key: str | None = None
     status: str = "active"
     # Typo-tolerant matching of the name, used when full-text search finds nothing.
     fuzzy: bool = False
@@ -82,10 +91,13 @@ class ProductCriteria:
             self.q is not None,
             self.fuzzy,
             self.category is not None,
-            self.currency is not None,
+            self.priced_only,
             self.min_price is not None,
             self.max_price is not None,
             self.in_stock,
+            self.tag is not None,
+            self.product_type is not None,
+            self.option_key is not None,
         )
 
     @property
@@ -98,30 +110,18 @@ class ProductCriteria:
             "min_price": self.min_price,
             "max_price": self.max_price,
             "status": self.status,
+            "tags": [self.tag] if self.tag is not None else None,
+            "product_type": self.product_type,
+            "option_keys": [self.option_key] if self.option_key is not None else None,
         }
 
 
-# The product's first live variant (by position) and its first price, by currency code.
-_DEFAULT_VARIANT = (
-    select(Variant.id, Variant.sku)
-    .where(Variant.product_id == Product.id, Variant.deleted_at.is_(None))
-    .order_by(Variant.position, Variant.id)
-    .limit(1)
-    .correlate(Product)
-    .lateral("default_variant")
+# The from-price in the currency of the request (`ProductCriteria.currency`).
+_FROM_PRICE = and_(
+    ProductPrice.product_id == Product.id,
+    ProductPrice.currency == bindparam("currency", type_=String()),
 )
-_DEFAULT_PRICE = (
-    select(VariantPrice.amount_minor, VariantPrice.currency)
-    .where(VariantPrice.variant_id == _DEFAULT_VARIANT.c.id)
-    .order_by(VariantPrice.currency)
-    .limit(1)
-    .correlate(_DEFAULT_VARIANT)
-    .lateral("default_price")
-)
-
-
-def available_units() -> ColumnElement[int]:
-    return func.coalesce(VariantStock.on_hand, 0) - func.coalesce(VariantStock.reserved, 0)
+_PRIMARY_IMAGE = and_(ProductImage.product_id == Product.id, ProductImage.is_primary)
 
 
 def tolerates_typos(q: str) -> bool:
@@ -146,7 +146,7 @@ def relevance(criteria: ProductCriteria) -> ColumnElement[float]:
 def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
     fields = {
         "created_at": SortField(Product.created_at, parse_datetime),
-        "price": SortField(_DEFAULT_PRICE.c.amount_minor, parse_int),
+        "price": SortField(ProductPrice.from_minor, parse_int),
         "name": SortField(Product.name, parse_str),
     }
     if criteria.q is not None:
@@ -156,29 +156,26 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
 
 @functools.cache
 def product_view() -> ProductView:
-    """A product's columns (not its tsvector), available units and category slug: plain
-    rows, no ORM entities (a list page builds no objects it does not need). Built once:
-    statements are immutable, each `.where()` makes a new one."""
+    """A product card's columns: plain rows, no ORM entities (a list page builds no
+    objects it does not need). Built once: statements are immutable, each `.where()` makes
+    a new one."""
     return select(
         Product.id,
-        _DEFAULT_VARIANT.c.sku,
         Product.slug,
         Product.name,
-        Product.description,
-        _DEFAULT_PRICE.c.amount_minor.label("price_minor"),
-        _DEFAULT_PRICE.c.currency,
+        Product.product_type,
+        Product.tags,
+        Product.in_stock,
         Product.category_id,
-        Product.attributes,
         Product.status,
-        Product.version,
         Product.created_at,
-        Product.updated_at,
-        available_units().label("available"),
+        ProductPrice.from_minor,
+        ProductImage.url.label("image_url"),
+        ProductImage.alt.label("image_alt"),
         Category.slug.label("category_slug"),
     ).select_from(
-        outerjoin(Product, _DEFAULT_VARIANT, true())
-        .outerjoin(_DEFAULT_PRICE, true())
-        .outerjoin(VariantStock, VariantStock.variant_id == _DEFAULT_VARIANT.c.id)
+        outerjoin(Product, ProductPrice, _FROM_PRICE)
+        .outerjoin(ProductImage, _PRIMARY_IMAGE)
         .outerjoin(Category, Category.id == Product.category_id)
     )
 
@@ -208,18 +205,21 @@ def product_listing(criteria: ProductCriteria) -> ProductView:
             node.path.like(root_path + "%"),
         )
         query = query.where(Product.category_id.in_(subtree))
-    if criteria.currency is not None:
-        query = query.where(_DEFAULT_PRICE.c.currency == bindparam("currency", type_=String()))
+    if criteria.priced_only:
+        query = query.where(ProductPrice.from_minor.is_not(None))
     if criteria.min_price is not None:
-        query = query.where(
-            _DEFAULT_PRICE.c.amount_minor >= bindparam("min_price", type_=BigInteger())
-        )
+        query = query.where(ProductPrice.from_minor >= bindparam("min_price", type_=BigInteger()))
     if criteria.max_price is not None:
-        query = query.where(
-            _DEFAULT_PRICE.c.amount_minor <= bindparam("max_price", type_=BigInteger())
-        )
+        query = query.where(ProductPrice.from_minor <= bindparam("max_price", type_=BigInteger()))
     if criteria.in_stock is not None:
-        query = query.where(available_units() > 0 if criteria.in_stock else available_units() <= 0)
+        query = query.where(Product.in_stock.is_(criteria.in_stock))
+    if criteria.tag is not None:
+        query = query.where(Product.tags.contains(bindparam("tags", type_=Product.tags.type)))
+    if criteria.product_type is not None:
+        query = query.where(Product.product_type == bindparam("product_type", type_=String()))
+    if criteria.option_key is not None:
+        keys = bindparam("option_keys", type_=Product.option_keys.type)
+        query = query.where(Product.option_keys.contains(keys))
     return query
 
 
@@ -240,55 +240,33 @@ async def product_page(
     return cut_page(rows, sort=sort, limit=limit)
 
 
-def product_lookup(*, by_id: bool, live_only: bool) -> ProductView:
-    """One product by `:product_id` or by `:slug` (never a deleted one)."""
-    query = product_view().where(Product.deleted_at.is_(None))
-    if by_id:
-        query = query.where(Product.id == bindparam("product_id", type_=Product.id.type))
-    else:
-        query = query.where(Product.slug == bindparam("slug", type_=String()))
-    if live_only:
-        query = query.where(Product.status == "active")
-    return query
-
-
-async def live_product(
-    database: Database, *, product_id: uuid.UUID | None, slug: str | None
-) -> DriverRow | None:
-    """A product the public may see, by id or slug; compiled once (`product_page`'s
-    reasons: product pages are the second hottest read)."""
-    by_id = product_id is not None
-    query = database.queries.get(
-        ("product", by_id), lambda: product_lookup(by_id=by_id, live_only=True)
-    )
-    rows = await database.read_rows(query, {"product_id": product_id, "slug": slug})
-    return rows[0] if rows else None
-
-
-def product_document(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A product row as its JSON document: the shape of `ProductOut` (a test holds them
+def product_card(row: Mapping[str, Any], *, currency: str) -> dict[str, Any]:
+    """A list row as its JSON document: the shape of `ProductCard` (a test holds them
     together), built without models because lists build many of them."""
     product_id = row["id"]
-    available = int(row["available"])
     category_slug = row["category_slug"]
+    from_minor = row["from_minor"]
+    image_url = row["image_url"]
     return {
         "id": product_id,
-        "sku": row["sku"],
         "slug": row["slug"],
         "name": row["name"],
-        "description": row["description"],
-        "price": {"amount_minor": row["price_minor"], "currency": row["currency"]},
+        "type": row["product_type"],
+        "tags": row["tags"],
+        "price": (
+            {"amount_minor": from_minor, "currency": currency} if from_minor is not None else None
+        ),
+        "primary_image": (
+            {"url": image_url, "alt": row["image_alt"]} if image_url is not None else None
+        ),
+        "in_stock": row["in_stock"],
         "category": (
             {"id": row["category_id"], "slug": category_slug}
             if row["category_id"] is not None and category_slug is not None
             else None
         ),
-        "attributes": row["attributes"],
         "status": row["status"],
-        "stock": {"available": max(available, 0), "in_stock": available > 0},
-        "version": row["version"],
         "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
         "links": {
             "self": f"/api/v1/products/{product_id}",
             "category": f"/api/v1/categories/{category_slug}" if category_slug else None,
@@ -315,23 +293,29 @@ class ProductList:
     params: ProductListParams
     criteria: ProductCriteria
     sort: Sort
+    default_currency: str
 
     @classmethod
-    def plan(cls, params: ProductListParams) -> ProductList:
+    def plan(cls, params: ProductListParams, *, default_currency: str) -> ProductList:
         """The list `params` ask for; a bad cursor or sort is a 422 here, before any
         cache lookup or SQL. Pages after the first stay in the mode their cursor was
         handed out in."""
         fuzzy = cursor_mode(params.cursor) == FUZZY
-        criteria, sort = _criteria_and_sort(params, fuzzy=fuzzy)
+        criteria, sort = _criteria_and_sort(params, fuzzy=fuzzy, currency=default_currency)
         if params.cursor is not None:
             sort.decode_cursor(params.cursor)
-        return cls(params, criteria, sort)
+        return cls(params, criteria, sort, default_currency)
 
     @property
     def cache_key(self) -> str:
         """The identity of the request: its parameters, sorted, defaults dropped."""
         values = self.params.model_dump(exclude_none=True, exclude_defaults=True)
-        return "products?" + urlencode(sorted((key, str(value)) for key, value in values.items()))
+        options = values.pop("options", {})
+        pairs = [(key, str(value)) for key, value in values.items()]
+        pairs += [
+            (f"option.{name.casefold()}", value.casefold()) for name, value in options.items()
+        ]
+        return "products?" + urlencode(sorted(pairs))
 
     async def read(self, database: Database, *, url: URL) -> EncodedPage:
         """The page, encoded. Full-text search first; only when it finds nothing at all
@@ -341,13 +325,18 @@ class ProductList:
             database, self.criteria, sort=self.sort, cursor=params.cursor, limit=params.limit
         )
         if not rows and self._may_fall_back:
-            criteria, sort = _criteria_and_sort(params, fuzzy=True)
+            criteria, sort = _criteria_and_sort(params, fuzzy=True, currency=self.default_currency)
             rows, cursor = await product_page(
                 database, criteria, sort=sort, cursor=None, limit=params.limit
             )
         next_url = next_page_url(url, cursor)
         return EncodedPage(
-            encode({"items": [product_document(row) for row in rows], "next": next_url}),
+            encode(
+                {
+                    "items": [product_card(row, currency=self.criteria.currency) for row in rows],
+                    "next": next_url,
+                }
+            ),
             next_url,
         )
 
@@ -362,18 +351,25 @@ class ProductList:
         )
 
 
-def _criteria_and_sort(params: ProductListParams, *, fuzzy: bool) -> tuple[ProductCriteria, Sort]:
+def _criteria_and_sort(
+    params: ProductListParams, *, fuzzy: bool, currency: str
+) -> tuple[ProductCriteria, Sort]:
+    requested = params.sort or ("relevance" if params.q is not None else "-created_at")
+    by_price = any(token.strip().lstrip("-+") == "price" for token in requested.split(","))
     criteria = ProductCriteria(
+        currency=params.currency or currency,
         q=params.q,
         category=params.category,
         min_price=params.min_price,
         max_price=params.max_price,
-        currency=params.currency,
+        priced_only=params.currency is not None or by_price,
         in_stock=params.in_stock,
+        tag=params.tag,
+        product_type=params.type,
+        option_key=option_key(params.options.items()) if params.options else None,
         status=params.status,
         fuzzy=fuzzy,
     )
-    requested = params.sort or ("relevance" if params.q is not None else "-created_at")
     # "relevance" means best first whatever its sign.
     tokens = [
         "-relevance" if token.strip().lstrip("-+") == "relevance" else token
@@ -386,11 +382,3 @@ def _criteria_and_sort(params: ProductListParams, *, fuzzy: bool) -> tuple[Produ
         mode=FUZZY if fuzzy else "",
     )
     return criteria, sort
-
-
-async def product_page_document(
-    database: Database, *, product_id: uuid.UUID | None, slug: str | None
-) -> bytes | None:
-    """A public product page, encoded; None if there is no such active product."""
-    row = await live_product(database, product_id=product_id, slug=slug)
-    return encode(product_document(row)) if row is not None else None

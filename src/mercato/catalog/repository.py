@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, bindparam, cast, delete, exists, func, select, update
+from sqlalchemy import BigInteger, bindparam, cast, delete, exists, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercato.catalog.errors import DuplicateVariant
 from mercato.catalog.models import (
     MAX_ON_HAND,
     Category,
@@ -22,11 +24,9 @@ from mercato.catalog.models import (
     VariantPrice,
     VariantStock,
 )
-from mercato.catalog.reads import product_lookup
 from mercato.platform.db.database import WriteSession
 from mercato.platform.db.sqlstates import UNIQUE_VIOLATION, sqlstate_of
 from mercato.platform.errors import Conflict
-from mercato.platform.listing import AnyRow
 
 
 class CatalogReads:
@@ -35,21 +35,16 @@ class CatalogReads:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def product_row(
-        self, *, product_id: uuid.UUID | None = None, slug: str | None = None, live_only: bool
-    ) -> AnyRow | None:
-        query = product_lookup(by_id=product_id is not None, live_only=live_only)
-        result = await self._session.execute(query, {"product_id": product_id, "slug": slug})
-        return result.first()
-
     async def category_id_by_slug(self, slug: str) -> uuid.UUID | None:
         return await self._session.scalar(
             select(Category.id).where(Category.slug == slug, Category.deleted_at.is_(None))
         )
 
-    async def stock(self, variant_id: uuid.UUID) -> VariantStock | None:
-        """The stock of a live variant of a live product."""
-        return await self._session.scalar(
+    async def stock(
+        self, variant_id: uuid.UUID, *, product_id: uuid.UUID | None = None
+    ) -> VariantStock | None:
+        """The stock of a live variant of a live product (of `product_id`, if given)."""
+        query = (
             select(VariantStock)
             .join(Variant, Variant.id == VariantStock.variant_id)
             .join(Product, Product.id == Variant.product_id)
@@ -60,6 +55,9 @@ class CatalogReads:
             )
             .execution_options(populate_existing=True)
         )
+        if product_id is not None:
+            query = query.where(Variant.product_id == product_id)
+        return await self._session.scalar(query)
 
     async def live_variant_ids(self, product_id: uuid.UUID) -> list[uuid.UUID]:
         """The live variants of a live product, in display order."""
@@ -203,6 +201,154 @@ class CatalogRepository(CatalogReads):
             .where(Variant.product_id == product_id, Variant.deleted_at.is_(None))
             .values(deleted_at=at, updated_at=at, version=Variant.version + 1)
         )
+
+    async def options_of(self, product_id: uuid.UUID) -> list[ProductOption]:
+        rows = await self._session.scalars(
+            select(ProductOption)
+            .where(ProductOption.product_id == product_id)
+            .order_by(ProductOption.position)
+            .execution_options(populate_existing=True)
+        )
+        return list(rows)
+
+    async def variant_for_update(
+        self, *, product_id: uuid.UUID, variant_id: uuid.UUID
+    ) -> Variant | None:
+        """A live variant of this product (another product's variant is not found)."""
+        return await self._session.scalar(
+            select(Variant)
+            .where(
+                Variant.id == variant_id,
+                Variant.product_id == product_id,
+                Variant.deleted_at.is_(None),
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def put_price(
+        self,
+        variant_id: uuid.UUID,
+        *,
+        currency: str,
+        amount_minor: int,
+        compare_at_minor: int | None,
+    ) -> None:
+        statement = insert(VariantPrice).values(
+            variant_id=variant_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            compare_at_minor=compare_at_minor,
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[VariantPrice.variant_id, VariantPrice.currency],
+                set_={
+                    "amount_minor": statement.excluded.amount_minor,
+                    "compare_at_minor": statement.excluded.compare_at_minor,
+                },
+            )
+        )
+
+    async def delete_price(self, variant_id: uuid.UUID, *, currency: str) -> bool:
+        deleted = await self._session.scalar(
+            delete(VariantPrice)
+            .where(VariantPrice.variant_id == variant_id, VariantPrice.currency == currency)
+            .returning(VariantPrice.currency)
+        )
+        return deleted is not None
+
+    async def images_of(self, product_id: uuid.UUID) -> list[ProductImage]:
+        rows = await self._session.scalars(
+            select(ProductImage)
+            .where(ProductImage.product_id == product_id)
+            .order_by(ProductImage.position, ProductImage.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(rows)
+
+    async def image(self, product_id: uuid.UUID, image_id: uuid.UUID) -> ProductImage | None:
+        return await self._session.scalar(
+            select(ProductImage).where(
+                ProductImage.id == image_id, ProductImage.product_id == product_id
+            )
+        )
+
+    async def clear_primary_image(self, product_id: uuid.UUID) -> None:
+        await self._session.execute(
+            update(ProductImage)
+            .where(ProductImage.product_id == product_id, ProductImage.is_primary)
+            .values(is_primary=False)
+        )
+
+    async def delete_image(self, image: ProductImage) -> None:
+        await self._session.execute(delete(ProductImage).where(ProductImage.id == image.id))
+
+    async def detach_images(self, variant_id: uuid.UUID) -> None:
+        await self._session.execute(
+            update(ProductImage)
+            .where(ProductImage.variant_id == variant_id)
+            .values(variant_id=None)
+        )
+
+    async def append_option_value(self, product_id: uuid.UUID, value: str) -> None:
+        """Every variant of the product (deleted ones too: positions stay aligned) takes
+        `value` for a new last option."""
+        await self._session.execute(
+            update(Variant)
+            .where(Variant.product_id == product_id)
+            .values(option_values=func.array_append(Variant.option_values, value))
+        )
+
+    async def option_values_in_use(self, product_id: uuid.UUID, position: int) -> set[str]:
+        rows = await self._session.scalars(
+            select(Variant.option_values[position + 1]).where(
+                Variant.product_id == product_id, Variant.deleted_at.is_(None)
+            )
+        )
+        return {value for value in rows if value is not None}
+
+    async def respell_option_value(
+        self, product_id: uuid.UUID, position: int, *, old: str, new: str
+    ) -> None:
+        await self._session.execute(
+            text(
+                "UPDATE catalog_variant SET option_values[:index] = :new"
+                " WHERE product_id = :product_id AND option_values[:index] = :old"
+            ),
+            {"index": position + 1, "new": new, "old": old, "product_id": product_id},
+        )
+
+    async def delete_option(self, option: ProductOption) -> None:
+        await self._session.execute(delete(ProductOption).where(ProductOption.id == option.id))
+        await self._session.execute(
+            update(ProductOption)
+            .where(
+                ProductOption.product_id == option.product_id,
+                ProductOption.position > option.position,
+            )
+            .values(position=ProductOption.position - 1)
+        )
+
+    async def drop_option_value(self, product_id: uuid.UUID, position: int) -> None:
+        """Every variant loses the value at `position`; 409 if two live ones then match."""
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(
+                    text(
+                        "UPDATE catalog_variant SET option_values ="
+                        " option_values[1:CAST(:index AS integer)]"
+                        " || option_values[CAST(:index AS integer) + 2:]"
+                        " WHERE product_id = :product_id"
+                    ),
+                    {"index": position, "product_id": product_id},
+                )
+        except IntegrityError as error:
+            if sqlstate_of(error) == UNIQUE_VIOLATION:
+                raise DuplicateVariant(
+                    "Without this option two live variants would be the same."
+                ) from None
+            raise
 
     async def category_for_update(self, category_id: uuid.UUID) -> Category | None:
         return await self._session.scalar(

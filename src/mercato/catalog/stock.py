@@ -17,10 +17,16 @@ from mercato.catalog.summary import refresh_in_stock
 from mercato.platform.db.uow import UnitOfWork
 
 
-async def set_stock(*, variant_id: uuid.UUID, on_hand: int, uow: UnitOfWork) -> VariantStock:
+async def set_stock(
+    *,
+    variant_id: uuid.UUID,
+    on_hand: int,
+    uow: UnitOfWork,
+    product_id: uuid.UUID | None = None,
+) -> VariantStock:
     async with uow:
         catalog = CatalogRepository(uow.session)
-        if await catalog.stock(variant_id) is None:
+        if await catalog.stock(variant_id, product_id=product_id) is None:
             raise VariantNotFound()
         stock = await catalog.set_on_hand(variant_id, on_hand)
         if stock is None:
@@ -30,11 +36,17 @@ async def set_stock(*, variant_id: uuid.UUID, on_hand: int, uow: UnitOfWork) -> 
     return stock
 
 
-async def adjust_stock(*, variant_id: uuid.UUID, delta: int, uow: UnitOfWork) -> VariantStock:
+async def adjust_stock(
+    *,
+    variant_id: uuid.UUID,
+    delta: int,
+    uow: UnitOfWork,
+    product_id: uuid.UUID | None = None,
+) -> VariantStock:
     """`on_hand += delta` in one statement (concurrent adjustments never lose updates)."""
     async with uow:
         catalog = CatalogRepository(uow.session)
-        if await catalog.stock(variant_id) is None:
+        if await catalog.stock(variant_id, product_id=product_id) is None:
             raise VariantNotFound()
         stock = await catalog.adjust_on_hand(variant_id, delta)
         if stock is None and delta > 0:

@@ -169,7 +169,7 @@ async def test_concurrent_requests_with_one_key_create_one_product(
     created = {answer.json()["id"] for answer in answers if answer.status_code == 201}
     assert len(created) == 1  # replays carry the same product
     listed = (await client.get("/api/v1/products")).json()["items"]
-    assert [item["sku"] for item in listed] == ["RACE-1"]
+    assert [item["slug"] for item in listed] == ["race"]
 
 
 async def test_stock_never_goes_below_what_is_reserved(
