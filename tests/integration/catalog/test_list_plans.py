@@ -2,15 +2,16 @@
 served by indexes, never by reading the catalog through.
 
 At 200,000 products (~1.2M variants: `slow`, the seed alone takes minutes) the plans are
-the planner's own choice on real statistics; in `make test` a small catalog checks, with
-sequential scans priced out, that an index can serve each request at all. Both seed
-inside the test's transaction (rolled back), as `mercato seed catalog` does (COPY).
+the planner's own choice on real statistics, in a database seeded once for the module; in
+`make test` a small catalog, seeded inside the test's transaction (rolled back), checks
+with sequential scans priced out that an index can serve each request at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -21,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.catalog.reads import _criteria_and_sort, product_listing
 from mercato.catalog.schemas import ProductListParams
-from mercato.catalog.seed import CatalogPlan, copy_catalog
+from mercato.catalog.seed import CatalogPlan, copy_catalog, seed_catalog
+from mercato.platform.db import migrations
 from mercato.platform.db.compiled import compile_query
 from mercato.platform.listing import keyset_statement, keyset_values
+from tests.conftest import create_database, drop_database
 
 LARGE = 200_000
 SMALL = 2_000
@@ -50,8 +53,17 @@ REQUESTS: dict[str, tuple[dict[str, Any], set[str]]] = {
         {"currency": "EUR", "min_price": 2_000, "max_price": 9_000, "sort": "price"},
         {"ix_catalog_product_price_currency_from"},
     ),
-    "a category's subtree": ({"category": "kitchen"}, {"ix_catalog_category_path"}),
+    "a category's subtree": ({"category": "kitchen"}, set()),
     "full-text search": ({"q": "oak table"}, {"ix_catalog_product_search"}),
+    "a tag on half the products": ({"tag": "bestseller"}, set()),
+    "a tag no product has": ({"tag": "no such tag"}, {"ix_catalog_product_tags"}),
+    "a product type": ({"type": "kettle"}, set()),
+    "an option": ({"option.size": "M"}, set()),
+    "three options on 0.2 % of the products": (
+        {"option.size": "XS", "option.colour": "teal", "option.material": "brass"},
+        set(),
+    ),
+    "an option value no variant has": ({"option.size": "XXXL"}, {"ix_catalog_product_option_keys"}),
 }
 
 
@@ -77,7 +89,7 @@ async def seed(connection: AsyncConnection, products: int) -> asyncpg.Connection
 async def plan_of(driver: asyncpg.Connection, query: dict[str, Any]) -> dict[str, Any]:
     """EXPLAIN (ANALYZE, BUFFERS) of the statement the list sends for `query`."""
     params = ProductListParams.model_validate(query)
-    criteria, sort = _criteria_and_sort(params, fuzzy=False)
+    criteria, sort = _criteria_and_sort(params, fuzzy=False, currency="EUR")
     compiled = compile_query(
         keyset_statement(product_listing(criteria), sort=sort, paged=False, limit=params.limit),
         PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
@@ -121,16 +133,55 @@ async def test_every_list_filter_can_be_served_by_an_index(connection: AsyncConn
         assert wanted <= indexes(plan), (name, indexes(plan))
 
 
+@pytest.fixture(scope="module")
+async def large_catalog(postgres_server: str) -> AsyncIterator[asyncpg.Connection]:
+    """200,000 generated products in a database of their own, seeded once for the module
+    as `mercato seed catalog` does (COPY, then VACUUM (ANALYZE))."""
+    url = await create_database(postgres_server, prefix="mercato_plans")
+    try:
+        await asyncio.to_thread(migrations.upgrade, url)
+        connection = await asyncpg.connect(url)
+        try:
+            await seed_catalog(
+                connection, CatalogPlan(products=LARGE, categories=500), progress=lambda _: None
+            )
+            yield connection
+        finally:
+            await connection.close()
+    finally:
+        await drop_database(postgres_server, url)
+
+
+# Where the list still reads far more than a page (found by this test; the list is
+# `reads.py`'s): a tag the statistics do not know is priced like a rare known one, so the
+# planner walks the newest-first index through the whole catalog looking for 24 matches.
+KNOWN_SLOW = {
+    "a tag no product has": "the planner walks ix_catalog_product_active_created instead of"
+    " the tags GIN index for a tag absent from the statistics (~1 s, ~78,000 blocks)",
+}
+# Small tables a plan may read whole.
+SMALL_TABLES = {"catalog_category"}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3_600)
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SLOW[name]))
+        if name in KNOWN_SLOW
+        else name
+        for name in REQUESTS
+    ],
+)
 async def test_at_200k_products_the_planner_chooses_the_indexes(
-    connection: AsyncConnection,
+    large_catalog: asyncpg.Connection, name: str
 ) -> None:
-    driver = await seed(connection, LARGE)
-    assert await driver.fetchval("SELECT count(*) FROM catalog_variant") > 900_000
-    for name, (query, wanted) in REQUESTS.items():
-        plan = await plan_of(driver, query)
-        assert not scanned_tables(plan), (name, scanned_tables(plan))
-        assert wanted <= indexes(plan), (name, indexes(plan))
-        # A page of 24 products reads a few hundred blocks, not the catalog (~30,000).
-        assert blocks(plan) < 3_000, (name, blocks(plan))
+    query, wanted = REQUESTS[name]
+    plan = await plan_of(large_catalog, query)
+    assert not scanned_tables(plan) - SMALL_TABLES, scanned_tables(plan)
+    assert wanted <= indexes(plan), indexes(plan)
+    # A page of 24 products reads hundreds to a few thousand blocks (a filter matching
+    # 0.2 % of the products walks ~13,000 index entries), never the catalog (~80,000); a
+    # full-text search ranks every match of its words first.
+    assert blocks(plan) < (10_000 if "q" in query else 5_000), blocks(plan)
