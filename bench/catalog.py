@@ -48,16 +48,12 @@ from bench.support import (
     wrk_load,
 )
 from mercato.catalog.cache import RedisCatalogCache
-from mercato.catalog.reads import (
-    PRODUCT_TIEBREAKER,
-    ProductCriteria,
-    product_listing,
-    product_sort_fields,
-)
+from mercato.catalog.reads import _criteria_and_sort, product_listing
+from mercato.catalog.schemas import ProductListParams
 from mercato.catalog.seed import DEPARTMENTS, MATERIALS, CatalogPlan, seed_catalog
 from mercato.platform.db.compiled import compile_query
 from mercato.platform.jobs.runtime import libpq_url
-from mercato.platform.listing import Sort, keyset_statement, keyset_values
+from mercato.platform.listing import keyset_statement, keyset_values
 
 # min_price drawn up to here keeps pages full (prices are ~€30 at the median), so every
 # request does a page's worth of work rather than scanning for matches that do not exist.
@@ -111,10 +107,11 @@ def _miss_sql() -> str:
     """The cache-miss list's statement, as Mercato sends it for one page size: `$1` is
     min_price, `<limit>` stands for the LIMIT (the page size + 1, written into the text as
     Mercato does, so each page size is its own statement)."""
-    criteria = ProductCriteria(currency="EUR", min_price=0)
-    sort = Sort.parse(
-        "-created_at", allowed=product_sort_fields(criteria), tiebreaker=PRODUCT_TIEBREAKER
-    )
+    # Through the list's own parameter handling: the very criteria and sort Mercato
+    # derives from `?currency=EUR&min_price=…` (with variants, a currency also means
+    # "priced in it").
+    params = ProductListParams.model_validate({"currency": "EUR", "min_price": 0})
+    criteria, sort = _criteria_and_sort(params, fuzzy=False, currency="EUR")
     query = compile_query(
         keyset_statement(product_listing(criteria), sort=sort, paged=False, limit=123456788),
         PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
