@@ -201,8 +201,10 @@ async def _import(
 ) -> ImportReport:
     from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
+    from mercato.catalog.config import CatalogSettings
     from mercato.catalog.importer import import_catalog
 
+    media_base = runtime.settings.section(CatalogSettings).media_base_url
     with Progress(TextColumn("{task.description}"), MofNCompleteColumn()) as progress:
         tasks = {
             "read": progress.add_task("products read", total=None),
@@ -215,6 +217,7 @@ async def _import(
             file_format=file_format,
             currency=currency,
             unit_of_work=runtime.unit_of_work,
+            media_base=media_base,
             progress=lambda stage, done: progress.advance(tasks[stage], done),
         )
     await _vacuum_analyze(runtime)
@@ -248,21 +251,25 @@ async def _export(
     currencies = await price_currencies(runtime.database)
     products = lines = 0
     partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8", newline="") as file:
-        async for page in export_pages(runtime.database):
-            first = products == 0
-            if file_format is FileFormat.SHOPIFY:
-                assert currency is not None
-                lines += shopify.write_products(page, file, currency=currency, header=first)
-            elif path.suffix.lower() == ".jsonl":
-                lines += native.write_jsonl(page, file, currencies=currencies)
-            else:
-                lines += native.write_csv(page, file, currencies=currencies, header=first)
-            products += len(page)
-        if products == 0 and path.suffix.lower() == ".csv":  # an empty catalog: the header
-            if file_format is FileFormat.SHOPIFY:
-                shopify.write_products([], file, currency=currency or "EUR")
-            else:
-                native.write_csv([], file, currencies=currencies)
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as file:
+            async for page in export_pages(runtime.database):
+                first = products == 0
+                if file_format is FileFormat.SHOPIFY:
+                    assert currency is not None
+                    lines += shopify.write_products(page, file, currency=currency, header=first)
+                elif path.suffix.lower() == ".jsonl":
+                    lines += native.write_jsonl(page, file, currencies=currencies)
+                else:
+                    lines += native.write_csv(page, file, currencies=currencies, header=first)
+                products += len(page)
+            if products == 0 and path.suffix.lower() == ".csv":  # an empty catalog: the header
+                if file_format is FileFormat.SHOPIFY:
+                    shopify.write_products([], file, currency=currency or "EUR")
+                else:
+                    native.write_csv([], file, currencies=currencies)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half-written file left behind
+        raise
     partial.replace(path)
     return products, lines

@@ -27,18 +27,21 @@ from sqlalchemy.exc import IntegrityError
 from mercato.catalog.bulk import CatalogRows
 from mercato.catalog.changes import publish_change
 from mercato.catalog.events import ProductChanged
+from mercato.catalog.images import checked_image_url
 from mercato.catalog.models import Category, Product, Variant
 from mercato.catalog.overwrite import Existing, overwrite_product
+from mercato.catalog.schemas import SKU_PATTERN, SLUG_PATTERN
 from mercato.catalog.transfer.choices import FileFormat, ImportMode
 from mercato.catalog.transfer.files import MAX_REPORTED_ERRORS, read_catalog_file
 from mercato.catalog.transfer.records import FileRefused, LineError, ProductRecord
 from mercato.platform.clock import utc_now
 from mercato.platform.db.database import Database, WriteSession
 from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.errors import Invalid
 
-# As the admin API accepts them (`schemas.py`).
-HANDLE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# As the admin API accepts them.
+HANDLE = re.compile(SLUG_PATTERN)
+SKU = re.compile(SKU_PATTERN)
 MAX_HANDLE = 160
 
 
@@ -76,10 +79,11 @@ async def import_catalog(
     file_format: FileFormat | None = None,
     currency: str | None = None,
     unit_of_work: Callable[[], UnitOfWork] | None = None,
+    media_base: str | None = None,
     progress: Progress = lambda _stage, _done: None,
 ) -> ImportReport:
     """Import `path` whole or not at all; `progress(stage, n)` as products are read
-    ("read") and written ("write")."""
+    ("read") and written ("write"). Image URLs are https, or under `media_base`."""
     report = ImportReport()
     try:
         reading = read_catalog_file(
@@ -94,7 +98,7 @@ async def import_catalog(
     report.products = len(records)
     report.variants = sum(len(record.variants) for record in records)
     for record in records:
-        for error in check_record(record):
+        for error in check_record(record, media_base=media_base):
             report.add_error(error)
     plan = await _plan(database, records, mode=mode, report=report)
     if report.error_count:
@@ -110,9 +114,18 @@ async def import_catalog(
     return report
 
 
-def check_record(record: ProductRecord) -> list[LineError]:
+def check_record(record: ProductRecord, *, media_base: str | None = None) -> list[LineError]:
     """What the catalog requires of a product whatever the file's format."""
     errors: list[LineError] = []
+    for image in record.images:
+        try:
+            checked_image_url(image.url, media_base=media_base, pointer="")
+        except Invalid:
+            errors.append(
+                LineError(
+                    image.line, image.column, "not https (nor under the configured media base)"
+                )
+            )
     if not HANDLE.match(record.handle) or len(record.handle) > MAX_HANDLE:
         errors.append(
             LineError(

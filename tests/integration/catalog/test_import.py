@@ -162,6 +162,8 @@ async def test_any_error_is_reported_by_line_and_column_and_nothing_is_imported(
         {"handle": "taken-sku", "name": "E", "sku": "lt-nat-s", "price_eur": "1"},
         {"handle": "linen-tee", "name": "F", "sku": "F-1", "price_eur": "1"},
         {"handle": "Bad Handle", "name": "H", "sku": "H 1", "price_eur": "1"},
+        {"handle": "plain-http", "name": "I", "sku": "I-1", "price_eur": "1",
+         "images": [{"url": "http://cdn.example.com/i.jpg"}]},
     ]  # fmt: skip
     path = tmp_path / "products.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
@@ -175,6 +177,7 @@ async def test_any_error_is_reported_by_line_and_column_and_nothing_is_imported(
         " by single hyphens, at most 160 characters",
         "line 7, column 'sku': a SKU starts with a letter or digit and holds letters,"
         " digits, '.', '_' and '-'",
+        "line 8, column 'images': not https (nor under the configured media base)",
         "line 4, column 'sku': this SKU is also on line 1 (case does not make SKUs different)",
         "line 3, column 'category': no such category (its slug)",
         "line 5, column 'sku': this SKU belongs to another product's variant",

@@ -124,7 +124,7 @@ def test_prices_follow_the_currency_exponent() -> None:
     [
         (",Cup,,,,,,,,,,C-1,1,1.00,,,,,", "Handle", "empty"),
         ("cup,,,,,,,,,,,C-1,1,1.00,,,,,", "Title", "empty on the first row"),
-        ("cup,Cup,,,,,,,,,,C-1,1,1.00,,ftp://x/a.jpg,,,", "Image Src", "not an https URL"),
+        ("cup,Cup,,,,,,,,,,C-1,1,1.00,,ftp://x/a.jpg,,,", "Image Src", "not an absolute URL"),
         ("cup,Cup,,,,,,,,,,C-1,1,€12,,,,,", "Variant Price", "not a price"),
         ("cup,Cup,,,,,,,,,,C-1,1,,,,,,", "Variant Price", "every variant has a price"),
         ("cup,Cup,,,,,,,,,,C-1,many,1.00,,,,,", "Variant Inventory Qty", "not a whole number"),
@@ -133,7 +133,7 @@ def test_prices_follow_the_currency_exponent() -> None:
         ("cup,Cup,,,,,,Size,,,,C-1,1,1.00,,,,,", "Option1 Value", "has the option 'Size'"),
         ("cup,Cup,,,,,,,,Colour,Red,C-1,1,1.00,,,,,", "Option2 Name", "filled in order"),
         ("cup,Cup\x00,,,,,,,,,,C-1,1,1.00,,,,,", "Title", "control characters"),
-        ("cup,Cup,,,,,,,,,,C-1,1,1.00,,http://x.example/a.jpg,1,,", "Image Src", "https"),
+        ("cup,Cup,,,,,,,,,,C-1,1,1.00,,https://me:pw@x.example/a.jpg,,,", "Image Src", "URL"),
         ("cup,Cup,,,,,,,,,,C-1,1,1.00,,https://x.example/a.jpg,0,,", "Image Position", "between"),
     ],
 )

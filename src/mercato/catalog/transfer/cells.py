@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from mercato.catalog.transfer.records import split_tags
+from mercato.catalog.schemas import normalise_tag
 from mercato.platform.validation import INT32_MAX, is_safe_text
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -64,11 +64,22 @@ def boolean(value: str) -> bool:
 
 
 def image_url(value: str) -> str:
-    """An absolute https URL (Shopify's CDN, a media host); other schemes are refused."""
+    """An absolute http(s) URL with a host, no credentials and no spaces. Whether it may
+    be used (https, or under the configured media base) is the catalog's rule, applied by
+    the import (`images.checked_image_url`), as by the admin API."""
     url = line_text(value, max_length=MAX_URL_LENGTH)
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname or " " in url:
-        raise CellError("not an https URL")
+    try:
+        parts = urlsplit(url)
+        fine = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and parts.username is None
+            and " " not in url
+        )
+    except ValueError:
+        fine = False
+    if not fine:
+        raise CellError("not an absolute URL (https://…)")
     return url
 
 
@@ -85,10 +96,18 @@ def alt_text(value: str) -> str:
 
 
 def tags(value: str) -> list[str]:
-    """A comma-separated tag list, normalised; each tag and their number bounded."""
-    found = split_tags(line_text(value, max_length=MAX_TAGS * (MAX_TAG + 2)))
+    """A comma-separated tag list, normalised as the catalog stores tags, without repeats;
+    at most `MAX_TAGS`."""
+    found: list[str] = []
+    for part in line_text(value, max_length=MAX_TAGS * (MAX_TAG + 2)).split(","):
+        if not part.strip():
+            continue
+        try:
+            tag = normalise_tag(part)
+        except ValueError as error:
+            raise CellError(str(error)) from None
+        if tag not in found:
+            found.append(tag)
     if len(found) > MAX_TAGS:
         raise CellError(f"more than {MAX_TAGS} tags")
-    if any(len(tag) > MAX_TAG for tag in found):
-        raise CellError(f"a tag longer than {MAX_TAG} characters")
     return found

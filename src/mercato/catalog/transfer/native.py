@@ -269,7 +269,9 @@ def _read_image(line: _Line, product: ProductRecord, image: object, position: in
     if any(known.url == url for known in product.images):
         line.error("images", f"image {position}: listed twice")
         return
-    product.images.append(ImageRecord(url=url, alt=alt, line=line.line, position=position))
+    product.images.append(
+        ImageRecord(url=url, alt=alt, line=line.line, position=position, column="images")
+    )
 
 
 def _check_repeats(line: _Line, first: dict[str, Any]) -> None:

@@ -60,6 +60,7 @@ class ImageRecord:
     line: int = field(default=0, compare=False)
     # A position the file gave (Shopify's `Image Position`); images are kept in order.
     position: int | None = field(default=None, compare=False)
+    column: str | None = field(default=None, compare=False)  # where the URL was read
 
 
 @dataclass(slots=True)
@@ -108,7 +109,13 @@ class ProductRecord:
         return values
 
     def add_image(
-        self, url: str, alt: str = "", *, line: int = 0, position: int | None = None
+        self,
+        url: str,
+        alt: str = "",
+        *,
+        line: int = 0,
+        position: int | None = None,
+        column: str | None = None,
     ) -> None:
         """Add an image once (a variant's image is usually also a product image row)."""
         for image in self.images:
@@ -116,26 +123,12 @@ class ProductRecord:
                 image.alt = image.alt or alt
                 image.position = image.position or position
                 return
-        self.images.append(ImageRecord(url=url, alt=alt, line=line, position=position))
+        self.images.append(
+            ImageRecord(url=url, alt=alt, line=line, position=position, column=column)
+        )
 
     def order_images(self) -> None:
         """Images with a position first, by position; then the others in file order."""
         self.images.sort(key=lambda image: (image.position is None, image.position or 0))
         for position, image in enumerate(self.images, start=1):
             image.position = position
-
-
-def normalise_tag(tag: str) -> str:
-    """Tags compare case- and space-insensitively: `Summer  Sale` is `summer sale` (as
-    the catalog stores them)."""
-    return " ".join(tag.split()).lower()
-
-
-def split_tags(text: str) -> list[str]:
-    """A comma-separated tag list (Shopify's and ours), normalised, without repeats."""
-    tags: list[str] = []
-    for part in text.split(","):
-        tag = normalise_tag(part)
-        if tag and tag not in tags:
-            tags.append(tag)
-    return tags

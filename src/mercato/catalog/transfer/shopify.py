@@ -240,7 +240,9 @@ class ShopifyReader:
                 None,
             )
             if url:
-                product.add_image(url, alt, line=row.line, position=position)
+                product.add_image(
+                    url, alt, line=row.line, position=position, column=row.header("image_src")
+                )
 
     def _read_variant(self, row: _Row, product: ProductRecord) -> None:
         variant = VariantRecord(sku="", line=row.line, columns=_variant_columns(row))
@@ -283,7 +285,9 @@ class ShopifyReader:
         if row["variant_image"]:
             variant.image_url = row.read("variant_image", cells.image_url, "") or None
             if variant.image_url:
-                product.add_image(variant.image_url, line=row.line)
+                product.add_image(
+                    variant.image_url, line=row.line, column=row.header("variant_image")
+                )
         product.variants.append(variant)
 
 
