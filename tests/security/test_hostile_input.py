@@ -112,15 +112,22 @@ async def hostile(settings: Settings, module_redis_url: str) -> AsyncIterator[Ho
                     admin,
                     "/api/v1/admin/products",
                     {
-                        "sku": "HOSTILE-1",
                         "slug": "hostile-kettle",
                         "name": "Hostile kettle",
-                        "price_minor": 1999,
-                        "currency": "EUR",
                         "category": "hostile-root",
                         "status": "active",
                         "attributes": {"colour": "copper"},
-                        "on_hand": 3,
+                        "tags": ["copper"],
+                        "options": [{"name": "Size", "values": ["M", "L"]}],
+                        "variants": [
+                            {
+                                "sku": "HOSTILE-1",
+                                "options": {"Size": "M"},
+                                "prices": [{"currency": "EUR", "amount_minor": 1999}],
+                                "on_hand": 3,
+                            }
+                        ],
+                        "images": [{"url": "https://media.example.com/kettle.jpg"}],
                     },
                 )
                 fixtures = Fixtures(
@@ -128,6 +135,11 @@ async def hostile(settings: Settings, module_redis_url: str) -> AsyncIterator[Ho
                         "id_or_slug": product["slug"],
                         "slug": category["slug"],
                         "product_id": product["id"],
+                        "variant_id": product["variants"][0]["id"],
+                        "option_id": product["options"][0]["id"],
+                        "image_id": product["images"][0]["id"],
+                        "currency": "EUR",
+                        "sku": "HOSTILE-1",
                         "category_id": category["id"],
                         "user_id": str(customer_id),
                         "session_id": random_id(),
@@ -180,6 +192,17 @@ def _bodies() -> dict[str, dict[str, Any]]:
             "attributes": {"size": "l"},
         },
         "ProductPatchIn": {"name": "Hostile kettle"},
+        "VariantIn": {
+            "sku": "HOSTILE-L",
+            "options": {"Size": "L"},
+            "prices": [{"currency": "EUR", "amount_minor": 100}],
+        },
+        "VariantPatchIn": {"barcode": "123", "version": 1},
+        "PricePutIn": {"amount_minor": 1999, "version": 1},
+        "OptionCreateIn": {"name": "Lid", "values": ["Steel"], "version": 1},
+        "OptionPatchIn": {"name": "Size", "version": 1},
+        "ImageCreateIn": {"url": "https://media.example.com/side.jpg", "alt": "Side"},
+        "ImagePatchIn": {"alt": "Front", "version": 1},
         "InventorySetIn": {"on_hand": 3},
         "InventoryAdjustIn": {"delta": 1},
         "CategoryIn": {"slug": "hostile-leaf", "name": "Leaf", "parent": "hostile-root"},
@@ -280,10 +303,17 @@ async def test_forged_cursors_are_a_422_unless_of_their_fields_type(hostile: Hos
 
 
 async def _priced(hostile: Hostile, price_minor: int) -> None:
-    """The seeded product at `price_minor` (the walk may have set another price)."""
+    """The seeded product's variant at `price_minor` (the walk may have set another)."""
+    path = hostile.fixtures.path
+    response = await hostile.client.put(
+        f"/api/v1/admin/products/{path['product_id']}/variants/{path['variant_id']}/prices/EUR",
+        json={"amount_minor": price_minor},
+        headers={**hostile.admin, "If-Match": "*"},
+    )
+    assert response.status_code == 200, response.text
     response = await hostile.client.patch(
-        f"/api/v1/admin/products/{hostile.fixtures.path['product_id']}",
-        json={"price_minor": price_minor, "status": "active"},
+        f"/api/v1/admin/products/{path['product_id']}",
+        json={"status": "active"},
         headers={**hostile.admin, "If-Match": "*"},
     )
     assert response.status_code == 200, response.text
@@ -316,8 +346,11 @@ async def test_price_filters_take_the_whole_64_bit_column(hostile: Hostile) -> N
 
 async def test_stock_cannot_be_adjusted_past_the_column(hostile: Hostile) -> None:
     """Each adjustment is within bounds; their sum would overflow the 32-bit column."""
-    product_id = hostile.fixtures.path["product_id"]
-    inventory = f"/api/v1/admin/products/{product_id}/inventory"
+    product_id, variant_id = (
+        hostile.fixtures.path["product_id"],
+        hostile.fixtures.path["variant_id"],
+    )
+    inventory = f"/api/v1/admin/products/{product_id}/variants/{variant_id}/stock"
     response = await hostile.client.put(inventory, json={"on_hand": 10**9}, headers=hostile.admin)
     assert response.status_code == 200
     for _ in range(3):
@@ -329,7 +362,8 @@ async def test_stock_cannot_be_adjusted_past_the_column(hostile: Hostile) -> Non
     current = await hostile.client.get(
         f"/api/v1/admin/products/{product_id}", headers=hostile.admin
     )
-    assert current.json()["stock"]["available"] == 10**9
+    variants = {v["id"]: v for v in current.json()["variants"]}
+    assert variants[variant_id]["stock"]["on_hand"] == 10**9
 
 
 @pytest.mark.parametrize("tag", ['"\xb2"', '"\xb9\xb2"', '"' + "9" * 40 + '"'])

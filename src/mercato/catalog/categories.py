@@ -31,7 +31,7 @@ async def create_category(category: CategoryIn, *, uow: UnitOfWork) -> uuid.UUID
         if category.parent is not None:
             parent = await catalog.category_by_slug(category.parent)
             if parent is None:
-                raise CategoryNotFound(f"There is no category {category.parent!r}.")
+                raise CategoryNotFound("There is no live category with the parent slug.")
             parent_path, parent_id = parent.path, parent.id
         row = Category(
             id=category_id,
@@ -93,7 +93,7 @@ async def _move(catalog: CatalogRepository, category: Category, parent_slug: str
     if parent_slug is not None:
         parent = await catalog.category_by_slug(parent_slug)
         if parent is None:
-            raise CategoryNotFound(f"There is no category {parent_slug!r}.")
+            raise CategoryNotFound("There is no live category with the parent slug.")
         if parent.path.startswith(category.path):
             raise CategoryCycle("A category cannot be moved under itself or its descendants.")
     new_path = f"{parent.path if parent else '/'}{category.id.hex}/"
