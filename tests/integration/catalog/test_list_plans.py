@@ -49,8 +49,9 @@ async def plan_of(connection: AsyncConnection, query_string: dict[str, str]) -> 
     )
     query = compile_query(statement, connection.dialect)
     values = listing.criteria.values | keyset_values(sort=listing.sort, cursor=None)
-    raw = await connection.get_raw_connection()
-    rows = await raw.driver_connection.fetch("EXPLAIN " + query.sql, *query.arguments(values))
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    rows = await driver.fetch("EXPLAIN " + query.sql, *query.arguments(values))
     return "\n".join(row[0] for row in rows)
 
 
