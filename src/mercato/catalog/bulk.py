@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -121,47 +121,68 @@ class CatalogRows:
                 at,
             )
         )
+        self.add_children(record, product_id=product_id, at=at, new_id=new_id)
+        self.from_prices.extend((product_id, *entry) for entry in from_prices(record))
+        return product_id
+
+    def add_children(
+        self,
+        record: ProductRecord,
+        *,
+        product_id: uuid.UUID,
+        at: dt.datetime,
+        new_id: Callable[[], uuid.UUID] = uuid7,
+        existing: Mapping[str, uuid.UUID] | None = None,
+    ) -> dict[str, uuid.UUID]:
+        """The rows of a product's options, variants, prices, stock and images; variant ids
+        by SKU (lower case). A variant in `existing` (by lower-case SKU) keeps its id and
+        its variant and stock rows (the caller updates them); its prices are new rows."""
+        existing = existing or {}
         for position, (name, values) in enumerate(
             zip(record.options, record.option_values(), strict=True)
         ):
             self.options.append((new_id(), product_id, name, position, values))
         variant_ids: dict[str, uuid.UUID] = {}
+        image_variants: dict[str, uuid.UUID] = {}
         for position, variant in enumerate(record.variants):
-            variant_id = new_id()
-            self.variants.append(
-                (
-                    variant_id,
-                    product_id,
-                    variant.sku,
-                    list(variant.option_values),
-                    variant.barcode,
-                    variant.weight_g,
-                    variant.status,
-                    position,
-                    at,
-                    at,
+            key = variant.sku.lower()
+            variant_id = existing.get(key)
+            if variant_id is None:
+                variant_id = new_id()
+                self.variants.append(
+                    (
+                        variant_id,
+                        product_id,
+                        variant.sku,
+                        list(variant.option_values),
+                        variant.barcode,
+                        variant.weight_g,
+                        variant.status,
+                        position,
+                        at,
+                        at,
+                    )
                 )
-            )
+                self.stock.append((variant_id, variant.on_hand, 0))
+            variant_ids[key] = variant_id
             for currency, amount in sorted(variant.prices.items()):
                 compare_at = variant.compare_at_prices.get(currency)
                 self.prices.append((variant_id, currency, amount, compare_at))
-            self.stock.append((variant_id, variant.on_hand, 0))
             if variant.image_url:
-                variant_ids.setdefault(variant.image_url, variant_id)
+                image_variants.setdefault(variant.image_url, variant_id)
         for position, image in enumerate(record.images):
             self.images.append(
                 (
                     new_id(),
                     product_id,
-                    variant_ids.get(image.url),  # one variant per image in the catalog
+                    image_variants.get(image.url),  # one variant per image in the catalog
                     image.url,
                     image.alt,
                     position,
                     position == 0,
                 )
             )
-        self.from_prices.extend((product_id, *entry) for entry in from_prices(record))
-        return product_id
+        return variant_ids
 
     async def copy(self, connection: asyncpg.Connection) -> list[uuid.UUID]:
         """COPY every table (in the caller's transaction), then the search documents; the
@@ -213,6 +234,41 @@ async def refresh_search(
 ) -> None:
     if product_ids:
         await connection.execute(REFRESH_SEARCH, list(product_ids))
+
+
+# The other read fields of many products, as `summary.refresh_product` computes them one
+# product at a time: from-prices over live active variants, in_stock from their stock.
+REFRESH_FROM_PRICES = (
+    "DELETE FROM catalog_product_price WHERE product_id = ANY($1::uuid[])",
+    """
+    INSERT INTO catalog_product_price (product_id, currency, from_minor)
+    SELECT v.product_id, pr.currency, min(pr.amount_minor)
+    FROM catalog_variant v JOIN catalog_variant_price pr ON pr.variant_id = v.id
+    WHERE v.product_id = ANY($1::uuid[]) AND v.deleted_at IS NULL AND v.status = 'active'
+    GROUP BY v.product_id, pr.currency
+    """,
+)
+REFRESH_IN_STOCK = """
+UPDATE catalog_product AS p SET in_stock = EXISTS (
+    SELECT 1 FROM catalog_variant v JOIN catalog_variant_stock s ON s.variant_id = v.id
+    WHERE v.product_id = p.id AND v.deleted_at IS NULL AND v.status = 'active'
+      AND s.on_hand > s.reserved)
+WHERE p.id = ANY($1::uuid[])
+"""
+
+
+async def refresh_read_fields(
+    connection: asyncpg.Connection, product_ids: Collection[uuid.UUID]
+) -> None:
+    """From-prices, in_stock and search documents of existing products after a bulk change
+    of their variants (their rows locked by the caller)."""
+    ids = list(product_ids)
+    if not ids:
+        return
+    for statement in REFRESH_FROM_PRICES:
+        await connection.execute(statement, ids)
+    await connection.execute(REFRESH_IN_STOCK, ids)
+    await refresh_search(connection, ids)
 
 
 CATALOG_TABLES: Sequence[str] = (

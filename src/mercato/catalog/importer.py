@@ -29,7 +29,7 @@ from mercato.catalog.changes import publish_change
 from mercato.catalog.events import ProductChanged
 from mercato.catalog.images import checked_image_url
 from mercato.catalog.models import Category, Product, Variant
-from mercato.catalog.overwrite import Existing, overwrite_product
+from mercato.catalog.overwrite import Existing, Overwrite, overwrite_products
 from mercato.catalog.schemas import SKU_PATTERN, SLUG_PATTERN
 from mercato.catalog.transfer.choices import FileFormat, ImportMode
 from mercato.catalog.transfer.files import MAX_REPORTED_ERRORS, read_catalog_file
@@ -263,6 +263,7 @@ async def _write(
     async with uow:
         now = utc_now()
         rows = CatalogRows()
+        overwrites: list[Overwrite] = []
         changed: list[tuple[uuid.UUID, str, str]] = []
         for record in records:
             category_id = plan.categories.get(record.category) if record.category else None
@@ -270,18 +271,18 @@ async def _write(
             if existing is None:
                 product_id = rows.add(record, category_id=category_id, at=now)
                 changed.append((product_id, record.handle, "created"))
-                continue
-            errors = await overwrite_product(
-                uow.session, record, existing=existing, category_id=category_id
-            )
-            for error in errors:
-                report.add_error(error)
-            changed.append((existing.product_id, record.handle, "updated"))
-            progress("write", 1)
+            else:
+                overwrites.append(Overwrite(record, existing, category_id))
+                changed.append((existing.product_id, record.handle, "updated"))
+        connection = await _driver_connection(uow.session)
+        # Existing products first: the SKUs of the variants they drop are free after it.
+        for error in await overwrite_products(connection, overwrites, at=now):
+            report.add_error(error)
         if report.error_count:
             raise ImportFailed(report)  # leaving the block uncommitted rolls back
+        progress("write", len(overwrites))
         if len(rows):
-            await rows.copy(await _driver_connection(uow.session))
+            await rows.copy(connection)
             progress("write", len(rows))
         for product_id, slug, change in changed:
             publish_change(

@@ -1,4 +1,4 @@
-"""An existing product overwritten by a catalog file's record (`catalog import --mode
+"""Existing products overwritten by a catalog file's records (`catalog import --mode
 update|upsert`): the file is the truth for the products it names.
 
 Product fields, options and images are replaced. Variants are matched by SKU (whatever
@@ -6,29 +6,34 @@ the case): a matched variant keeps its id (carts, orders and reservations refer 
 and gets the file's option values, prices and units on hand; a new SKU is a new variant;
 a live variant the file no longer lists is deleted (soft: orders keep their reference).
 Units on hand below what orders have reserved are refused, as `PUT .../stock` refuses
-them. Then the product's read fields are recomputed (`summary.refresh_product`).
+them. Then the products' read fields are recomputed.
+
+Set-based, whatever the number of products: a fixed number of statements (COPY into
+temporary tables, then `UPDATE … FROM`), not a few per variant. Rows are locked products
+first, then variants, each in id order, as the catalog's other writers lock them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, text, update
+import asyncpg
+import orjson
 
-from mercato.catalog.models import (
-    Product,
-    ProductImage,
-    ProductOption,
-    Variant,
-    VariantPrice,
-    VariantStock,
+from mercato.catalog.bulk import (
+    IMAGE_COLUMNS,
+    OPTION_COLUMNS,
+    PRICE_COLUMNS,
+    STOCK_COLUMNS,
+    VARIANT_COLUMNS,
+    CatalogRows,
+    product_option_keys,
+    refresh_read_fields,
 )
-from mercato.catalog.summary import refresh_product
 from mercato.catalog.transfer.records import LineError, ProductRecord, VariantRecord
-from mercato.platform.clock import utc_now
-from mercato.platform.db.database import WriteSession
-from mercato.platform.ids import uuid7
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,155 +42,149 @@ class Existing:
     slug: str
 
 
-async def overwrite_product(
-    session: WriteSession,
-    record: ProductRecord,
-    *,
-    existing: Existing,
-    category_id: uuid.UUID | None,
+@dataclass(frozen=True, slots=True)
+class Overwrite:
+    record: ProductRecord
+    existing: Existing
+    category_id: uuid.UUID | None
+
+
+_SCRATCH = """
+CREATE TEMP TABLE IF NOT EXISTS import_product (
+    id uuid, name text, description text, product_type text, tags text[], category_id uuid,
+    attributes jsonb, status text, option_keys text[]) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS import_variant (
+    id uuid, sku text, option_values text[], barcode text, weight_grams integer,
+    status text, position integer, on_hand integer) ON COMMIT DROP;
+TRUNCATE import_product, import_variant;
+"""
+_UPDATE_PRODUCTS = """
+UPDATE catalog_product AS p SET name = u.name, description = u.description,
+    product_type = u.product_type, tags = u.tags, category_id = u.category_id,
+    attributes = u.attributes, status = u.status, option_keys = u.option_keys,
+    version = p.version + 1, updated_at = $1
+FROM import_product AS u WHERE p.id = u.id
+"""
+_UPDATE_VARIANTS = """
+UPDATE catalog_variant AS v SET sku = u.sku, option_values = u.option_values,
+    barcode = u.barcode, weight_grams = u.weight_grams, status = u.status,
+    position = u.position, version = v.version + 1, updated_at = $1
+FROM import_variant AS u WHERE v.id = u.id
+"""
+# Units on hand, unless fewer than orders have reserved: the variants it did not set.
+_SET_ON_HAND = """
+UPDATE catalog_variant_stock AS s SET on_hand = u.on_hand, updated_at = $1
+FROM import_variant AS u WHERE s.variant_id = u.id AND s.reserved <= u.on_hand
+RETURNING s.variant_id
+"""
+
+
+async def overwrite_products(
+    connection: asyncpg.Connection, overwrites: Sequence[Overwrite], *, at: dt.datetime
 ) -> list[LineError]:
-    """Overwrite one product (its row lock taken first); the lines whose units on hand
+    """Overwrite the products in the caller's transaction; the lines whose units on hand
     fall below what is reserved (the caller rolls everything back on any)."""
-    product_id = existing.product_id
-    now = utc_now()
-    await session.execute(select(Product.id).where(Product.id == product_id).with_for_update())
-    await session.execute(
-        update(Product)
-        .where(Product.id == product_id)
-        .values(
-            name=record.name,
-            description=record.description,
-            product_type=record.product_type,
-            tags=record.tags,
-            category_id=category_id,
-            attributes=record.attributes,
-            status=record.status,
-            version=Product.version + 1,
-            updated_at=now,
-        )
+    if not overwrites:
+        return []
+    product_ids = sorted(item.existing.product_id for item in overwrites)
+    await connection.execute(
+        "SELECT id FROM catalog_product WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+        product_ids,
     )
-    await _replace_options(session, product_id, record)
-    variant_ids, errors = await _overwrite_variants(session, product_id, record, now=now)
-    await session.execute(delete(ProductImage).where(ProductImage.product_id == product_id))
-    if record.images:
-        await session.execute(
-            insert(ProductImage),
-            [
-                {
-                    "id": uuid7(),
-                    "product_id": product_id,
-                    "variant_id": _image_variant(record, image.url, variant_ids),
-                    "url": image.url,
-                    "alt": image.alt,
-                    "position": position,
-                    "is_primary": position == 0,
-                }
-                for position, image in enumerate(record.images)
-            ],
-        )
-    await refresh_product(session, product_id)
-    return errors
-
-
-async def _replace_options(
-    session: WriteSession, product_id: uuid.UUID, record: ProductRecord
-) -> None:
-    await session.execute(delete(ProductOption).where(ProductOption.product_id == product_id))
-    if record.options:
-        await session.execute(
-            insert(ProductOption),
-            [
-                {
-                    "id": uuid7(),
-                    "product_id": product_id,
-                    "name": name,
-                    "position": position,
-                    "values": values,
-                }
-                for position, (name, values) in enumerate(
-                    zip(record.options, record.option_values(), strict=True)
-                )
-            ],
-        )
-
-
-async def _overwrite_variants(
-    session: WriteSession, product_id: uuid.UUID, record: ProductRecord, *, now: object
-) -> tuple[dict[str, uuid.UUID], list[LineError]]:
-    """Variant ids by SKU (lower case), and the stock errors."""
-    live = (
-        await session.execute(
-            select(Variant.id, Variant.sku)
-            .where(Variant.product_id == product_id, Variant.deleted_at.is_(None))
-            .order_by(Variant.id)
-            .with_for_update()
-        )
-    ).all()
-    by_sku = {row.sku.lower(): row.id for row in live}
-    wanted = {variant.sku.lower() for variant in record.variants}
-    gone = [variant_id for sku, variant_id in by_sku.items() if sku not in wanted]
-    if gone:
-        # First, so that their option values and SKUs are free for the file's variants.
-        await session.execute(
-            update(Variant)
-            .where(Variant.id.in_(gone))
-            .values(deleted_at=now, updated_at=now, version=Variant.version + 1)
-        )
-    ids: dict[str, uuid.UUID] = {}
-    errors: list[LineError] = []
-    for position, variant in enumerate(record.variants):
-        variant_id = by_sku.get(variant.sku.lower())
-        fields = {
-            "sku": variant.sku,
-            "option_values": list(variant.option_values),
-            "barcode": variant.barcode,
-            "weight_grams": variant.weight_g,
-            "status": variant.status,
-            "position": position,
-            "updated_at": now,
-        }
-        if variant_id is None:
-            variant_id = uuid7()
-            await session.execute(
-                insert(Variant).values(id=variant_id, product_id=product_id, **fields)
-            )
-            await session.execute(
-                insert(VariantStock).values(variant_id=variant_id, on_hand=variant.on_hand)
-            )
-        else:
-            await session.execute(
-                update(Variant)
-                .where(Variant.id == variant_id)
-                .values(version=Variant.version + 1, **fields)
-            )
-            if not await _set_on_hand(session, variant_id, variant.on_hand):
-                errors.append(_below_reserved(variant))
-        await session.execute(delete(VariantPrice).where(VariantPrice.variant_id == variant_id))
-        await session.execute(
-            insert(VariantPrice),
-            [
-                {
-                    "variant_id": variant_id,
-                    "currency": currency,
-                    "amount_minor": amount,
-                    "compare_at_minor": variant.compare_at_prices.get(currency),
-                }
-                for currency, amount in sorted(variant.prices.items())
-            ],
-        )
-        ids[variant.sku.lower()] = variant_id
-    return ids, errors
-
-
-async def _set_on_hand(session: WriteSession, variant_id: uuid.UUID, on_hand: int) -> bool:
-    """Units on hand, unless fewer than are reserved."""
-    result = await session.execute(
-        update(VariantStock)
-        .where(VariantStock.variant_id == variant_id, VariantStock.reserved <= on_hand)
-        .values(on_hand=on_hand, updated_at=text("now()"))
-        .returning(VariantStock.variant_id)
+    live = await connection.fetch(
+        "SELECT id, product_id, lower(sku) AS sku FROM catalog_variant"
+        " WHERE product_id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
+        product_ids,
     )
-    return result.first() is not None
+    by_product: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
+    for row in live:
+        by_product.setdefault(row["product_id"], {})[row["sku"]] = row["id"]
+    rows = CatalogRows()
+    products: list[tuple[object, ...]] = []
+    matched: list[tuple[object, ...]] = []
+    matched_lines: dict[uuid.UUID, VariantRecord] = {}
+    gone: list[uuid.UUID] = []
+    for item in overwrites:
+        record, product_id = item.record, item.existing.product_id
+        current = by_product.get(product_id, {})
+        wanted = {variant.sku.lower(): variant for variant in record.variants}
+        gone.extend(variant_id for sku, variant_id in current.items() if sku not in wanted)
+        kept = {sku: variant_id for sku, variant_id in current.items() if sku in wanted}
+        products.append(_product_row(item))
+        rows.add_children(record, product_id=product_id, at=at, existing=kept)
+        for position, variant in enumerate(record.variants):
+            variant_id = kept.get(variant.sku.lower())
+            if variant_id is not None:
+                matched.append(_variant_row(variant_id, variant, position))
+                matched_lines[variant_id] = variant
+    await connection.execute(_SCRATCH)
+    await connection.copy_records_to_table("import_product", records=products)
+    await connection.copy_records_to_table("import_variant", records=matched)
+    # Deleted first, so that their option values are free for the file's variants.
+    await connection.execute(
+        "UPDATE catalog_variant SET deleted_at = $2, updated_at = $2, version = version + 1"
+        " WHERE id = ANY($1::uuid[])",
+        gone,
+        at,
+    )
+    await connection.execute(_UPDATE_PRODUCTS, at)
+    await connection.execute(_UPDATE_VARIANTS, at)
+    stocked = {row["variant_id"] for row in await connection.fetch(_SET_ON_HAND, at)}
+    errors = [_below_reserved(v) for vid, v in matched_lines.items() if vid not in stocked]
+    if errors:
+        return sorted(errors, key=lambda error: error.line)
+    await connection.execute(
+        "DELETE FROM catalog_option WHERE product_id = ANY($1::uuid[])", product_ids
+    )
+    await connection.execute(
+        "DELETE FROM catalog_image WHERE product_id = ANY($1::uuid[])", product_ids
+    )
+    await connection.execute(
+        "DELETE FROM catalog_variant_price WHERE variant_id = ANY($1::uuid[])",
+        list(matched_lines),
+    )
+    for table, columns, records in (
+        ("catalog_option", OPTION_COLUMNS, rows.options),
+        ("catalog_variant", VARIANT_COLUMNS, rows.variants),
+        ("catalog_variant_stock", STOCK_COLUMNS, rows.stock),
+        ("catalog_variant_price", PRICE_COLUMNS, rows.prices),
+        ("catalog_image", IMAGE_COLUMNS, rows.images),
+    ):
+        if records:
+            await connection.copy_records_to_table(table, records=records, columns=columns)
+    await refresh_read_fields(connection, product_ids)
+    return []
+
+
+def _product_row(item: Overwrite) -> tuple[object, ...]:
+    record = item.record
+    active = [v.option_values for v in record.variants if v.status == "active"]
+    return (
+        item.existing.product_id,
+        record.name,
+        record.description,
+        record.product_type,
+        record.tags,
+        item.category_id,
+        orjson.dumps(record.attributes).decode(),
+        record.status,
+        product_option_keys(record.options, active),
+    )
+
+
+def _variant_row(
+    variant_id: uuid.UUID, variant: VariantRecord, position: int
+) -> tuple[object, ...]:
+    return (
+        variant_id,
+        variant.sku,
+        list(variant.option_values),
+        variant.barcode,
+        variant.weight_g,
+        variant.status,
+        position,
+        variant.on_hand,
+    )
 
 
 def _below_reserved(variant: VariantRecord) -> LineError:
@@ -194,13 +193,3 @@ def _below_reserved(variant: VariantRecord) -> LineError:
         variant.columns.get("on_hand"),
         f"{variant.on_hand} on hand is fewer than the units orders have reserved",
     )
-
-
-def _image_variant(
-    record: ProductRecord, url: str, variant_ids: dict[str, uuid.UUID]
-) -> uuid.UUID | None:
-    """The first variant showing the image (the catalog links an image to one variant)."""
-    for variant in record.variants:
-        if variant.image_url == url:
-            return variant_ids.get(variant.sku.lower())
-    return None
