@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy import ARRAY, BindParameter, Text, any_, bindparam, func, select
+from sqlalchemy import ARRAY, BindParameter, Text, any_, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from mercato.catalog.bulk import CatalogRows
@@ -296,8 +296,13 @@ async def _write(
 
 
 async def _driver_connection(session: WriteSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, in its transaction (for COPY)."""
+    """The asyncpg connection under the session, inside the session's transaction (for
+    COPY). The engine begins a transaction at its first statement: one is sent first, or
+    the driver's statements would each commit on their own."""
+    await session.execute(text("SELECT 1"))
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():  # never write outside the unit of work
+        raise RuntimeError("the import's connection is not in a transaction")
     return driver

@@ -19,8 +19,9 @@ from mercato.catalog.importer import ImportFailed, import_catalog
 from mercato.catalog.transfer import native, shopify
 from mercato.catalog.transfer.choices import FileFormat, ImportMode
 from mercato.catalog.transfer.records import ProductRecord
-from mercato.platform.db.database import ConnectionBoundDatabase
-from tests.integration.catalog.conftest import create_category
+from mercato.platform.config import Settings
+from mercato.platform.db.database import ConnectionBoundDatabase, Database
+from tests.integration.catalog.conftest import create_category, empty_catalog_tables
 from tests.unit.catalog.test_shopify_csv import FIXTURE, fixture_products
 
 CATALOG_COUNTS = """
@@ -275,3 +276,42 @@ def test_the_written_csv_has_a_price_column_per_currency() -> None:
         "price_usd",
         "compare_at_usd",
     ]
+
+
+async def test_on_a_real_engine_a_failed_import_leaves_nothing_behind(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Not inside a test's rolled-back transaction: the import's own unit of work commits,
+    or nothing it wrote survives (its COPY and bulk statements included)."""
+    await empty_catalog_tables(settings)
+    database = Database.from_settings(settings.database)
+    try:
+        await import_catalog(FIXTURE, database, currency="EUR")
+        async with database.session() as session, session.begin():
+            await session.execute(
+                text(
+                    "UPDATE catalog_variant_stock SET reserved = 5 WHERE variant_id ="
+                    " (SELECT id FROM catalog_variant WHERE sku = 'MUG-350')"
+                )
+            )
+        path = tmp_path / "catalog.csv"
+        path.write_text(
+            "handle,name,option1_name,option1_value,sku,price_eur,on_hand\n"
+            "linen-tee,Renamed Tee,Size,S,LT-NAT-S,1.00,1\n"
+            "brand-new,Brand New,,,NEW-1,1.00,1\n"
+            "stoneware-mug,Mug,,,MUG-350,1.00,2\n",
+            encoding="utf-8",
+        )
+        with pytest.raises(ImportFailed) as failed:
+            await import_catalog(path, database, mode=ImportMode.UPSERT)
+        assert [error.line for error in failed.value.report.errors] == [4]
+        async with database.read_session() as reads:
+            names = set(await reads.scalars(text("SELECT name FROM catalog_product")))
+            variants = await reads.scalar(
+                text("SELECT count(*) FROM catalog_variant WHERE deleted_at IS NULL")
+            )
+        assert names == {"Linen Tee", "Stoneware Mug", "Walnut Desk", "Old Lantern"}
+        assert variants == 10  # the tee's five other variants were not deleted
+    finally:
+        await database.dispose()
+        await empty_catalog_tables(settings)
