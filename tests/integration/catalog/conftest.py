@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.platform.config import Settings
@@ -90,3 +92,27 @@ async def live_catalog_client(settings: Settings) -> AsyncIterator[httpx.AsyncCl
             yield client
     finally:
         await empty_catalog_tables(settings)
+
+
+@asynccontextmanager
+async def counted_statements(connection: AsyncConnection) -> AsyncIterator[list[str]]:
+    """The statements sent on `connection`: through SQLAlchemy (its events) and straight
+    through the driver (compiled reads, `platform.db.compiled`: asyncpg's query logger)."""
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    def count_driver(record: Any) -> None:
+        statements.append(str(record.query))
+
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    event.listen(connection.sync_connection, "before_cursor_execute", count)
+    driver.add_query_logger(count_driver)
+    try:
+        yield statements
+        await asyncio.sleep(0)  # asyncpg calls its loggers soon after, not at once
+    finally:
+        event.remove(connection.sync_connection, "before_cursor_execute", count)
+        driver.remove_query_logger(count_driver)

@@ -23,8 +23,7 @@ from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
 from mercato.platform.runtime import open_runtime
 from tests.e2e.conftest import free_port
-from tests.integration.catalog.conftest import create_product
-from tests.integration.catalog.test_products_api import counted_statements
+from tests.integration.catalog.conftest import counted_statements, create_product
 from tests.support.apps import app_client
 from tests.support.identity import bearer, seed_account
 from tests.support.redis_server import PrivateRedis

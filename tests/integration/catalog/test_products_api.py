@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.catalog import StockLine, reserve_stock
 from mercato.catalog.schemas import ProductCard, ProductOut
 from mercato.platform.listing import Page
-from tests.integration.catalog.conftest import create_category, create_product
+from tests.integration.catalog.conftest import (
+    counted_statements,
+    create_category,
+    create_product,
+)
 
 PRODUCTS = "/api/v1/products"
 
@@ -220,30 +220,6 @@ async def test_bad_parameters_get_422_at_once(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert time.monotonic() - started < 0.9
-
-
-@asynccontextmanager
-async def counted_statements(connection: AsyncConnection) -> AsyncIterator[list[str]]:
-    """The statements sent on `connection`: through SQLAlchemy (its events) and straight
-    through the driver (compiled reads, `platform.db.compiled`: asyncpg's query logger)."""
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    def count_driver(record: Any) -> None:
-        statements.append(str(record.query))
-
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    event.listen(connection.sync_connection, "before_cursor_execute", count)
-    driver.add_query_logger(count_driver)
-    try:
-        yield statements
-        await asyncio.sleep(0)  # asyncpg calls its loggers soon after, not at once
-    finally:
-        event.remove(connection.sync_connection, "before_cursor_execute", count)
-        driver.remove_query_logger(count_driver)
 
 
 async def test_a_list_costs_one_statement_whatever_the_page_size(

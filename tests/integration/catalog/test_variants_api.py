@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.catalog.schemas import ProductOut, SellableVariantOut
-from tests.integration.catalog.conftest import create_category
+from tests.integration.catalog.conftest import counted_statements, create_category
 
 ADMIN = "/api/v1/admin/products"
 PRODUCTS = "/api/v1/products"
@@ -367,3 +368,32 @@ async def test_bad_variant_input_is_a_422_without_echo(
     unknown_category = await client.post(ADMIN, json=tee(category="no-such"), headers=editor)
     assert unknown_category.status_code == 422
     assert "no-such" not in unknown_category.json()["detail"]
+
+
+async def test_a_product_page_is_one_statement_whatever_its_variants(
+    client: httpx.AsyncClient, editor: dict[str, str], connection: AsyncConnection
+) -> None:
+    counts = []
+    for size in (1, 12):
+        values = [f"V{n}" for n in range(size)]
+        body = {
+            "slug": f"many-{size}",
+            "name": "Many",
+            "status": "active",
+            "options": [{"name": "Size", "values": values}],
+            "variants": [
+                {
+                    "sku": f"MANY-{size}-{value}",
+                    "options": {"Size": value},
+                    "prices": [{"currency": "EUR", "amount_minor": 100 + n}],
+                }
+                for n, value in enumerate(values)
+            ],
+            "images": [{"url": f"https://media.example.com/{n}.jpg"} for n in range(3)],
+        }
+        await create(client, editor, body)
+        async with counted_statements(connection) as statements:
+            page = await client.get(f"{PRODUCTS}/many-{size}")
+        assert len(page.json()["variants"]) == size
+        counts.append(len([s for s in statements if "catalog_product" in s]))
+    assert counts == [1, 1]
