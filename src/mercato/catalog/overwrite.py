@@ -23,16 +23,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from mercato.catalog.bulk import (
-    IMAGE_COLUMNS,
-    OPTION_COLUMNS,
-    PRICE_COLUMNS,
-    STOCK_COLUMNS,
-    VARIANT_COLUMNS,
-    CatalogRows,
-    product_option_keys,
-    refresh_read_fields,
-)
+from mercato.catalog.bulk import CatalogRows, product_option_keys, refresh_read_fields
 from mercato.catalog.transfer.records import LineError, ProductRecord, VariantRecord
 
 
@@ -143,15 +134,7 @@ async def overwrite_products(
         "DELETE FROM catalog_variant_price WHERE variant_id = ANY($1::uuid[])",
         list(matched_lines),
     )
-    for table, columns, records in (
-        ("catalog_option", OPTION_COLUMNS, rows.options),
-        ("catalog_variant", VARIANT_COLUMNS, rows.variants),
-        ("catalog_variant_stock", STOCK_COLUMNS, rows.stock),
-        ("catalog_variant_price", PRICE_COLUMNS, rows.prices),
-        ("catalog_image", IMAGE_COLUMNS, rows.images),
-    ):
-        if records:
-            await connection.copy_records_to_table(table, records=records, columns=columns)
+    await rows.copy(connection)  # the children: options, new variants and stock, prices…
     await refresh_read_fields(connection, product_ids)
     return []
 
