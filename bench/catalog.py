@@ -1,6 +1,7 @@
 """`GET /api/v1/products` under load, against a Python ceiling and the database limit.
 
-Data: `seed_catalog` (the `mercato seed catalog` generator), N products, 500 categories.
+Data: `seed_catalog` (the `mercato seed catalog` generator), N products with 1-12
+variants each (about 6 on average), 500 categories.
 Mercato runs as `mercato serve` with the Redis cache (rate limits off, logs to /dev/null);
 the baseline is `bench/baseline_app.py` (Starlette + asyncpg + orjson) under uvicorn. wrk
 drives both (2 threads, 8 connections, 10 s); pgbench runs the same SQL.
@@ -47,16 +48,12 @@ from bench.support import (
     wrk_load,
 )
 from mercato.catalog.cache import RedisCatalogCache
-from mercato.catalog.reads import (
-    PRODUCT_TIEBREAKER,
-    ProductCriteria,
-    product_listing,
-    product_sort_fields,
-)
+from mercato.catalog.reads import _criteria_and_sort, product_listing
+from mercato.catalog.schemas import ProductListParams
 from mercato.catalog.seed import DEPARTMENTS, MATERIALS, CatalogPlan, seed_catalog
 from mercato.platform.db.compiled import compile_query
 from mercato.platform.jobs.runtime import libpq_url
-from mercato.platform.listing import Sort, keyset_statement, keyset_values
+from mercato.platform.listing import keyset_statement, keyset_values
 
 # min_price drawn up to here keeps pages full (prices are ~€30 at the median), so every
 # request does a page's worth of work rather than scanning for matches that do not exist.
@@ -88,6 +85,7 @@ class Row:
 @dataclass(frozen=True)
 class Results:
     products: int
+    variants: int
     rounds: int
     seed_s: float
     rows: list[Row]
@@ -109,10 +107,11 @@ def _miss_sql() -> str:
     """The cache-miss list's statement, as Mercato sends it for one page size: `$1` is
     min_price, `<limit>` stands for the LIMIT (the page size + 1, written into the text as
     Mercato does, so each page size is its own statement)."""
-    criteria = ProductCriteria(currency="EUR", min_price=0)
-    sort = Sort.parse(
-        "-created_at", allowed=product_sort_fields(criteria), tiebreaker=PRODUCT_TIEBREAKER
-    )
+    # Through the list's own parameter handling: the very criteria and sort Mercato
+    # derives from `?currency=EUR&min_price=…` (with variants, a currency also means
+    # "priced in it").
+    params = ProductListParams.model_validate({"currency": "EUR", "min_price": 0})
+    criteria, sort = _criteria_and_sort(params, fuzzy=False, currency="EUR")
     query = compile_query(
         keyset_statement(product_listing(criteria), sort=sort, paged=False, limit=123456788),
         PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
@@ -196,22 +195,22 @@ def _detail_script(workdir: Path, ids: list[str]) -> Path:
     )
 
 
-async def _seed(database_url: str, products: int) -> tuple[float, list[str]]:
+async def _seed(database_url: str, products: int) -> tuple[float, int, list[str]]:
+    """Seconds to seed (COPY and VACUUM (ANALYZE) included), variants, 2,000 product ids."""
     connection = await asyncpg.connect(libpq_url(database_url))
     try:
         started = time.monotonic()
-        await seed_catalog(
+        _, _, variants = await seed_catalog(
             connection, CatalogPlan(products=products, categories=500), progress=lambda _: None
         )
         seconds = time.monotonic() - started
-        await connection.execute("VACUUM ANALYZE catalog_product")
         rows = await connection.fetch(
             "SELECT id FROM catalog_product WHERE status = 'active' AND deleted_at IS NULL"
         )
     finally:
         await connection.close()
     ids = [str(row["id"]) for row in rows]
-    return seconds, random.Random(7).sample(ids, min(2000, len(ids)))
+    return seconds, variants, random.Random(7).sample(ids, min(2000, len(ids)))
 
 
 async def _copy_first_page_to(redis_url: str, base: str) -> None:
@@ -232,7 +231,7 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
     if redis_url is None:
         raise SystemExit("the catalog benchmark needs REDIS_URL (the cache under test)")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-catalog-"))
-    seed_s, ids = await _seed(database_url, products)
+    seed_s, variants, ids = await _seed(database_url, products)
     # Rows loaded by COPY bypass the commit listeners: retire what an earlier run cached
     # in this Redis (the seed is deterministic, so ids and URLs would match).
     await _retire(redis_url)
@@ -306,6 +305,7 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
     database_limit = pgbench(database_url, [workdir / "miss.sql"], workdir)
     return Results(
         products=products,
+        variants=variants,
         rounds=rounds,
         seed_s=seed_s,
         rows=[hit, miss, search, detail],
@@ -340,8 +340,9 @@ async def _cache_results(base: str) -> dict[str, float]:
 def report(results: Results) -> str:
     shares = ", ".join(f"{share:.0%}" for share in results.miss_share)
     lines = [
-        f"Seeded {results.products:,} products and 500 categories in {results.seed_s:.0f} s"
-        f" (COPY). wrk: {CONNECTIONS} connections, {DURATION_S} s per run, {results.rounds}"
+        f"Seeded {results.products:,} products ({results.variants:,} variants) and 500"
+        f" categories in {results.seed_s:.0f} s (COPY, then VACUUM (ANALYZE))."
+        f" wrk: {CONNECTIONS} connections, {DURATION_S} s per run, {results.rounds}"
         " interleaved rounds (Mercato, then its baseline); medians, and the range of the"
         f" ratios. Mercato RSS after the runs: {results.mercato_rss_mib:.0f} MiB. Share of"
         f" the cache-miss rows' reads that were misses, per round: {shares}.",

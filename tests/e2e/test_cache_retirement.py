@@ -29,8 +29,8 @@ def test_a_cli_import_retires_the_cached_list_of_a_running_server(
         assert httpx.get(products).headers["etag"] == before.headers["etag"]  # cached
 
         line = (
-            '{"sku": "FRESH-1", "slug": "fresh-from-the-cli", "name": "Fresh",'
-            ' "price_minor": 100, "currency": "EUR", "status": "active", "on_hand": 3}\n'
+            '{"handle": "fresh-from-the-cli", "name": "Fresh", "status": "active",'
+            ' "sku": "FRESH-1", "price_eur": "1.00", "on_hand": 3}\n'
         )
         (tmp_path / "fresh.jsonl").write_text(line, encoding="utf-8")
         imported = run_mercato("catalog", "import", str(tmp_path / "fresh.jsonl"), env=env)

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from mercato.catalog.cache import CachedRead, Peek, RedisCatalogCache
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_port, mercato_env, run_mercato
+from tests.unit.catalog.test_shopify_csv import FIXTURE as SHOPIFY_EXPORT
 
 pytestmark = pytest.mark.e2e
 
@@ -148,35 +149,48 @@ async def _scalar(url: str, statement: str) -> object:
         await connection.close()
 
 
-def test_seed_catalog_then_import_on_the_command_line(
+def test_seed_catalog_then_import_and_export_on_the_command_line(
     scratch_database: str, tmp_path: Path
 ) -> None:
     env = mercato_env(DATABASE_URL=scratch_database, REDIS_URL=None)
-    seeded = run_mercato("seed", "catalog", "--products", "300", "--categories", "12", env=env)
+    seeded = run_mercato("seed", "catalog", "--products", "60", "--categories", "12", env=env)
     assert seeded.returncode == 0, seeded.stderr
-    assert "12 categories and 300 products loaded" in seeded.stdout
-    count = "SELECT count(*) FROM catalog_product"
-    assert asyncio.run(_scalar(scratch_database, count)) == 300
+    assert "12 categories, 60 products and " in seeded.stdout
+    variants = "SELECT count(*) FROM catalog_variant"
+    seeded_variants = asyncio.run(_scalar(scratch_database, variants))
+    assert isinstance(seeded_variants, int)
+    assert 60 < seeded_variants <= 12 * 60
+    assert f"and {seeded_variants:,} variants loaded" in seeded.stdout
+    analysed = (
+        "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'catalog_variant'"
+    )
+    assert asyncio.run(_scalar(scratch_database, analysed)) is True  # VACUUM (ANALYZE) ran
 
-    good = tmp_path / "good.jsonl"
-    good.write_text(
-        '{"sku": "CLI-1", "slug": "cli-one", "name": "One", "price_minor": 100,'
-        ' "currency": "EUR", "category": "kitchen", "on_hand": 3}\n',
-        encoding="utf-8",
-    )
-    imported = run_mercato("catalog", "import", str(good), env=env)
-    assert imported.returncode == 0, imported.stderr
-    assert "1 products imported from 1 lines" in imported.stdout
-    bad = tmp_path / "bad.csv"
-    bad.write_text(
-        "sku,slug,name,price_minor,currency\nCLI-1,cli-two,Two,100,EUR\nCLI-3,cli-3,Three,-1,EUR\n",
-        encoding="utf-8",
-    )
-    refused = run_mercato("catalog", "import", str(bad), env=env)
+    refused = run_mercato("catalog", "import", str(SHOPIFY_EXPORT), env=env)
     assert refused.returncode == 1
-    assert "line 2: sku 'CLI-1' is taken by a live product" in refused.stderr
-    assert "line 3: price_minor" in refused.stderr
-    assert asyncio.run(_scalar(scratch_database, count)) == 301
+    assert "--currency" in refused.stderr
+    imported = run_mercato("catalog", "import", str(SHOPIFY_EXPORT), "--currency", "EUR", env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "4 products (10 variants) imported: 4 created, 0 updated" in imported.stdout
+    assert "ignored columns: Option1 Linked To" in imported.stdout
+    again = run_mercato("catalog", "import", str(SHOPIFY_EXPORT), "--currency", "EUR", env=env)
+    assert again.returncode == 1
+    assert "line 2, column 'Handle': a product has this handle (use --mode upsert)" in again.stderr
+    assert "nothing imported" in again.stderr
+
+    ours = tmp_path / "catalog.csv"
+    exported = run_mercato("catalog", "export", str(ours), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert f"64 products ({seeded_variants + 10:,} lines) exported" in exported.stdout
+    theirs = tmp_path / "shopify.csv"
+    exported = run_mercato(
+        "catalog", "export", str(theirs), "--format", "shopify", "--currency", "EUR", env=env
+    )
+    assert exported.returncode == 0, exported.stderr
+    upserted = run_mercato("catalog", "import", str(ours), "--mode", "upsert", env=env, timeout=300)
+    assert upserted.returncode == 0, upserted.stderr
+    assert "0 created, 64 updated" in upserted.stdout
+    assert asyncio.run(_scalar(scratch_database, variants)) == seeded_variants + 10
 
 
 def test_keys_rotate_on_the_command_line(scratch_database: str, tmp_path: Path) -> None:

@@ -1,20 +1,23 @@
 """Generated catalogs (`mercato seed catalog`, and the demo catalog of `make run`), by COPY.
 
-Deterministic for a given seed: the same seed gives the same categories, products, prices
-and stock. Names are made of real words (brand, material, colour, kind of item) so that
-full-text and typo-tolerant search have something realistic to chew on.
+Deterministic for a given seed: the same seed gives the same categories, products,
+options, variants, prices, stock, images and tags. Names are made of real words (brand,
+material, colour, kind of item) so that full-text and typo-tolerant search have something
+realistic to chew on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import asyncpg
-import orjson
 
+from mercato.catalog.bulk import CatalogRows, vacuum_analyze
+from mercato.catalog.transfer.records import ImageRecord, ProductRecord, VariantRecord
 from mercato.platform.ids import uuid7
 
 DEPARTMENTS: dict[str, list[str]] = {
@@ -88,21 +91,23 @@ ADJECTIVES = (
     "artisan",
     "compact",
 )
-CURRENCY_WEIGHTS = (("EUR", 0.7), ("GBP", 0.15), ("USD", 0.15))
-PRODUCT_COLUMNS = (
-    "id",
-    "sku",
-    "slug",
-    "name",
-    "description",
-    "price_minor",
-    "currency",
-    "category_id",
-    "attributes",
-    "status",
-    "created_at",
-    "updated_at",
-)
+# Every product is priced in EUR; most also in GBP and USD (rates of late 2026, rounded to
+# prices ending in 9), so a currency filter has something to leave out.
+EXCHANGE_RATES = (("EUR", 1.0, 1.0), ("GBP", 0.86, 0.9), ("USD", 1.08, 0.85))
+SIZES = ("XS", "S", "M", "L", "XL", "XXL")
+# Weighted like a real catalog: a few tags on many products, many on few (a tag filter's
+# plan has to handle both).
+TAGS = (
+    "bestseller", "new", "sale", "gift idea", "eco", "handmade", "limited edition",
+    "made in europe", "vegan", "recycled", "fair trade", "organic", "award winner",
+    "back in stock", "staff pick", "summer", "winter", "outdoor", "indoor", "kids",
+    "for the home", "minimal", "vintage style", "travel", "premium", "budget", "durable",
+    "dishwasher safe", "machine washable", "waterproof", "foldable", "stackable",
+    "cordless", "rechargeable", "plastic free", "local maker", "small batch",
+    "heritage", "collab", "online exclusive",
+)  # fmt: skip
+TAG_WEIGHTS = tuple(1 / (rank + 1) for rank in range(len(TAGS)))
+MEDIA_BASE = "https://images.mercato.example/catalog"
 CATEGORY_COLUMNS = (
     "id",
     "parent_id",
@@ -128,6 +133,12 @@ class CatalogPlan:
 class GeneratedCategory:
     row: tuple[object, ...]
     department: str
+
+    @property
+    def id(self) -> uuid.UUID:
+        category_id = self.row[0]
+        assert isinstance(category_id, uuid.UUID)
+        return category_id
 
 
 def generate_categories(plan: CatalogPlan, rng: random.Random) -> list[GeneratedCategory]:
@@ -168,14 +179,21 @@ def generate_categories(plan: CatalogPlan, rng: random.Random) -> list[Generated
     return categories
 
 
+@dataclass(frozen=True, slots=True)
+class GeneratedProduct:
+    record: ProductRecord
+    category_id: uuid.UUID
+    created_at: dt.datetime
+    new_id: Callable[[], uuid.UUID]
+
+
 def generate_products(
     plan: CatalogPlan, categories: list[GeneratedCategory], rng: random.Random
-) -> Iterator[tuple[tuple[object, ...], tuple[object, ...]]]:
-    """(product row, inventory row) per product; SKUs and slugs unique by sequence."""
+) -> Iterator[GeneratedProduct]:
+    """Products with options, 1-12 variants (prices in EUR and mostly GBP and USD, stock),
+    images and tags; handles and SKUs unique by sequence."""
     start = plan.until - dt.timedelta(days=2 * 365)
     step = dt.timedelta(days=2 * 365) / max(plan.products, 1)
-    currencies = [code for code, _ in CURRENCY_WEIGHTS]
-    weights = [weight for _, weight in CURRENCY_WEIGHTS]
     for n in range(plan.products):
         category = rng.choice(categories)
         item = rng.choice(DEPARTMENTS[category.department])
@@ -183,44 +201,89 @@ def generate_products(
         adjective = rng.choice(ADJECTIVES)
         name = f"{brand} {adjective} {material} {item}"
         created = start + step * n
-        product_id = uuid7(millis=int(created.timestamp() * 1000), random_bits=rng.getrandbits(80))
-        slug = "-".join(f"{name} {n}".lower().replace("&", "and").split())
+        handle = "-".join(f"{name} {n}".lower().replace("&", "and").split())
         note = rng.choice(("ships in 2 days", "made to order", "limited edition", "bestseller"))
-        description = (
-            f"A {adjective} {item} in {colour} {material}, by {brand}. "
-            f"Part of our {category.row[3]} range; {note}."
-        )
-        attributes = {
-            "brand": brand,
-            "colour": colour,
-            "material": material,
-            "weight_g": rng.randint(50, 25_000),
-        }
         roll = rng.random()
-        status = "active" if roll < 0.95 else ("draft" if roll < 0.98 else "archived")
-        price = int(rng.lognormvariate(8.0, 1.0)) // 10 * 10 + 9  # ~€30 median, ending in 9
-        row = (
-            product_id,
-            f"{category.department[:3].upper()}-{n:07}",
-            slug,
-            name,
-            description,
-            price,
-            rng.choices(currencies, weights)[0],
-            category.row[0],
-            orjson.dumps(attributes).decode(),
-            status,
-            created,
-            created,
+        record = ProductRecord(
+            handle=handle,
+            name=name,
+            description=(
+                f"A {adjective} {item} in {colour} {material}, by {brand}. "
+                f"Part of our {category.row[3]} range; {note}."
+            ),
+            status="active" if roll < 0.95 else ("draft" if roll < 0.98 else "archived"),
+            product_type=item,
+            tags=sorted(set(rng.choices(TAGS, TAG_WEIGHTS, k=rng.randint(1, 5)))),
+            attributes={"brand": brand, "material": material},
         )
-        on_hand = 0 if rng.random() < 0.1 else rng.randint(1, 200)
-        yield row, (product_id, on_hand, min(on_hand, rng.randint(0, 3)))
+        sku = f"{category.department[:3].upper()}-{n:07}"
+        _add_options_and_variants(record, sku, colour, material, rng)
+        for number in range(1, rng.randint(1, 4) + 1):
+            url = f"{MEDIA_BASE}/{handle}/{number}.jpg"
+            record.images.append(ImageRecord(url=url, alt=f"{name}, view {number}"))
+        record.variants[0].image_url = record.images[0].url
+        yield GeneratedProduct(record, category.id, created, _ids(created, rng))
+
+
+def _ids(created: dt.datetime, rng: random.Random) -> Callable[[], uuid.UUID]:
+    """Reproducible time-ordered ids for the rows of a product created at `created`."""
+    millis = int(created.timestamp() * 1000)
+    return lambda: uuid7(millis=millis, random_bits=rng.getrandbits(80))
+
+
+def _add_options_and_variants(
+    record: ProductRecord, sku: str, colour: str, material: str, rng: random.Random
+) -> None:
+    """0-3 options (Colour; Size and Colour; Size, Colour and Material) and their
+    combinations, at most 12, as variants priced around one base price."""
+    shape = rng.random()
+    axes: list[tuple[str, list[str]]] = []
+    if shape >= 0.2:
+        others = rng.sample([c for c in COLOURS if c != colour], 4)
+        axes.append(("Colour", [colour, *others][: rng.randint(2, 5) if shape < 0.55 else 3]))
+    if shape >= 0.55:
+        first = rng.randint(0, 2)
+        axes.insert(0, ("Size", list(SIZES[first : first + rng.randint(2, 4)])))
+    if shape >= 0.85:
+        axes.append(("Material", [material, rng.choice([m for m in MATERIALS if m != material])]))
+    record.options = [name for name, _ in axes]
+    combinations: list[tuple[str, ...]] = [()]
+    for _, axis in axes:
+        combinations = [(*done, value) for done in combinations for value in axis]
+    base = int(rng.lognormvariate(8.0, 1.0)) // 10 * 10 + 9  # ~€30 median, ending in 9
+    currencies = [rate for rate in EXCHANGE_RATES if rng.random() < rate[2]]
+    for number, values in enumerate(combinations[:12], start=1):
+        # Larger sizes cost a little more.
+        euros = base + (100 * SIZES.index(values[0]) if values and values[0] in SIZES else 0)
+        variant = VariantRecord(
+            sku=f"{sku}-{number:02}" if axes else sku,
+            option_values=values,
+            on_hand=0 if rng.random() < 0.1 else rng.randint(1, 200),
+            weight_g=rng.randint(50, 25_000),
+        )
+        for code, rate, _ in currencies:
+            price = int(euros * rate) // 10 * 10 + 9
+            variant.prices[code] = price
+            if rng.random() < 0.15:
+                variant.compare_at_prices[code] = price * 5 // 4 // 10 * 10 + 19
+        record.variants.append(variant)
 
 
 async def seed_catalog(
     connection: asyncpg.Connection, plan: CatalogPlan, *, progress: Callable[[int], None]
-) -> tuple[int, int]:
-    """COPY the generated catalog (one transaction per batch); (categories, products)."""
+) -> tuple[int, int, int]:
+    """COPY the generated catalog (one transaction per batch), then `VACUUM (ANALYZE)`
+    it; (categories, products, variants) loaded."""
+    loaded = await copy_catalog(connection, plan, progress=progress)
+    await vacuum_analyze(connection)
+    return loaded
+
+
+async def copy_catalog(
+    connection: asyncpg.Connection, plan: CatalogPlan, *, progress: Callable[[int], None]
+) -> tuple[int, int, int]:
+    """COPY the generated catalog, a transaction per batch (a savepoint inside the
+    caller's transaction, as tests run it); (categories, products, variants)."""
     rng = random.Random(plan.seed)  # noqa: S311 - reproducible test data, not secrets
     categories = generate_categories(plan, rng)
     async with connection.transaction():
@@ -229,79 +292,30 @@ async def seed_catalog(
             records=[category.row for category in categories],
             columns=CATEGORY_COLUMNS,
         )
-    products: list[tuple[object, ...]] = []
-    stock: list[tuple[object, ...]] = []
-    loaded = 0
-    for product, inventory in generate_products(plan, categories, rng):
-        products.append(product)
-        stock.append(inventory)
-        if len(products) == plan.batch:
-            loaded += await _copy(connection, products, stock)
-            progress(len(products))
-            products, stock = [], []
-    if products:
-        loaded += await _copy(connection, products, stock)
-        progress(len(products))
-    await connection.execute("ANALYZE catalog_category")
-    for table in (
-        "catalog_product",
-        "catalog_variant",
-        "catalog_variant_price",
-        "catalog_variant_stock",
-        "catalog_product_price",
-    ):
-        await connection.execute(f"ANALYZE {table}")
-    return len(categories), loaded
+    rows = CatalogRows()
+    products = variants = 0
+    for generated in generate_products(plan, categories, rng):
+        rows.add(
+            generated.record,
+            category_id=generated.category_id,
+            at=generated.created_at,
+            new_id=generated.new_id,
+        )
+        if len(rows) == plan.batch:
+            products, variants = products + len(rows), variants + len(rows.variants)
+            await _copy(connection, rows)
+            progress(len(rows))
+            rows = CatalogRows()
+    if len(rows):
+        products, variants = products + len(rows), variants + len(rows.variants)
+        await _copy(connection, rows)
+        progress(len(rows))
+    return len(categories), products, variants
 
 
-async def _copy(
-    connection: asyncpg.Connection,
-    products: list[tuple[object, ...]],
-    stock: list[tuple[object, ...]],
-) -> int:
+async def _copy(connection: asyncpg.Connection, rows: CatalogRows) -> None:
     async with connection.transaction():
-        # Interim (until the seed generates variants): each product COPYed with its one SKU,
-        # price and stock into scratch tables, then spread over the product, its default
-        # variant, its price and stock, and the product's read fields, in SQL.
-        await connection.execute(_SCRATCH_TABLES)
-        await connection.copy_records_to_table(
-            "seed_product", records=products, columns=PRODUCT_COLUMNS
-        )
-        await connection.copy_records_to_table(
-            "seed_stock", records=stock, columns=("product_id", "on_hand", "reserved")
-        )
-        await connection.execute(_SPREAD_DEFAULT_VARIANTS)
-    return len(products)
-
-
-_SCRATCH_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS seed_product (
-    id uuid, sku text, slug text, name text, description text, price_minor bigint,
-    currency text, category_id uuid, attributes jsonb, status text,
-    created_at timestamptz, updated_at timestamptz) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS seed_stock (product_id uuid, on_hand int, reserved int)
-    ON COMMIT DELETE ROWS;
-"""
-_SPREAD_DEFAULT_VARIANTS = """
-INSERT INTO catalog_product (id, slug, name, description, category_id, attributes, status,
-    created_at, updated_at, in_stock, search)
-SELECT p.id, p.slug, p.name, p.description, p.category_id, p.attributes, p.status,
-    p.created_at, p.updated_at, s.on_hand > s.reserved,
-    setweight(to_tsvector('simple'::regconfig, p.name), 'A')
-    || setweight(to_tsvector('simple'::regconfig, p.sku), 'A')
-    || setweight(to_tsvector('simple'::regconfig, p.description), 'C')
-FROM seed_product p JOIN seed_stock s ON s.product_id = p.id;
-INSERT INTO catalog_variant (id, product_id, sku, created_at, updated_at)
-SELECT gen_random_uuid(), id, sku, created_at, updated_at FROM seed_product;
-INSERT INTO catalog_variant_price (variant_id, currency, amount_minor)
-SELECT v.id, p.currency, p.price_minor
-FROM seed_product p JOIN catalog_variant v ON v.product_id = p.id;
-INSERT INTO catalog_variant_stock (variant_id, on_hand, reserved)
-SELECT v.id, s.on_hand, s.reserved
-FROM seed_stock s JOIN catalog_variant v ON v.product_id = s.product_id;
-INSERT INTO catalog_product_price (product_id, currency, from_minor)
-SELECT id, currency, price_minor FROM seed_product;
-"""
+        await rows.copy(connection)
 
 
 async def catalog_is_empty(connection: asyncpg.Connection) -> bool:
