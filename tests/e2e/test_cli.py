@@ -257,3 +257,21 @@ def test_retire_cache_on_the_command_line(redis_url: str) -> None:
     assert retired.returncode == 0, retired.stderr
     assert "catalog cache retired" in retired.stdout
     assert not asyncio.run(cached())  # the alias went with the entries
+
+
+def test_import_prints_its_template_and_names_the_expected_columns(
+    scratch_database: str, tmp_path: Path
+) -> None:
+    env = mercato_env(DATABASE_URL=scratch_database)
+    template = run_mercato("catalog", "import", "--template", env=env)
+    assert template.returncode == 0, template.stderr
+    header = template.stdout.strip()
+    assert header.startswith("handle,name,")
+    assert "price_eur" in header
+    # The template is a valid (empty) file; a wrong column names what is expected.
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text(header.replace("handle", "slug") + "\n", encoding="utf-8")
+    refused = run_mercato("catalog", "import", str(wrong), env=env)
+    assert refused.returncode == 1
+    assert "unknown columns: slug; expected: handle, name," in refused.stderr
+    assert run_mercato("catalog", "import", env=env).returncode == 2

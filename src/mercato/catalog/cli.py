@@ -50,11 +50,14 @@ def register(cli: CommandLine) -> None:
     @catalog.command("import")
     def catalog_import(
         path: Annotated[
-            Path,
+            Path | None,
             typer.Argument(
                 exists=True, dir_okay=False, help="Our .csv/.jsonl, or a Shopify product .csv"
             ),
-        ],
+        ] = None,
+        template: Annotated[
+            bool, typer.Option("--template", help="Print our CSV header (EUR prices) and exit")
+        ] = False,
         mode: Annotated[
             ImportMode,
             typer.Option(help="create: new handles only; update: existing only; upsert: either"),
@@ -72,7 +75,13 @@ def register(cli: CommandLine) -> None:
         All or nothing: the file is checked whole first (errors by line and column), then
         written in one transaction; VACUUM (ANALYZE) after."""
         from mercato.catalog.importer import ImportFailed
+        from mercato.catalog.transfer.native import csv_header
 
+        if template:
+            typer.echo(",".join(csv_header(["EUR"])))
+            return
+        if path is None:
+            fail("catalog import: give a FILE (or --template for our CSV header)")
         try:
             report = cli.run(
                 lambda runtime: _import(

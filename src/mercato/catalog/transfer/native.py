@@ -128,7 +128,10 @@ def read_csv(file: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]] | LineE
     header = rows.header
     unknown = check_columns(header)
     if unknown:
-        raise FileRefused(f"line 1: unknown columns: {', '.join(sorted(unknown)[:20])}")
+        raise FileRefused(
+            f"line 1: unknown columns: {', '.join(sorted(unknown)[:20])}; expected:"
+            f" {', '.join(csv_header(['<currency>']))} (`mercato catalog import --template`)"
+        )
     for item in rows:
         if isinstance(item, LineError):
             yield item
