@@ -165,6 +165,10 @@ def test_seed_catalog_then_import_and_export_on_the_command_line(
         "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'catalog_variant'"
     )
     assert asyncio.run(_scalar(scratch_database, analysed)) is True  # VACUUM (ANALYZE) ran
+    again = run_mercato("seed", "catalog", "--products", "60", "--categories", "12", env=env)
+    assert again.returncode == 2  # one line naming the way out, not a unique violation
+    assert again.stderr.startswith("mercato: the catalog is not empty (72 categories and")
+    assert "Traceback" not in again.stderr
 
     refused = run_mercato("catalog", "import", str(SHOPIFY_EXPORT), env=env)
     assert refused.returncode == 1

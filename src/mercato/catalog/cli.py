@@ -36,6 +36,15 @@ def register(cli: CommandLine) -> None:
 
         if cli.settings().is_production:
             fail("refusing to seed a generated catalog in production")
+        present = cli.run(_catalog_rows)
+        if present:
+            # A generated catalog's ids and slugs come from its seed: it cannot be laid
+            # over another one.
+            fail(
+                f"the catalog is not empty ({present:,} categories and products): seed an"
+                " empty database (`mercato migrate down base` then `up`), or add products"
+                " with `mercato catalog import FILE --mode upsert`"
+            )
         plan = CatalogPlan(products=products, categories=categories, seed=seed)
         started = time.monotonic()
         loaded = cli.run(lambda runtime: seed_catalog(runtime, plan, show_progress=True))
@@ -148,6 +157,20 @@ async def retire_cached_reads(runtime: Runtime) -> None:
     from mercato.catalog.services import CatalogServices
 
     await runtime.services(CatalogServices).cache.invalidate()
+
+
+async def _catalog_rows(runtime: Runtime) -> int:
+    """Categories and products, deleted ones included (their ids and slugs stay taken)."""
+    from sqlalchemy import text
+
+    async with runtime.database.session() as session:
+        present = await session.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM catalog_category)"
+                " + (SELECT count(*) FROM catalog_product)"
+            )
+        )
+    return int(present or 0)
 
 
 async def seed_catalog(
