@@ -60,3 +60,32 @@ def test_a_file_that_is_not_utf8_is_an_error_at_its_line(tmp_path: Path) -> None
     assert [product.handle for product in reading.products] == ["a"]
     assert reading.error_count == 1
     assert str(reading.errors[0]) == "line 3: not UTF-8 text"  # its line, not its block
+
+
+def test_an_excel_bom_is_read_and_what_jsonb_cannot_hold_is_an_error(tmp_path: Path) -> None:
+    """#11.8: a UTF-8 BOM (Excel) is no part of the first column; NaN, infinities and JSON
+    nested beyond any schema are errors of their line, as the admin API refuses them, not
+    crashes at COPY time. (JSONL is parsed by orjson, which reads an integer beyond 64 bits
+    as a float: stored, not a crash.)"""
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbfhandle,name,sku,price_eur\na,A,A-1,1.00\n")
+    assert [product.handle for product in read_catalog_file(bom).products] == ["a"]
+
+    hostile_attributes = [
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        '{"a": 1e999}',
+        '{"a": ' + "[" * 500 + "]" * 500 + "}",
+    ]
+    hostile = tmp_path / "hostile.jsonl"
+    hostile.write_text(
+        "".join(
+            f'{{"handle": "h{number}", "name": "H", "sku": "H-{number}", "price_eur": "1",'
+            f' "attributes": {attributes}}}\n'
+            for number, attributes in enumerate(hostile_attributes)
+        ),
+        encoding="utf-8",
+    )
+    reading = read_catalog_file(hostile)
+    assert reading.products == []
+    assert sorted(error.line for error in reading.errors) == [1, 2, 3, 4]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO, TypeVar
 
 import orjson
+from pydantic_core import PydanticCustomError
 
 from mercato.catalog.transfer import cells
 from mercato.catalog.transfer.cells import CellError
@@ -35,6 +36,7 @@ from mercato.catalog.transfer.records import (
     VariantRecord,
 )
 from mercato.platform.money import is_known_currency
+from mercato.platform.validation import bounded_json
 
 T = TypeVar("T")
 MAX_OPTIONS = 3
@@ -120,7 +122,11 @@ class _Line:
         if not isinstance(value, kind):
             self.error(column, f"must be a JSON {'object' if kind is dict else 'list'}")
             return default
-        return value
+        try:  # what the admin API refuses (and jsonb cannot always hold)
+            return bounded_json(value)
+        except PydanticCustomError as error:
+            self.error(column, str(error))
+            return default
 
 
 def read_csv(file: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]] | LineError]:
