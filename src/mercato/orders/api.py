@@ -235,6 +235,7 @@ async def checkout(
             customer_id=customer.user_id,
             expected_total_minor=body.expected_total_minor,
             reservation_ttl=_ttl(orders),
+            max_pending_orders=orders.settings.max_pending_orders,
         ),
         uow=runtime.unit_of_work(),
         claim=await KeyClaim.of(request, scope=f"orders:{customer.user_id}"),

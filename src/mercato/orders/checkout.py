@@ -22,7 +22,7 @@ from starlette.responses import Response
 from mercato.catalog import StockLine, reserve_stock
 from mercato.orders.addresses import seal_address
 from mercato.orders.carts import Availability, PricedCart, price_cart
-from mercato.orders.errors import CartChanged, CartEmpty, CartNotReady
+from mercato.orders.errors import CartChanged, CartEmpty, CartNotReady, TooManyPendingOrders
 from mercato.orders.events import OrderLinePlaced, OrderPlaced
 from mercato.orders.models import CheckoutSaga, Order, OrderLine
 from mercato.orders.repository import OrdersRepository
@@ -43,6 +43,9 @@ class Checkout:
     # The total the customer saw; a different one now (a price changed) is a 409.
     expected_total_minor: int | None
     reservation_ttl: dt.timedelta
+    # Unpaid orders a customer may hold at once (None: no limit): each holds stock until
+    # it expires, so without a cap one account could keep a product unbuyable.
+    max_pending_orders: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,12 @@ async def place_order(
         cart = await repo.customer_cart_for_update(checkout.customer_id)
         if cart is None:
             raise CartEmpty("Add something to the cart first.")
+        if (
+            checkout.max_pending_orders is not None
+            # Counted under the cart's lock: a customer's checkouts run one at a time.
+            and await repo.pending_orders_of(checkout.customer_id) >= checkout.max_pending_orders
+        ):
+            raise TooManyPendingOrders("Pay for or cancel an unpaid order first.")
         priced = await price_cart(uow.session, cart, field_keys=field_keys)
         _check_ready(priced, checkout.expected_total_minor)
         lines = [

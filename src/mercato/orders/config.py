@@ -32,6 +32,8 @@ class OrdersSettings(BaseSettings):
     # How many units of one variant a cart line may hold, and how many lines a cart may have.
     max_line_quantity: int = Field(default=20, ge=1, le=10_000)
     max_cart_lines: int = Field(default=50, ge=1, le=500)
+    # Unpaid orders one customer may hold at once (each holds its stock until it expires).
+    max_pending_orders: int = Field(default=3, ge=1, le=1_000)
     # A saga step (create the intent, cancel it, refund it) found waiting longer than this
     # by the resume sweep is deferred again (its job was lost, or its process died).
     saga_stale_after_s: int = Field(default=30, ge=1, le=3_600)

@@ -45,6 +45,11 @@ class CartEmpty(errors.Conflict):
     title = "The cart is empty"
 
 
+class TooManyPendingOrders(errors.Conflict):
+    code = "too-many-pending-orders"
+    title = "Too many orders are waiting for payment"
+
+
 class CartNotReady(errors.Conflict):
     code = "cart-not-ready"
     title = "The cart needs a shipping address and a shipping method"
@@ -78,6 +83,11 @@ class NoTaxRate(errors.Invalid):
 class RefundTooLarge(errors.Conflict):
     code = "refund-too-large"
     title = "The refund is more than what is left to refund"
+
+
+class RefundRefused(errors.Conflict):
+    code = "refund-refused"
+    title = "The payments service refused the refund"
 
 
 class PaymentsUnavailable(errors.Unavailable):

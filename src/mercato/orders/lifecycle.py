@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 
-from mercato.orders.errors import OrderNotFound, RefundTooLarge
+from mercato.orders.errors import OrderNotFound, RefundRefused, RefundTooLarge
 from mercato.orders.events import OrderFulfilled, OrderRefunded
 from mercato.orders.models import Order
-from mercato.orders.payments_client import PaymentsClient
+from mercato.orders.payments_client import PaymentsClient, PaymentsRefused
 from mercato.orders.repository import OrdersRepository
 from mercato.orders.saga import (
     UowFactory,
@@ -106,12 +106,19 @@ async def refund_order(
     if not 0 < amount <= left:
         raise RefundTooLarge(f"At most {left} minor units are left to refund.")
     assert intent_id is not None
-    await payments.refund(
-        intent_id,
-        amount=amount,
-        key=f"orders:{order_id}:refund:{key}",
-        reason="requested_by_customer",
-    )
+    try:
+        await payments.refund(
+            intent_id,
+            amount=amount,
+            key=f"orders:{order_id}:refund:{key}",
+            reason="requested_by_customer",
+        )
+    except PaymentsRefused as refused:
+        # Payments' decision (e.g. a concurrent refund took what was left): a conflict for
+        # the caller to look at again, never a 500.
+        raise RefundRefused(
+            "Payments refused the refund; read the order again for what is left to refund."
+        ) from refused
     intent = await payments.intent(intent_id)
     return await apply_refunded_total(
         uow_factory(), order_id=order_id, refunded_minor=intent.amount_refunded, actor=actor

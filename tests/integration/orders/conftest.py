@@ -206,11 +206,17 @@ class Shop:
                         {"cart": cart_id, "v": variant_id, "q": quantity},
                     )
 
-    async def checkout(self, customer_id: uuid.UUID, *, key: str | None = None) -> Placed:
+    async def checkout(
+        self,
+        customer_id: uuid.UUID,
+        *,
+        key: str | None = None,
+        max_pending_orders: int | None = None,
+    ) -> Placed:
         key = key or uuid.uuid4().hex
         claim = KeyClaim(f"orders:{customer_id}", key, hashlib.sha256(key.encode()).digest())
         return await place_order(
-            Checkout(customer_id, None, dt.timedelta(seconds=900)),
+            Checkout(customer_id, None, dt.timedelta(seconds=900), max_pending_orders),
             uow=self.runtime.unit_of_work(),
             claim=claim,
             field_keys=self.orders.field_keys,

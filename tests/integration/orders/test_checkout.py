@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from mercato.catalog import OutOfStock
-from mercato.orders.errors import CartEmpty
+from mercato.orders.errors import CartEmpty, TooManyPendingOrders
 from mercato.orders.saga import create_intent_step
 from mercato.platform.ids import uuid7
 from tests.integration.orders.conftest import Shop
@@ -69,6 +69,27 @@ async def test_the_same_idempotency_key_answers_the_same_order_and_reserves_once
 async def test_an_empty_cart_cannot_check_out(shop: Shop) -> None:
     with pytest.raises(CartEmpty):
         await shop.checkout(uuid7())
+
+
+async def test_a_customer_cannot_hoard_stock_with_unpaid_orders(shop: Shop) -> None:
+    """Each unpaid order holds its stock until it expires: past the cap, one more is a 409
+    and reserves nothing (found by a security review: 2 x 20 units made a product
+    unbuyable for everyone else, again and again)."""
+    variant = await shop.variant(on_hand=10)
+    customer = uuid7()
+    for _ in range(2):
+        await shop.ready_cart(customer, {variant: 2})
+        await shop.checkout(customer, max_pending_orders=2)
+    await shop.ready_cart(customer, {variant: 2})
+    with pytest.raises(TooManyPendingOrders) as raised:
+        await shop.checkout(customer, max_pending_orders=2)
+    assert raised.value.code == "too-many-pending-orders"
+    assert await shop.stock(variant) == (10, 4)
+    # Another customer is not held back by it.
+    other = uuid7()
+    await shop.ready_cart(other, {variant: 2})
+    await shop.checkout(other, max_pending_orders=2)
+    assert await shop.stock(variant) == (10, 6)
 
 
 async def test_out_of_stock_rolls_the_whole_checkout_back(shop: Shop) -> None:

@@ -3,10 +3,12 @@ each a transition of the state machine with its history and event."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from mercato.orders import lifecycle
-from mercato.orders.errors import IllegalTransition, RefundTooLarge
+from mercato.orders.errors import IllegalTransition, RefundRefused, RefundTooLarge
 from mercato.platform.ids import uuid7
 from tests.integration.orders.conftest import Shop
 from tests.integration.orders.test_saga import eventually, placed_with_intent, status_of
@@ -103,3 +105,33 @@ async def test_an_unpaid_order_cannot_be_refunded_nor_fulfilled(shop: Shop) -> N
         )
     with pytest.raises(IllegalTransition):
         await lifecycle.mark_fulfilled(shop.runtime.unit_of_work(), order_id=order_id, actor=ADMIN)
+
+
+async def test_concurrent_full_refunds_refund_once_and_the_others_are_conflicts(
+    shop: Shop, payments: PaymentsService
+) -> None:
+    """Four staff members refund the whole order at once (other keys): payments refunds
+    once; the others are a 409 problem, never a 500 (found by a security review)."""
+    _, order_id, intent_id = await placed_with_intent(shop, on_hand=3)
+    assert (await payments.confirm(str(intent_id), "pm_card_visa")).status_code == 200
+    await eventually(status_of(shop, order_id), "paid")
+
+    async def refund(key: str) -> str:
+        try:
+            refunded = await lifecycle.refund_order(
+                shop.runtime.unit_of_work,
+                shop.orders.payments,
+                order_id=order_id,
+                amount_minor=None,
+                actor=ADMIN,
+                key=key,
+            )
+        except (RefundRefused, RefundTooLarge) as conflict:
+            return conflict.code
+        return refunded.status
+
+    outcomes = await asyncio.gather(*(refund(f"staff-{n}") for n in range(4)))
+    assert outcomes.count("refunded") == 1, outcomes
+    assert set(outcomes) <= {"refunded", "refund-refused", "refund-too-large"}
+    intent = await payments.intent(str(intent_id))
+    assert intent["amount_refunded"] == intent["amount_received"]
