@@ -273,6 +273,14 @@ async def payment_succeeded(
     if found is None:
         return
     order, saga = found
+    if saga.intent_id is not None and saga.intent_id != intent_id:
+        # Another intent naming this order (any payments client may set a reference): it
+        # pays nothing of ours. Logged for the operators; its money is that client's.
+        logger.warning("foreign_intent_ignored", order_id=str(order_id), intent_id=str(intent_id))
+        return
+    if amount_received < order.total_minor:
+        logger.warning("short_payment_ignored", order_id=str(order_id), intent_id=str(intent_id))
+        return
     if saga.intent_id is None:
         saga.intent_id = intent_id
         order.payment_intent_id = intent_id

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy import text
 
-from mercato.orders import lifecycle
+from mercato.orders import lifecycle, saga
 from mercato.orders.saga import (
     create_intent_step,
     customer_actor,
@@ -170,3 +170,19 @@ async def test_a_checkout_whose_process_died_before_asking_payments_is_resumed(
     assert await resume_stale_sagas(shop.runtime.unit_of_work, stale_after_s=30) >= 1
 
     await eventually(saga_of(shop, placed.order_id), "(reserved,intent_created,running)")
+
+
+async def test_a_foreign_or_short_payment_does_not_pay_the_order(shop: Shop) -> None:
+    """An event of another intent naming the order (any payments client may set a
+    reference), or one that received less than the total, leaves it unpaid."""
+    variant, order_id, intent_id = await placed_with_intent(shop, on_hand=5)
+    total = await shop.scalar("SELECT total_minor FROM orders_order WHERE id = :id", id=order_id)
+    assert isinstance(total, int)
+    for paying_intent, received in ((uuid7(), total), (intent_id, total - 1)):
+        async with shop.runtime.unit_of_work() as uow:
+            await saga.payment_succeeded(
+                uow, order_id=order_id, intent_id=paying_intent, amount_received=received
+            )
+            await uow.commit()
+        assert await status_of(shop, order_id)() == "pending_payment"
+    assert await shop.stock(variant) == (5, 1)  # still reserved, not committed
