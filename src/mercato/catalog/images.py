@@ -21,7 +21,7 @@ from mercato.platform.ids import uuid7
 def checked_image_url(url: str, *, media_base: str | None, pointer: str) -> str:
     """An absolute https URL with a host and no credentials, or one under the configured
     media base; 422 otherwise (the URL is not repeated in the detail)."""
-    if media_base and url.startswith(media_base):
+    if media_base and _under(url, media_base):
         return url
     try:
         parts = urlsplit(url)
@@ -39,6 +39,30 @@ def checked_image_url(url: str, *, media_base: str | None, pointer: str) -> str:
             errors=[{"in": "body", "pointer": pointer, "detail": "not an https URL"}],
         )
     return url
+
+
+def _under(url: str, media_base: str) -> bool:
+    """Same scheme, host and port as the media base, no credentials, and a path under its
+    path as a directory (`http://media:8000` is no prefix of `http://media:8000.evil/`
+    nor of `http://media:8000@evil/`)."""
+    try:
+        parts, base = urlsplit(url), urlsplit(media_base)
+        same_origin = (parts.scheme, parts.hostname, parts.port) == (
+            base.scheme,
+            base.hostname,
+            base.port,
+        )
+    except ValueError:
+        return False
+    folder = base.path if base.path.endswith("/") else base.path + "/"
+    return (
+        same_origin
+        and bool(parts.hostname)
+        and parts.username is None
+        and parts.password is None
+        and (parts.path + "/").startswith(folder)
+        and not any(character.isspace() for character in url)
+    )
 
 
 async def add_image_rows(
