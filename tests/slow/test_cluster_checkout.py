@@ -40,7 +40,7 @@ class Figures:
     """What the buyers saw: answers by kind, and the transient failures they retried."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
-    transient: Counter[str] = field(default_factory=Counter)  # "5xx 502", "transport", ...
+    transient: Counter[str] = field(default_factory=Counter)  # "checkout 502", "confirm …"
     orders: dict[uuid.UUID, str] = field(default_factory=dict)  # order id -> buyer's key
 
 
@@ -83,8 +83,10 @@ async def test_checkout_and_payment_survive_an_api_and_a_payments_kill_without_o
 
         headers = await asyncio.gather(*map(prepare, buyers, emails))
         done = asyncio.Event()
-        watcher = asyncio.create_task(_watch_stock(primary, variant_id, watch, done))
+        url = cluster.layout.database_url(cluster.layout.primary_port)
+        watcher = asyncio.create_task(_watch_stock(url, variant_id, watch, done))
         api_victim, payments_victim = cluster.pid("api-2"), cluster.pid("payments-1")
+        logged_before = len(cluster.nginx_log())
         started = time.monotonic()
 
         async def faults() -> None:
@@ -121,7 +123,7 @@ async def test_checkout_and_payment_survive_an_api_and_a_payments_kill_without_o
         variant_id,
     )
     intents = await primary.fetch(
-        "SELECT order_reference, id, status FROM payments_intent"
+        "SELECT order_reference, id, status FROM payments.payments_intent"
         " WHERE order_reference = ANY($1::text[])",
         [str(row["id"]) for row in orders],
     )
@@ -134,9 +136,17 @@ async def test_checkout_and_payment_survive_an_api_and_a_payments_kill_without_o
         )
     )
     statuses = Counter(row["status"] for row in orders)
+    # nginx's side of the payments calls (intents by the API, confirms by the buyers): a
+    # "502, 200" is a request refused by the dead process and passed on to the other one.
+    payments_calls = Counter(
+        line["upstream_status"]
+        for line in cluster.nginx_log()[logged_before:]
+        if line["uri"].startswith("/payments/")
+    )
     print(  # noqa: T201
         f"\ncheckout under kills: {BUYERS} buyers for {STOCK} units;"
         f" answers {dict(figures.outcomes)}; transient failures retried {dict(figures.transient)};"
+        f" payments calls by upstream status {dict(payments_calls)};"
         f" orders {dict(statuses)}; sold {sold}; stock after {dict(stock or {})};"
         f" stock watch {watch}; clients done in {clients_done:.1f} s,"
         f" settled {settled_after:.1f} s after the start"
@@ -163,6 +173,7 @@ async def test_checkout_and_payment_survive_an_api_and_a_payments_kill_without_o
     # Someone got every unit (an out-of-stock answer means all 15 were reserved), and paid.
     if statuses["canceled"] == 0:
         assert statuses["paid"] == STOCK, statuses
+    assert payments_calls.total() >= 2 * len(orders), payments_calls
     # One intent per order; exactly one charge per paid order, none for the others.
     per_order = Counter(row["order_reference"] for row in intents)
     assert set(per_order.values()) <= {1}, per_order
@@ -241,7 +252,10 @@ async def _buy(http: httpx.AsyncClient, auth: dict[str, str], figures: Figures) 
     checkout = await _until_answered(
         lambda: http.post("/api/v1/checkout", headers={**auth, "Idempotency-Key": key}, json={}),
         figures,
+        step="checkout",
     )
+    if checkout.headers.get("Idempotent-Replayed") == "true":
+        figures.outcomes["checkout replayed"] += 1
     if checkout.status_code == 409 and "out-of-stock" in checkout.json().get("type", ""):
         figures.outcomes["out_of_stock"] += 1
         return
@@ -258,6 +272,7 @@ async def _buy(http: httpx.AsyncClient, auth: dict[str, str], figures: Figures) 
             json={"payment_method": "pm_card_visa"},
         ),
         figures,
+        step="confirm",
     )
     figures.outcomes[f"confirm {paid.status_code} {paid.json().get('status')}"] += 1
 
@@ -277,42 +292,53 @@ async def _confirm_url(
         figures.outcomes["intent created later"] += 1 if payment.get("status") == "pending" else 0
         assert time.monotonic() < deadline, order
         await asyncio.sleep(1.0)
-        read = await _until_answered(lambda: http.get(read_order, headers=auth), figures)
+        read = await _until_answered(
+            lambda: http.get(read_order, headers=auth), figures, step="order read"
+        )
         assert read.status_code == 200, read.text
         order = read.json()
 
 
 async def _until_answered(
-    send: Callable[[], Awaitable[httpx.Response]], figures: Figures, *, tries: int = 12
+    send: Callable[[], Awaitable[httpx.Response]],
+    figures: Figures,
+    *,
+    step: str,
+    tries: int = 12,
 ) -> httpx.Response:
     """Send until an answer that is not a 5xx: the transient failures are counted."""
     for attempt in range(tries):
         try:
             answer = await send()
         except httpx.TransportError as error:
-            figures.transient[f"transport {type(error).__name__}"] += 1
+            figures.transient[f"{step} {type(error).__name__}"] += 1
         else:
             if answer.status_code < 500:
                 return answer
-            figures.transient[f"5xx {answer.status_code}"] += 1
+            figures.transient[f"{step} {answer.status_code}"] += 1
         await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
     pytest.fail(f"no answer but failures after {tries} tries: {figures.transient}")
 
 
 async def _watch_stock(
-    primary: asyncpg.Connection, variant_id: uuid.UUID, watch: StockWatch, done: asyncio.Event
+    url: str, variant_id: uuid.UUID, watch: StockWatch, done: asyncio.Event
 ) -> None:
-    while not done.is_set():
-        row = await primary.fetchrow(
-            "SELECT on_hand, reserved FROM catalog_variant_stock WHERE variant_id = $1",
-            variant_id,
-        )
-        assert row is not None
-        watch.samples += 1
-        watch.lowest_on_hand = min(watch.lowest_on_hand, row["on_hand"])
-        watch.lowest_reserved = min(watch.lowest_reserved, row["reserved"])
-        watch.largest_excess = max(watch.largest_excess, row["reserved"] - row["on_hand"])
-        await asyncio.sleep(0.1)
+    """Sample the stock row every 0.1 s on a connection of its own until `done`."""
+    connection = await asyncpg.connect(url)
+    try:
+        while not done.is_set():
+            row = await connection.fetchrow(
+                "SELECT on_hand, reserved FROM catalog_variant_stock WHERE variant_id = $1",
+                variant_id,
+            )
+            assert row is not None
+            watch.samples += 1
+            watch.lowest_on_hand = min(watch.lowest_on_hand, row["on_hand"])
+            watch.lowest_reserved = min(watch.lowest_reserved, row["reserved"])
+            watch.largest_excess = max(watch.largest_excess, row["reserved"] - row["on_hand"])
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
 
 
 async def _settle(primary: asyncpg.Connection, order_ids: list[uuid.UUID]) -> float:
