@@ -1,17 +1,20 @@
 """The slow suite's cluster: the whole topology (`mercato cluster up`: nginx, 3 API, 2
 payments, primary + replica, Redis, NATS JetStream, 2 workers), once per session, in a
-data directory of its own and on ports of its own (18700+)."""
+data directory of its own and on ports of its own (18700+, or MERCATO_SLOW_BASE_PORT when
+another session holds those)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 
 from mercato.cluster.topology import Shape
 from tests.support import cluster as clusters
 
-SLOW_BASE_PORT = 18700
+SLOW_BASE_PORT = int(os.environ.get("MERCATO_SLOW_BASE_PORT", "18700"))
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +31,13 @@ def cluster() -> Iterator[clusters.Cluster]:
     finally:
         clusters.stop(running)
         clusters.remove(data)
+
+
+@pytest.fixture
+async def primary(cluster: clusters.Cluster) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the cluster's primary, to count effects where they are written."""
+    connection = await asyncpg.connect(cluster.layout.database_url(cluster.layout.primary_port))
+    try:
+        yield connection
+    finally:
+        await connection.close()

@@ -8,7 +8,6 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -22,15 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 CATALOG_STREAM = "MERCATO_CATALOG"
 CACHE_GROUP = "catalog-cache"
-
-
-@pytest.fixture
-async def primary(cluster: clusters.Cluster) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(cluster.layout.database_url(cluster.layout.primary_port))
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 def _product(slug: str, price: int = 1_000) -> dict[str, object]:

@@ -140,6 +140,9 @@ class Layout:
             "SANDBOX_PORT": str(self.sandbox_port),
             "SANDBOX_DATABASE_URL": self.database_url(self.primary_port),
             "SANDBOX_WEBHOOK_URL": f"{self.public_url}/payments/webhooks/sandbox",
+            # The checkout asks the payments service for intents through nginx (both
+            # payments processes, one going down costs a retry); customers confirm there too.
+            "ORDERS_PAYMENTS_URL": f"{self.public_url}/payments",
             "PYTHONUNBUFFERED": "1",
         }
 

@@ -69,6 +69,16 @@ def test_compose_keeps_secrets_out_of_its_environment() -> None:
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
 
 
+def test_the_checkout_reaches_the_payments_service_everywhere(tmp_path: Path) -> None:
+    """Orders calls payments at ORDERS_PAYMENTS_URL (default 127.0.0.1:8001, right only
+    for `mercato run`): the cluster, compose and Kubernetes each point it at the service."""
+    layout = Layout(ROOT, 18900, Shape(), tmp_path)
+    assert layout.common_env()["ORDERS_PAYMENTS_URL"] == f"{layout.public_url}/payments"
+    assert _compose()["x-mercato-env"]["ORDERS_PAYMENTS_URL"] == "http://nginx:8080/payments"
+    config = next(doc for _, doc in _manifests() if doc["metadata"]["name"] == "mercato-config")
+    assert config["data"]["ORDERS_PAYMENTS_URL"] == "http://mercato-payments"
+
+
 def test_every_kubernetes_manifest_passes_the_schema() -> None:
     manifests = _manifests()
     assert len(manifests) >= 10
