@@ -42,6 +42,7 @@ from mercato.catalog.schemas import (
     VariantPatchIn,
     VariantStockOut,
 )
+from mercato.catalog.services import CatalogServices
 from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.db.database import Database
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
@@ -103,6 +104,14 @@ def _versioned(
     )
 
 
+async def _product_answer(
+    database: Database, catalog: CatalogServices, product_id: uuid.UUID, *, status_code: int = 200
+) -> JSONResponse:
+    """The product after a change, in the shop's default currency, with its version."""
+    product = await _product(database, product_id, currency=catalog.settings.default_currency)
+    return _versioned(product, status_code=status_code)
+
+
 def _expected(if_match: str | None, version: int | None = None) -> ExpectedVersion:
     return ExpectedVersion.from_request(if_match=if_match, body_version=version)
 
@@ -125,15 +134,13 @@ async def create_product(
     database: DatabaseDep,
     catalog: CatalogDep,
 ) -> Response:
-    settings = catalog.settings
     async with idempotent(request, database, scope=f"user:{editor.user_id}") as guard:
         if guard.replay is not None:
             return guard.replay
         product_id = await products.create_product(
-            body, uow=uow, media_base=settings.media_base_url
+            body, uow=uow, media_base=catalog.settings.media_base_url
         )
-        product = await _product(database, product_id, currency=settings.default_currency)
-        created = _versioned(product, status_code=201)
+        created = await _product_answer(database, catalog, product_id, status_code=201)
         created.headers["Location"] = f"/api/v1/admin/products/{product_id}"
         return await guard.finish(created)
 
@@ -169,8 +176,7 @@ async def update_product(
     await products.update_product(
         product_id=product_id, changes=body, expected=_expected(if_match, body.version), uow=uow
     )
-    currency = catalog.settings.default_currency
-    return _versioned(await _product(database, product_id, currency=currency))
+    return await _product_answer(database, catalog, product_id)
 
 
 @router.delete("/products/{product_id}", status_code=204)
@@ -420,10 +426,7 @@ async def add_option(
             expected=_expected(if_match, body.version),
             uow=uow,
         )
-        currency = catalog.settings.default_currency
-        created = _versioned(
-            await _product(database, product_id, currency=currency), status_code=201
-        )
+        created = await _product_answer(database, catalog, product_id, status_code=201)
         return await guard.finish(created)
 
 
@@ -447,8 +450,7 @@ async def update_option(
         expected=_expected(if_match, body.version),
         uow=uow,
     )
-    currency = catalog.settings.default_currency
-    return _versioned(await _product(database, product_id, currency=currency))
+    return await _product_answer(database, catalog, product_id)
 
 
 @router.delete("/products/{product_id}/options/{option_id}", status_code=204)
@@ -483,17 +485,13 @@ async def add_image(
     database: DatabaseDep,
     catalog: CatalogDep,
 ) -> Response:
-    settings = catalog.settings
     async with idempotent(request, database, scope=f"user:{editor.user_id}") as guard:
         if guard.replay is not None:
             return guard.replay
         await images.add_image(
-            product_id=product_id, image=body, media_base=settings.media_base_url, uow=uow
+            product_id=product_id, image=body, media_base=catalog.settings.media_base_url, uow=uow
         )
-        created = _versioned(
-            await _product(database, product_id, currency=settings.default_currency),
-            status_code=201,
-        )
+        created = await _product_answer(database, catalog, product_id, status_code=201)
         return await guard.finish(created)
 
 
@@ -516,8 +514,7 @@ async def update_image(
         expected=_expected(if_match, body.version),
         uow=uow,
     )
-    currency = catalog.settings.default_currency
-    return _versioned(await _product(database, product_id, currency=currency))
+    return await _product_answer(database, catalog, product_id)
 
 
 @router.delete("/products/{product_id}/images/{image_id}", status_code=204)
