@@ -47,7 +47,7 @@ from starlette.responses import JSONResponse, Response
 from bench.support import Load, percentile, pgbench_load, require_tool
 from mercato.catalog import OutOfStock
 from mercato.catalog.products import create_product
-from mercato.catalog.schemas import ProductIn
+from mercato.catalog.write_schemas import ProductIn
 from mercato.modules import MODULES
 from mercato.orders import shipping
 from mercato.orders.addresses import ShippingAddress, seal_address

@@ -16,11 +16,8 @@ from mercato.catalog.auth import CatalogEditor
 from mercato.catalog.errors import CategoryNotFound
 from mercato.catalog.models import Category
 from mercato.catalog.repository import CatalogReads
-from mercato.catalog.schemas import (
-    CategoryIn,
-    CategoryOut,
-    CategoryPatchIn,
-)
+from mercato.catalog.schemas import CategoryOut
+from mercato.catalog.write_schemas import CategoryIn, CategoryPatchIn
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.database import Database
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep

@@ -12,12 +12,7 @@ from fastapi.responses import JSONResponse
 
 from mercato.catalog.errors import ProductNotFound, VariantNotFound
 from mercato.catalog.product_pages import editor_product
-from mercato.catalog.schemas import (
-    CategoryOut,
-    ProductOut,
-    ProductPageParams,
-    VariantOut,
-)
+from mercato.catalog.schemas import CategoryOut, ProductOut, ProductPageParams, VariantOut
 from mercato.catalog.services import CatalogServices
 from mercato.platform.concurrency import ExpectedVersion, version_etag
 from mercato.platform.db.database import Database

@@ -14,13 +14,8 @@ from mercato.catalog.admin_common import (
     product_answer,
 )
 from mercato.catalog.auth import CatalogDep, CatalogEditor
-from mercato.catalog.schemas import (
-    ImageCreateIn,
-    ImagePatchIn,
-    OptionCreateIn,
-    OptionPatchIn,
-    ProductOut,
-)
+from mercato.catalog.schemas import ProductOut
+from mercato.catalog.write_schemas import ImageCreateIn, ImagePatchIn, OptionCreateIn, OptionPatchIn
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
 from mercato.platform.idempotency import idempotent
 

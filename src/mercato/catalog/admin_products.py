@@ -20,13 +20,12 @@ from mercato.catalog.admin_common import (
     versioned,
 )
 from mercato.catalog.auth import CatalogDep, CatalogEditor
-from mercato.catalog.schemas import (
+from mercato.catalog.schemas import ProductOut, VariantOut
+from mercato.catalog.write_schemas import (
     PricePutIn,
     ProductIn,
-    ProductOut,
     ProductPatchIn,
     VariantIn,
-    VariantOut,
     VariantPatchIn,
 )
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep

@@ -12,12 +12,8 @@ from mercato.catalog.auth import CatalogEditor
 from mercato.catalog.errors import ProductNotFound
 from mercato.catalog.models import VariantStock
 from mercato.catalog.repository import CatalogReads
-from mercato.catalog.schemas import (
-    InventoryAdjustIn,
-    InventoryOut,
-    InventorySetIn,
-    VariantStockOut,
-)
+from mercato.catalog.schemas import InventoryOut, VariantStockOut
+from mercato.catalog.write_schemas import InventoryAdjustIn, InventorySetIn
 from mercato.platform.db.database import Database
 from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
 from mercato.platform.errors import Invalid

@@ -21,7 +21,7 @@ from mercato.catalog.errors import (
 from mercato.catalog.events import CategoryChanged
 from mercato.catalog.models import Category
 from mercato.catalog.repository import CatalogRepository
-from mercato.catalog.schemas import CategoryIn, CategoryPatchIn
+from mercato.catalog.write_schemas import CategoryIn, CategoryPatchIn
 from mercato.platform.clock import utc_now
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork

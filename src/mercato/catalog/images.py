@@ -11,7 +11,7 @@ from mercato.catalog.changes import locked_product, product_changed
 from mercato.catalog.errors import ImageNotFound, VariantNotFound
 from mercato.catalog.models import ProductImage
 from mercato.catalog.repository import CatalogRepository
-from mercato.catalog.schemas import ImageCreateIn, ImageIn, ImagePatchIn
+from mercato.catalog.write_schemas import ImageCreateIn, ImageIn, ImagePatchIn
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.errors import Invalid

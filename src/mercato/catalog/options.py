@@ -16,7 +16,7 @@ from mercato.catalog.errors import (
 )
 from mercato.catalog.models import MAX_OPTIONS, ProductOption
 from mercato.catalog.repository import CatalogRepository
-from mercato.catalog.schemas import OptionCreateIn, OptionPatchIn
+from mercato.catalog.write_schemas import OptionCreateIn, OptionPatchIn
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.errors import Invalid

@@ -12,9 +12,9 @@ from mercato.catalog.events import ProductChanged
 from mercato.catalog.images import add_image_rows
 from mercato.catalog.models import Product, ProductOption, Variant
 from mercato.catalog.repository import CatalogReads, CatalogRepository
-from mercato.catalog.schemas import ProductIn, ProductPatchIn
 from mercato.catalog.summary import refresh_product
 from mercato.catalog.variants import add_variant_rows, option_values_of, refuse_repeats
+from mercato.catalog.write_schemas import ProductIn, ProductPatchIn
 from mercato.platform.clock import utc_now
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork

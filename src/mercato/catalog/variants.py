@@ -10,7 +10,7 @@ from mercato.catalog.changes import locked_product, product_changed
 from mercato.catalog.errors import DuplicateVariant, PriceNotFound, VariantNotFound
 from mercato.catalog.models import ProductOption, Variant, VariantPrice, VariantStock
 from mercato.catalog.repository import CatalogRepository
-from mercato.catalog.schemas import PricePutIn, VariantIn, VariantPatchIn
+from mercato.catalog.write_schemas import PricePutIn, VariantIn, VariantPatchIn
 from mercato.platform.clock import utc_now
 from mercato.platform.concurrency import ExpectedVersion
 from mercato.platform.db.uow import UnitOfWork

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
 from mercato.catalog.products import create_product
-from mercato.catalog.schemas import ProductIn
+from mercato.catalog.write_schemas import ProductIn
 from mercato.modules import MODULES
 from mercato.orders import carts, shipping
 from mercato.orders.addresses import ShippingAddress, seal_address
