@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -45,12 +46,18 @@ async def mailbox_count(url: str, recipient: str) -> int:
         await database.dispose()
 
 
-def test_the_worker_process_delivers_a_deferred_mail(database_url: str) -> None:
+def test_the_worker_process_delivers_a_deferred_mail(database_url: str, tmp_path: Path) -> None:
     recipient = f"worker-{time.monotonic_ns()}@example.com"
+    alive = tmp_path / "worker.alive"
     asyncio.run(defer_mail(database_url, recipient))
     worker = subprocess.Popen(
         [sys.executable, "-m", "mercato", "worker"],
-        env=mercato_env(DATABASE_URL=database_url, SMTP_URL=None, LOG_LEVEL="WARNING"),
+        env=mercato_env(
+            DATABASE_URL=database_url,
+            SMTP_URL=None,
+            LOG_LEVEL="WARNING",
+            MERCATO_WORKER_HEARTBEAT_FILE=str(alive),
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,11 +69,14 @@ def test_the_worker_process_delivers_a_deferred_mail(database_url: str) -> None:
             delivered = asyncio.run(mailbox_count(database_url, recipient))
             time.sleep(0.2)
         assert delivered == 1
+        # The liveness file of the running worker (what the Kubernetes probe looks at).
+        assert alive.exists()
     finally:
         worker.send_signal(signal.SIGTERM)
         _, errors = worker.communicate(timeout=30)
     assert worker.returncode == 0, errors
     assert "Traceback" not in errors
+    assert not alive.exists()  # a stopped worker is not alive
 
 
 def test_the_asyncapi_command_prints_the_document() -> None:

@@ -251,6 +251,9 @@ class Settings(BaseSettings):
     # metrics (relay, jobs, merchant webhook deliveries) on 127.0.0.1 at this port; unset:
     # none (in `mercato run` the workers share the servers' `/metrics`).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # A worker running on its own touches this file every 10 s while its event loop turns
+    # (a liveness probe checks its age, `platform/heartbeat.py`); unset: no file.
+    worker_heartbeat_file: Path | None = None
     # The development routes (`/dev/mailbox`): None mounts them in development on a loopback
     # bind only; true mounts them on any bind (development and test only); false never.
     dev_routes: bool | None = None

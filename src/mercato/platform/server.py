@@ -39,6 +39,7 @@ from mercato.platform.db import migrations
 from mercato.platform.db.database import Database
 from mercato.platform.db.embedded import EmbeddedPostgres
 from mercato.platform.failures import StartupError
+from mercato.platform.heartbeat import heartbeat
 from mercato.platform.module import Module
 from mercato.platform.observability import tracing
 from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
@@ -438,9 +439,13 @@ def build_worker(runtime: Runtime) -> Worker:
 
 async def run_worker(settings: Settings, modules: Sequence[Module], stop: asyncio.Event) -> None:
     """A worker process: its own runtime, until `stop` is set; its metrics on
-    127.0.0.1:`MERCATO_WORKER_METRICS_PORT` when set."""
+    127.0.0.1:`MERCATO_WORKER_METRICS_PORT` and its liveness file
+    (`MERCATO_WORKER_HEARTBEAT_FILE`) when set."""
     tracing.configure(default_service="mercato-worker")
-    async with open_runtime(settings, modules) as runtime:
+    async with (
+        open_runtime(settings, modules) as runtime,
+        heartbeat(settings.worker_heartbeat_file),
+    ):
         with _worker_metrics(settings.worker_metrics_port, runtime.registry):
             await build_worker(runtime).run(stop)
 
