@@ -105,6 +105,7 @@ async def test_cart_lines_keep_to_their_rules(
     api: httpx.AsyncClient, shop: Shop, shop_settings: Settings
 ) -> None:
     variant, other = await shop.variant(on_hand=3), await shop.variant(on_hand=50)
+    sold_out = await shop.variant(on_hand=0)
     me = await customer(api, shop_settings)
 
     problem(
@@ -126,7 +127,7 @@ async def test_cart_lines_keep_to_their_rules(
     problem(
         await api.post(
             "/api/v1/cart/lines",
-            json={"variant_id": str(variant), "quantity": 4, "currency": "EUR"},
+            json={"variant_id": str(sold_out), "quantity": 1, "currency": "EUR"},
             headers=me,
         ),
         409,
