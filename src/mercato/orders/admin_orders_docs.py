@@ -120,8 +120,8 @@ OPERATIONS: OperationDocs = {
         errors={
             404: "No order has this id.",
             409: ILLEGAL
-            + " Or more than is left to refund (`refund-too-large`), or a request with this"
-            " Idempotency-Key is running.",
+            + " Or more than is left to refund (`refund-too-large`), payments refused it"
+            " (`refund-refused`), or a request with this Idempotency-Key is running.",
             503: "The payments service cannot be reached right now (`payments-unavailable`).",
         },
     ),

@@ -9,13 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from mercato.app import create_app
 from mercato.platform.config import Settings
 from tests.integration.orders.conftest import Shop
-from tests.support.identity import bearer, seed_account
+from tests.integration.orders.http_support import api_of, signed_in
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -28,28 +25,13 @@ ADDRESS = {
 
 @pytest.fixture
 async def api(shop_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    unlimited = shop_settings.http.model_copy(update={"rate_limits_enabled": False})
-    app: FastAPI = create_app(shop_settings.model_copy(update={"http": unlimited}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50002))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with api_of(shop_settings) as client:
+        yield client
 
 
 async def customer(api: httpx.AsyncClient, shop_settings: Settings) -> dict[str, str]:
-    email = f"buyer-{uuid.uuid4().hex[:10]}@shop.example"
-    assert shop_settings.database.url is not None
-    engine = create_async_engine(
-        shop_settings.database.url.get_secret_value().replace(
-            "postgresql://", "postgresql+asyncpg://"
-        )
-    )
-    try:
-        async with engine.begin() as connection:
-            await seed_account(connection, email=email)
-    finally:
-        await engine.dispose()
-    return await bearer(api, email)
+    headers, _ = await signed_in(api, shop_settings)
+    return headers
 
 
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

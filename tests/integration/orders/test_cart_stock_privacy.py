@@ -5,30 +5,17 @@ bisection), and checkout holds the count. With counts shown, the exact refusal s
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
-from mercato.app import create_app
 from mercato.catalog.config import CatalogSettings
 from mercato.platform.config import Settings
 from tests.integration.orders.conftest import Shop
+from tests.integration.orders.http_support import api_of
 from tests.integration.orders.test_api import ADDRESS, customer, problem
 
 LINES = "/api/v1/cart/lines"
-
-
-@asynccontextmanager
-async def api_of(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    unlimited = settings.http.model_copy(update={"rate_limits_enabled": False})
-    app: FastAPI = create_app(settings.model_copy(update={"http": unlimited}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50003))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 def seen(response: httpx.Response) -> tuple[int, list[str], bool, bool]:
