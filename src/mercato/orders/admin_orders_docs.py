@@ -131,6 +131,7 @@ OPERATIONS: OperationDocs = {
             "from": "2026-12-01",
             "to": "2026-12-31",
             "group_by": ["day", "category"],
+            "refreshed_at": "2026-12-31T23:55:00.412Z",
             "items": [
                 {
                     "day": "2026-12-01",
