@@ -1,9 +1,10 @@
 """Catalog: categories, products with options and variants, prices, stock, images, tags.
 
 Other contexts use only what this package exports (an import-linter contract holds it):
-look up sellable variants with their price in a currency, and reserve, release or commit
-stock inside their own unit of work. Exports load lazily: importing the package (as every
-`mercato.catalog.*` import does) costs nothing.
+look up sellable variants with their price in a currency, reserve, release or commit stock
+inside their own unit of work, and ask whether customers may see exact stock counts.
+Exports load lazily: importing the package (as every `mercato.catalog.*` import does)
+costs nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mercato.catalog.config import stock_counts_exposed
     from mercato.catalog.errors import OutOfStock, StockNotReserved
     from mercato.catalog.reservations import commit_stock, release_stock, reserve_stock
     from mercato.catalog.sellable import SellableVariant, StockLine, sellable_variants
@@ -25,6 +27,7 @@ _EXPORTS = {
     "reserve_stock": "mercato.catalog.reservations",
     "release_stock": "mercato.catalog.reservations",
     "commit_stock": "mercato.catalog.reservations",
+    "stock_counts_exposed": "mercato.catalog.config",
 }
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "release_stock",
     "reserve_stock",
     "sellable_variants",
+    "stock_counts_exposed",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from mercato.platform.config import section_config
+from mercato.platform.config import Settings, section_config
 
 
 class CatalogSettings(BaseSettings):
@@ -23,3 +23,9 @@ class CatalogSettings(BaseSettings):
     media_base_url: str | None = Field(default=None, max_length=500)
     # `make run` loads a demo catalog into an empty database on first start.
     demo_products: int = Field(default=1_000, ge=0, le=100_000)
+
+
+def stock_counts_exposed(settings: Settings) -> bool:
+    """Whether customers may learn exact stock counts (`CATALOG_EXPOSE_STOCK_COUNTS`):
+    orders' carts hide them the same way the product pages do."""
+    return settings.section(CatalogSettings).expose_stock_counts

@@ -182,15 +182,18 @@ async def sales_report(
     database: DatabaseDep,
 ) -> SalesReportOut:
     """Units, gross and refunds per day, product, variant or category (and currency),
-    from the sales view (refreshed every five minutes; it never blocks this read)."""
+    from the sales view (refreshed every five minutes; it never blocks this read), and
+    when it was last refreshed (`refreshed_at`)."""
     async with database.read_session() as session:
         items, cursor = await reporting.sales_report(session, params)
+        refreshed_at = await reporting.sales_view_refreshed_at(session)
     next_url = next_page_url(request.url, cursor)
     response.headers.update(link_header(next_url))
     return SalesReportOut(
         from_=params.from_,
         to=params.to,
         group_by=list(params.groups()),
+        refreshed_at=refreshed_at,
         items=items,
         next=next_url,
     )

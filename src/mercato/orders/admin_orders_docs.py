@@ -120,8 +120,8 @@ OPERATIONS: OperationDocs = {
         errors={
             404: "No order has this id.",
             409: ILLEGAL
-            + " Or more than is left to refund (`refund-too-large`), or a request with this"
-            " Idempotency-Key is running.",
+            + " Or more than is left to refund (`refund-too-large`), payments refused it"
+            " (`refund-refused`), or a request with this Idempotency-Key is running.",
             503: "The payments service cannot be reached right now (`payments-unavailable`).",
         },
     ),
@@ -131,6 +131,7 @@ OPERATIONS: OperationDocs = {
             "from": "2026-12-01",
             "to": "2026-12-31",
             "group_by": ["day", "category"],
+            "refreshed_at": "2026-12-31T23:55:00.412Z",
             "items": [
                 {
                     "day": "2026-12-01",

@@ -137,5 +137,9 @@ class SalesReportOut(BaseModel):
     from_: dt.date = Field(serialization_alias="from")
     to: dt.date
     group_by: list[str]
+    refreshed_at: dt.datetime | None = Field(
+        description="When the sales view was last refreshed: the figures hold every order"
+        " paid or refunded before it. null: never refreshed since it was created."
+    )
     items: list[SalesRow]
     next: str | None

@@ -58,7 +58,11 @@ CartToken = Annotated[
 
 
 def _limits(orders: OrdersServices) -> CartLimits:
-    return CartLimits(orders.settings.max_line_quantity, orders.settings.max_cart_lines)
+    return CartLimits(
+        orders.settings.max_line_quantity,
+        orders.settings.max_cart_lines,
+        stock_counts_shown=orders.stock_counts_shown,
+    )
 
 
 async def cart_owner(
@@ -94,7 +98,12 @@ async def _cart(
 ) -> CartOut:
     # The primary: the caller reads its own write.
     async with runtime.database.session() as session:
-        priced = await carts.read_cart(session, owner=owner, field_keys=orders.field_keys)
+        priced = await carts.read_cart(
+            session,
+            owner=owner,
+            field_keys=orders.field_keys,
+            stock_counts_shown=orders.stock_counts_shown,
+        )
     return CartOut.of(priced, cart_token=cart_token)
 
 

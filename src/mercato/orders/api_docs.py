@@ -127,7 +127,10 @@ OPERATIONS: OperationDocs = {
         response=CART,
         errors={
             **_CART_ERRORS,
-            409: "Not that many units are available, or the cart is in another currency.",
+            409: "The variant is out of stock, the cart is in another currency, or (only with"
+            " `CATALOG_EXPOSE_STOCK_COUNTS`) not that many units are available: with stock"
+            " counts private any quantity up to the maximum is taken and checkout holds the"
+            " count.",
             422: "The variant is not for sale in that currency, the line would hold more than"
             " the maximum, the cart is full, or the first line names no currency.",
         },
@@ -138,7 +141,8 @@ OPERATIONS: OperationDocs = {
         errors={
             **_CART_ERRORS,
             404: "No cart, or the cart has no line for this variant.",
-            409: "Not that many units are available.",
+            409: "The variant is out of stock, or (only with `CATALOG_EXPOSE_STOCK_COUNTS`)"
+            " not that many units are available.",
             422: "More than the maximum, or the variant is no longer for sale.",
         },
     ),

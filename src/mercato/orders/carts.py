@@ -13,7 +13,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +72,11 @@ class CartOwner:
 class CartLimits:
     max_line_quantity: int
     max_cart_lines: int
+    # Off (`CATALOG_EXPOSE_STOCK_COUNTS` false): a line takes any quantity up to the line
+    # maximum while the variant is in stock at all, and checkout's reservation enforces
+    # the count (409 `out-of-stock`). A refusal at the exact count would let anyone find
+    # the count by bisection.
+    stock_counts_shown: bool = False
 
 
 async def create_guest_cart(uow: UnitOfWork) -> tuple[Cart, str]:
@@ -282,8 +287,10 @@ async def _sellable(
 def _check_quantity(quantity: int, variant: SellableVariant, limits: CartLimits) -> None:
     if quantity > limits.max_line_quantity:
         raise QuantityTooLarge(f"A line holds at most {limits.max_line_quantity} units.")
-    if quantity > variant.available_quantity:
+    if limits.stock_counts_shown and quantity > variant.available_quantity:
         raise NotEnoughStock("Fewer units are available than the line asks for.")
+    if variant.available_quantity < 1:  # what product pages say anyway ("available": false)
+        raise NotEnoughStock("This variant is out of stock.")
 
 
 # --- reading a cart: priced from the catalog now -----------------------------------------
@@ -345,8 +352,13 @@ class PricedCart:
 
 
 async def read_cart(
-    session: AsyncSession, *, owner: CartOwner, field_keys: FieldKeyRing
+    session: AsyncSession,
+    *,
+    owner: CartOwner,
+    field_keys: FieldKeyRing,
+    stock_counts_shown: bool = False,
 ) -> PricedCart:
+    """The owner's cart priced now, as its owner may see it (`hide_stock_counts`)."""
     reads = OrdersReads(session)
     if owner.customer_id is not None:
         cart = await reads.customer_cart(owner.customer_id)
@@ -357,7 +369,24 @@ async def read_cart(
         cart = await reads.guest_cart(owner.token_hash)
         if cart is None:
             raise CartNotFound()
-    return await price_cart(session, cart, field_keys=field_keys)
+    priced = await price_cart(session, cart, field_keys=field_keys)
+    return priced if stock_counts_shown else hide_stock_counts(priced)
+
+
+def hide_stock_counts(priced: PricedCart) -> PricedCart:
+    """The cart as customers may see it when stock counts are private: a line of an
+    in-stock variant reads `available` whatever its quantity (so do `changed` and
+    `ready_for_checkout`); only a variant with no unit left reads `not_enough_stock`.
+    Checkout's reservation holds the count."""
+    lines = [
+        replace(line, availability=Availability.AVAILABLE)
+        if line.availability is Availability.NOT_ENOUGH
+        and line.variant is not None
+        and line.variant.available_quantity > 0
+        else line
+        for line in priced.lines
+    ]
+    return replace(priced, lines=lines)
 
 
 async def price_cart(session: AsyncSession, cart: Cart, *, field_keys: FieldKeyRing) -> PricedCart:

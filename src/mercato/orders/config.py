@@ -40,8 +40,11 @@ class OrdersSettings(BaseSettings):
     # Shipping addresses are encrypted with the same field keys as identity's personal
     # fields (default: `<data dir>/keys/field-keys.json`, identity's default).
     field_keys_file: Path | None = None
-    # Guest carts untouched this long are forgotten by the cleanup job.
+    # Guest carts untouched this long are forgotten by the cleanup job; empty ones (no
+    # line) after this many seconds: anyone may open a guest cart, and one never filled
+    # should not sit in the table for a month.
     guest_cart_ttl_days: int = Field(default=30, ge=1, le=365)
+    empty_guest_cart_ttl_s: int = Field(default=3_600, ge=60, le=2_592_000)
 
     @field_validator("payments_url", "payments_public_url")
     @classmethod

@@ -1,9 +1,10 @@
 """Use cases on an order after checkout, for customers and the shop's staff.
 
 For the admin API (orders-admin): `cancel_order`, `mark_fulfilled`, `refund_order`,
-`apply_refunded_total`; each is one unit of work (refund: a call to payments between two),
-writes the order's history and publishes its event. `actor` is who did it, as the history
-shows it: `admin_actor(user_id)`, `customer_actor(user_id)`, or a `system:<what>`.
+`apply_refunded_total`; each is one unit of work (refund: with the calls to payments under
+the order's row lock), writes the order's history and publishes its event. `actor` is who
+did it, as the history shows it: `admin_actor(user_id)`, `customer_actor(user_id)`, or a
+`system:<what>`.
 """
 
 from __future__ import annotations
@@ -91,38 +92,48 @@ async def refund_order(
 
     `key` makes the refund idempotent at payments (pass the request's Idempotency-Key): the
     same key never refunds twice. Payments enforces Σ refunds ≤ captured under concurrency;
-    the order's refunded total follows what payments says (`apply_refunded_total`, also
-    applied by the `payments.refund.succeeded` consumer, whichever comes first)."""
-    async with uow_factory() as probe:
-        order = await OrdersRepository(probe.session).order(order_id)
-        if order is None:
+    the order's refunded total follows what payments says (`apply_refunded_total_in`).
+
+    One unit of work holding the order's row lock across the payments calls (bounded by
+    the client's timeouts): refunds of one order run one at a time, and the
+    `payments.refund.succeeded` consumer, which takes the same lock, finds this refund
+    applied already, so the history names `actor`, never `payments`, for it (found by
+    a flaky test: without the lock the consumer sometimes applied it first). A call that
+    fails leaves the order as it was; the consumer applies what payments did refund."""
+    async with uow_factory() as uow:
+        repo = OrdersRepository(uow.session)
+        found = await locked(repo, order_id)
+        if found is None:
             raise OrderNotFound()
+        order, _ = found
         status, total, intent_id = order.status, order.total_minor, order.payment_intent_id
         left = order.total_minor - order.refunded_minor
-    if OrderStatus(status) not in REFUNDABLE or intent_id is None:
-        # The same 409 the state machine gives, before any money moves.
-        after_refund(status, refunded_minor=total, total_minor=total)
-    amount = left if amount_minor is None else amount_minor
-    if not 0 < amount <= left:
-        raise RefundTooLarge(f"At most {left} minor units are left to refund.")
-    assert intent_id is not None
-    try:
-        await payments.refund(
-            intent_id,
-            amount=amount,
-            key=f"orders:{order_id}:refund:{key}",
-            reason="requested_by_customer",
+        if OrderStatus(status) not in REFUNDABLE or intent_id is None:
+            # The same 409 the state machine gives, before any money moves.
+            after_refund(status, refunded_minor=total, total_minor=total)
+        amount = left if amount_minor is None else amount_minor
+        if not 0 < amount <= left:
+            raise RefundTooLarge(f"At most {left} minor units are left to refund.")
+        assert intent_id is not None
+        try:
+            await payments.refund(
+                intent_id,
+                amount=amount,
+                key=f"orders:{order_id}:refund:{key}",
+                reason="requested_by_customer",
+            )
+        except PaymentsRefused as refused:
+            # Payments' decision (e.g. a concurrent refund took what was left): a conflict
+            # for the caller to look at again, never a 500.
+            raise RefundRefused(
+                "Payments refused the refund; read the order again for what is left to refund."
+            ) from refused
+        intent = await payments.intent(intent_id)
+        await apply_refunded_total_in(
+            uow, order_id=order_id, refunded_minor=intent.amount_refunded, actor=actor
         )
-    except PaymentsRefused as refused:
-        # Payments' decision (e.g. a concurrent refund took what was left): a conflict for
-        # the caller to look at again, never a 500.
-        raise RefundRefused(
-            "Payments refused the refund; read the order again for what is left to refund."
-        ) from refused
-    intent = await payments.intent(intent_id)
-    return await apply_refunded_total(
-        uow_factory(), order_id=order_id, refunded_minor=intent.amount_refunded, actor=actor
-    )
+        await uow.commit()
+    return order
 
 
 async def apply_refunded_total(

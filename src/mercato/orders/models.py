@@ -290,3 +290,13 @@ class CheckoutSaga(Base):
             ),
         ),
     )
+
+
+class ViewRefresh(Base):
+    """When a materialized view was last refreshed: written by the refresh in its own
+    transaction, so it names the contents readers see (`reporting.refresh_sales_view`)."""
+
+    __tablename__ = "orders_view_refresh"
+
+    view_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    refreshed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

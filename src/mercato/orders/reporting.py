@@ -10,7 +10,8 @@ are never blocked, they see the previous contents until the refresh commits. Tha
 unique index over plain columns covering every row (`uq_orders_sales_daily`).
 
 The report reads only the view: sums over the asked days, grouped by what was asked
-(always by currency: amounts in different currencies never add up), in keyset pages.
+(always by currency: amounts in different currencies never add up), in keyset pages; and
+says when the view was last refreshed (`orders_view_refresh`, written by the refresh).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercato.orders.models import ViewRefresh
 from mercato.platform.db.database import Database
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
@@ -219,10 +222,31 @@ def _row(row: Any, groups: Sequence[GroupBy]) -> SalesRow:
 
 
 async def refresh_sales_view(database: Database) -> None:
-    """Recompute the view without blocking its readers (see the module docstring)."""
+    """Recompute the view without blocking its readers (see the module docstring), and
+    record when in the same transaction: `refreshed_at` is the transaction's start, just
+    before the refresh's snapshot, so the view holds every sale committed before it."""
     async with database.session() as session, session.begin():
         await session.execute(text(f"SET LOCAL statement_timeout = '{REFRESH_STATEMENT_TIMEOUT}'"))
         await session.execute(text(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {VIEW}"))
+        recorded = insert(ViewRefresh).values(view_name=VIEW, refreshed_at=func.now())
+        await session.execute(
+            recorded.on_conflict_do_update(
+                index_elements=[ViewRefresh.view_name],
+                # Never backwards (refreshes queue on the view's lock, in any order).
+                set_={
+                    "refreshed_at": func.greatest(
+                        ViewRefresh.refreshed_at, recorded.excluded.refreshed_at
+                    )
+                },
+            )
+        )
+
+
+async def sales_view_refreshed_at(session: AsyncSession) -> dt.datetime | None:
+    """When the sales view was last refreshed (None: never, since it was created)."""
+    return await session.scalar(
+        select(ViewRefresh.refreshed_at).where(ViewRefresh.view_name == VIEW)
+    )
 
 
 def refresh_job() -> JobRequest:

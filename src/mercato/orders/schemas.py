@@ -76,7 +76,12 @@ class LineOut(BaseModel):
     line_total_minor: int
     added_unit_price_minor: int = Field(description="The price when the line was added")
     price_changed: bool
-    availability: Literal["available", "not_enough_stock", "unavailable"]
+    availability: Literal["available", "not_enough_stock", "unavailable"] = Field(
+        description="`not_enough_stock`: fewer units than the line asks for, or, while stock"
+        " counts are private (`CATALOG_EXPOSE_STOCK_COUNTS` false), none at all: then a line"
+        " of an in-stock variant reads `available` and checkout holds the count (409"
+        " `/problems/out-of-stock`)."
+    )
 
     @classmethod
     def of(cls, priced: PricedLine) -> LineOut:

@@ -1,5 +1,5 @@
 """Orders' services, built once per process: settings, the field keys that seal shipping
-addresses, and the payments service's client."""
+addresses, the payments service's client, and whether carts may show exact stock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mercato.catalog import stock_counts_exposed
 from mercato.orders.config import OrdersSettings
 from mercato.orders.payments_client import PaymentsClient
 from mercato.platform.config import Settings
@@ -25,6 +26,8 @@ class OrdersServices:
     settings: OrdersSettings
     field_keys: FieldKeyRing
     payments: PaymentsClient
+    # `CATALOG_EXPOSE_STOCK_COUNTS`: off, a cart's answers never depend on the exact count.
+    stock_counts_shown: bool = False
 
 
 def field_keys_file(settings: Settings) -> Path:
@@ -41,6 +44,7 @@ async def start(runtime: Runtime) -> AsyncIterator[Started]:
                 settings=own,
                 field_keys=FieldKeyRing.load_or_create(field_keys_file(runtime.settings)),
                 payments=payments,
+                stock_counts_shown=stock_counts_exposed(runtime.settings),
             )
         )
     finally:

@@ -8,15 +8,17 @@ derived from the order id.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import procrastinate
 import structlog
-from sqlalchemy import delete, func
+from sqlalchemy import delete, exists, func, or_
 
 from mercato.orders import reencryption, saga
-from mercato.orders.models import Cart
+from mercato.orders.models import Cart, CartLine
 from mercato.orders.services import OrdersServices
+from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.runtime import Runtime
 
@@ -49,7 +51,7 @@ def blueprint() -> procrastinate.Blueprint:
             reencrypt_addresses
         )
     )
-    tasks.periodic(cron="41 * * * *", periodic_id="forget-guest-carts")(
+    tasks.periodic(cron="*/10 * * * *", periodic_id="forget-guest-carts")(
         tasks.task(name="forget_guest_carts", queue="maintenance", pass_context=True)(
             forget_guest_carts
         )
@@ -112,13 +114,32 @@ async def reencrypt_addresses(context: procrastinate.JobContext, timestamp: int)
 
 
 async def forget_guest_carts(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Every ten minutes: guest carts untouched for `ORDERS_GUEST_CART_TTL_DAYS`, and empty
+    ones for `ORDERS_EMPTY_GUEST_CART_TTL_S`, are deleted."""
     runtime, orders = _runtime(context)
-    async with runtime.unit_of_work() as uow:
+    forgotten = await forget_stale_guest_carts(
+        runtime.unit_of_work(),
+        untouched_for=dt.timedelta(days=orders.settings.guest_cart_ttl_days),
+        empty_for=dt.timedelta(seconds=orders.settings.empty_guest_cart_ttl_s),
+    )
+    if forgotten:
+        logger.info("guest_carts_forgotten", count=forgotten)
+    return forgotten
+
+
+async def forget_stale_guest_carts(
+    uow: UnitOfWork, *, untouched_for: dt.timedelta, empty_for: dt.timedelta
+) -> int:
+    """Delete the guest carts untouched for `untouched_for`, and those without a line
+    untouched for `empty_for` (their lines go with them); how many went."""
+    has_lines = exists().where(CartLine.cart_id == Cart.id)
+    async with uow:
         result = await uow.session.execute(
             delete(Cart).where(
                 Cart.token_hash.isnot(None),
-                Cart.updated_at
-                < func.now() - func.make_interval(0, 0, 0, orders.settings.guest_cart_ttl_days),
+                # The shorter limit bounds the scan of the guest carts' `updated_at` index.
+                Cart.updated_at < func.now() - min(untouched_for, empty_for),
+                or_(Cart.updated_at < func.now() - untouched_for, ~has_lines),
             )
         )
         await uow.commit()

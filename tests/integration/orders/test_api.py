@@ -9,13 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from mercato.app import create_app
 from mercato.platform.config import Settings
 from tests.integration.orders.conftest import Shop
-from tests.support.identity import bearer, seed_account
+from tests.integration.orders.http_support import api_of, signed_in
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -28,28 +25,13 @@ ADDRESS = {
 
 @pytest.fixture
 async def api(shop_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    unlimited = shop_settings.http.model_copy(update={"rate_limits_enabled": False})
-    app: FastAPI = create_app(shop_settings.model_copy(update={"http": unlimited}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50002))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with api_of(shop_settings) as client:
+        yield client
 
 
 async def customer(api: httpx.AsyncClient, shop_settings: Settings) -> dict[str, str]:
-    email = f"buyer-{uuid.uuid4().hex[:10]}@shop.example"
-    assert shop_settings.database.url is not None
-    engine = create_async_engine(
-        shop_settings.database.url.get_secret_value().replace(
-            "postgresql://", "postgresql+asyncpg://"
-        )
-    )
-    try:
-        async with engine.begin() as connection:
-            await seed_account(connection, email=email)
-    finally:
-        await engine.dispose()
-    return await bearer(api, email)
+    headers, _ = await signed_in(api, shop_settings)
+    return headers
 
 
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -105,6 +87,7 @@ async def test_cart_lines_keep_to_their_rules(
     api: httpx.AsyncClient, shop: Shop, shop_settings: Settings
 ) -> None:
     variant, other = await shop.variant(on_hand=3), await shop.variant(on_hand=50)
+    sold_out = await shop.variant(on_hand=0)
     me = await customer(api, shop_settings)
 
     problem(
@@ -126,7 +109,7 @@ async def test_cart_lines_keep_to_their_rules(
     problem(
         await api.post(
             "/api/v1/cart/lines",
-            json={"variant_id": str(variant), "quantity": 4, "currency": "EUR"},
+            json={"variant_id": str(sold_out), "quantity": 1, "currency": "EUR"},
             headers=me,
         ),
         409,

@@ -123,6 +123,28 @@ async def test_a_paid_order_appears_after_a_refresh_with_its_refunds_spread_over
     ]
 
 
+async def test_the_report_says_when_its_view_was_last_refreshed(
+    client: httpx.AsyncClient,
+    staff: dict[str, str],
+    connection: AsyncConnection,
+    database: ConnectionBoundDatabase,
+) -> None:
+    await connection.execute(text("DELETE FROM orders_view_refresh"))  # as if never refreshed
+    query = f"{REPORT}?from=2026-11-01&to=2026-11-30&group_by="
+
+    never = await client.get(query, headers=staff)
+    await reporting.refresh_sales_view(database)
+    await reporting.refresh_sales_view(database)
+    refreshed = await client.get(query, headers=staff)
+
+    assert never.json()["refreshed_at"] is None
+    # In this test's (rolled-back) transaction, now() is its start: the refresh's time.
+    started = await connection.scalar(text("SELECT now()"))
+    assert dt.datetime.fromisoformat(refreshed.json()["refreshed_at"]) == started
+    rows = await connection.execute(text("SELECT view_name FROM orders_view_refresh"))
+    assert [row[0] for row in rows] == [reporting.VIEW]  # one row per view, updated
+
+
 async def test_a_full_refund_cancels_the_gross_exactly_despite_rounding(
     client: httpx.AsyncClient,
     staff: dict[str, str],
@@ -267,6 +289,7 @@ async def test_the_refresh_job_runs_on_request_and_every_five_minutes(
     try:
         async with database.session() as session, session.begin():
             connection = await session.connection()
+            asked_at = await connection.scalar(text("SELECT now()"))
             await connection.execute(text("DELETE FROM procrastinate_jobs"))
             customer = await seed_account(connection, email="ada@example.com")
             order = await insert_order(
@@ -290,6 +313,7 @@ async def test_the_refresh_job_runs_on_request_and_every_five_minutes(
             )
         rows = (await client.get(f"{REPORT}?from=2026-11-20&to=2026-11-20", headers=headers)).json()
         assert [(row["units"], row["gross_minor"]) for row in rows["items"]] == [(1, 4200)]
+        assert dt.datetime.fromisoformat(rows["refreshed_at"]) > asked_at
     finally:
         async with database.session() as session, session.begin():
             await session.execute(text("DELETE FROM orders_order WHERE id = :id"), {"id": order})
