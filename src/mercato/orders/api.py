@@ -20,7 +20,8 @@ from mercato.orders.errors import CartNotFound, PaymentsUnavailable
 from mercato.orders.models import Order, OrderLine
 from mercato.orders.reads import customer_orders, order_view
 from mercato.orders.repository import OrdersReads
-from mercato.orders.saga import create_intent_step, customer_actor, retry_create_intent_later
+from mercato.orders.saga import customer_actor
+from mercato.orders.saga_payments import create_intent_step, retry_create_intent_later
 from mercato.orders.schemas import (
     CartOut,
     CheckoutIn,

@@ -15,7 +15,7 @@ import procrastinate
 import structlog
 from sqlalchemy import delete, exists, func, or_
 
-from mercato.orders import reencryption, saga
+from mercato.orders import reencryption, saga, saga_payments, saga_sweeps
 from mercato.orders.models import Cart, CartLine
 from mercato.orders.services import OrdersServices
 from mercato.platform.db.uow import UnitOfWork
@@ -66,21 +66,21 @@ def _runtime(context: procrastinate.JobContext) -> tuple[Runtime, OrdersServices
 
 async def create_intent(context: procrastinate.JobContext, *, order_id: str) -> None:
     runtime, orders = _runtime(context)
-    await saga.create_intent_step(
+    await saga_payments.create_intent_step(
         runtime.unit_of_work, orders.payments, order_id=uuid.UUID(order_id)
     )
 
 
 async def cancel_intent(context: procrastinate.JobContext, *, order_id: str) -> None:
     runtime, orders = _runtime(context)
-    await saga.cancel_intent_step(
+    await saga_payments.cancel_intent_step(
         runtime.unit_of_work, orders.payments, order_id=uuid.UUID(order_id)
     )
 
 
 async def refund_late_payment(context: procrastinate.JobContext, *, order_id: str) -> None:
     runtime, orders = _runtime(context)
-    await saga.refund_late_payment_step(
+    await saga_payments.refund_late_payment_step(
         runtime.unit_of_work, orders.payments, order_id=uuid.UUID(order_id)
     )
 
@@ -88,7 +88,7 @@ async def refund_late_payment(context: procrastinate.JobContext, *, order_id: st
 async def expire_reservations(context: procrastinate.JobContext, timestamp: int) -> int:
     """Every minute: unpaid orders past `reserved_until` are canceled (stock back)."""
     runtime, _ = _runtime(context)
-    expired = await saga.expire_overdue_orders(runtime.unit_of_work)
+    expired = await saga_sweeps.expire_overdue_orders(runtime.unit_of_work)
     if expired:
         logger.info("orders_expired", count=expired)
     return expired
@@ -96,7 +96,7 @@ async def expire_reservations(context: procrastinate.JobContext, timestamp: int)
 
 async def resume_sagas(context: procrastinate.JobContext, timestamp: int) -> int:
     runtime, orders = _runtime(context)
-    resumed = await saga.resume_stale_sagas(
+    resumed = await saga_sweeps.resume_stale_sagas(
         runtime.unit_of_work, stale_after_s=orders.settings.saga_stale_after_s
     )
     if resumed:

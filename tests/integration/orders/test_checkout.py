@@ -9,7 +9,7 @@ import pytest
 
 from mercato.catalog import OutOfStock
 from mercato.orders.errors import CartEmpty, TooManyPendingOrders
-from mercato.orders.saga import create_intent_step
+from mercato.orders.saga_payments import create_intent_step
 from mercato.platform.ids import uuid7
 from tests.integration.orders.conftest import Shop
 

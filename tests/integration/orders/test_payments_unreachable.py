@@ -12,7 +12,7 @@ import pytest
 
 from mercato.modules import MODULES
 from mercato.orders.errors import PaymentsUnavailable
-from mercato.orders.saga import create_intent_step, retry_create_intent_later
+from mercato.orders.saga_payments import create_intent_step, retry_create_intent_later
 from mercato.platform.config import Settings
 from mercato.platform.ids import uuid7
 from mercato.platform.runtime import open_runtime

@@ -11,12 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from mercato.orders import lifecycle, saga
-from mercato.orders.saga import (
-    create_intent_step,
-    customer_actor,
-    expire_overdue_orders,
-    resume_stale_sagas,
-)
+from mercato.orders.saga import customer_actor
+from mercato.orders.saga_payments import create_intent_step
+from mercato.orders.saga_sweeps import expire_overdue_orders, resume_stale_sagas
 from mercato.platform.ids import uuid7
 from tests.integration.orders.conftest import Shop
 from tests.support.payments_service import PaymentsService

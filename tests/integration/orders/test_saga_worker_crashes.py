@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mercato.orders.saga import create_intent_step, expire_overdue_orders
+from mercato.orders.saga_payments import create_intent_step
+from mercato.orders.saga_sweeps import expire_overdue_orders
 from mercato.platform.ids import uuid7
 from tests.e2e.conftest import mercato_env
 from tests.integration.orders.conftest import Shop
