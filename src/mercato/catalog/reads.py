@@ -32,8 +32,10 @@ from starlette.datastructures import URL
 from mercato.catalog.models import Category, Product, ProductImage, ProductPrice
 from mercato.catalog.schemas import ProductListParams
 from mercato.catalog.search import (
+    EXACT,
     FUZZY,
-    FUZZY_COLUMN,
+    MODE_COLUMN,
+    TYPO_MODES,
     product_rows,
     relevance,
     search_statement,
@@ -127,7 +129,8 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
         "name": SortField(Product.name, parse_str),
     }
     if criteria.q is not None:
-        fields["relevance"] = SortField(relevance(fuzzy=criteria.fuzzy), parse_real)
+        # Searches rank in their own statement (`search.py`); this is the field's parser.
+        fields["relevance"] = SortField(relevance(EXACT), parse_real)
     return fields
 
 
@@ -227,8 +230,7 @@ async def product_page(
     fall_back: bool = False,
 ) -> tuple[list[DriverRow], str | None]:
     """A page of `product_statement`: one statement, compiled once per shape of the request
-    (`platform.db.compiled`: the list is the catalog's hottest read). A search is planned
-    for its words (`search.py`)."""
+    (`platform.db.compiled`: the list is the catalog's hottest read)."""
     paged = cursor is not None
     shape = ("products", criteria.shape, sort.canonical, paged, limit, fall_back)
     query = database.queries.get(
@@ -236,13 +238,12 @@ async def product_page(
         lambda: product_statement(
             criteria, sort=sort, paged=paged, limit=limit, fall_back=fall_back
         ),
-        custom_plans=criteria.q is not None,
     )
     values = criteria.values | keyset_values(sort=sort, cursor=cursor)
     rows = await database.read_rows(query, values)
-    if rows and rows[0].get(FUZZY_COLUMN):
-        # The typo-tolerant branch answered: the next pages stay in its mode.
-        sort = Sort(sort.keys, FUZZY)
+    if rows and MODE_COLUMN in rows[0] and rows[0][MODE_COLUMN] != sort.mode:
+        # A typo-tolerant mode answered: the next pages stay in it.
+        sort = Sort(sort.keys, rows[0][MODE_COLUMN])
     return cut_page(rows, sort=sort, limit=limit)
 
 
@@ -306,8 +307,10 @@ class ProductList:
         """The list `params` ask for; a bad cursor or sort is a 422 here, before any
         cache lookup or SQL. Pages after the first stay in the mode their cursor was
         handed out in."""
-        fuzzy = cursor_mode(params.cursor) == FUZZY
-        criteria, sort = _criteria_and_sort(params, fuzzy=fuzzy, currency=default_currency)
+        mode = cursor_mode(params.cursor)
+        criteria, sort = _criteria_and_sort(
+            params, fuzzy=mode in TYPO_MODES, currency=default_currency, mode=mode
+        )
         if params.cursor is not None:
             sort.decode_cursor(params.cursor)
         return cls(params, criteria, sort, default_currency)
@@ -358,8 +361,9 @@ class ProductList:
 
 
 def _criteria_and_sort(
-    params: ProductListParams, *, fuzzy: bool, currency: str
+    params: ProductListParams, *, fuzzy: bool, currency: str, mode: str = EXACT
 ) -> tuple[ProductCriteria, Sort]:
+    """`mode`: the search mode of the cursor (`search.py`); `fuzzy`: a typo-tolerant one."""
     requested = params.sort or ("relevance" if params.q is not None else "-created_at")
     by_price = any(token.strip().lstrip("-+") == "price" for token in requested.split(","))
     criteria = ProductCriteria(
@@ -385,6 +389,6 @@ def _criteria_and_sort(
         ",".join(tokens),
         allowed=product_sort_fields(criteria),
         tiebreaker=PRODUCT_TIEBREAKER,
-        mode=FUZZY if fuzzy else "",
+        mode=(mode or FUZZY) if fuzzy else EXACT,
     )
     return criteria, sort

@@ -5,22 +5,23 @@ matches, in one statement.
   document (GIN index), best first by `ts_rank`.
 - Typos: when plain words (no websearch operators) match nothing at all on a first page,
   each word is corrected against the vocabulary of product names (`catalog_search_word`, a
-  few thousand words with a trigram index; revision 0014's `catalog_typo_tsquery`) and
-  products matching any corrected word are ranked the same way. Comparing the query with
-  every product name instead (`word_similarity` over the names' trigram index) read tens of
-  thousands of names for a two-word query on 200,000 products.
-- Bounded ranking: when sorted by relevance, only the newest `CANDIDATES` matches are
-  ranked. A broad query ("black wool" matches a fifth of a generated catalog) would
-  otherwise rank every match, reading each one's row; the newest are found by walking the
-  primary key (ids are time-ordered) when matches are common, or from the index when rare.
-  Each statement is planned for its values (`custom_plans`): a generic plan does not know
-  whether the words are common or rare, and the wrong choice reads the whole catalog.
+  few thousand words with a trigram index; revision 0014's `catalog_typo_tsquery`):
+  products matching all the corrected words, or else any of them, ranked the same way.
+  Comparing the query with every product name instead (`word_similarity` over the names'
+  trigram index, until issue 15) read tens of thousands of names for two words on
+  200,000 products: 20 to 360 ms a query on this machine.
+- Bounded ranking: sorted by relevance, only the first `CANDIDATES` matches the index
+  yields (in storage order) are ranked. A broad query ("charcoal sage" matches 5 % of a
+  generated catalog, a corrected "handmade | kite" a fifth) would otherwise rank every
+  match, each a row read, a price looked up and a rank computed (about 10 µs each here).
+  The price of it: a broad query lists at most `CANDIDATES` products, and the best of
+  those rather than of every match.
 - Late joins: the page's primary image and category are joined to its rows only, after
   the ranking, never to every candidate.
 
-On a first page the typo-tolerant search is a branch of the same statement, run only when
-the full-text branch found nothing (one round trip either way); the rows say which branch
-answered, and the cursor keeps that mode for the following pages (`Sort.mode`).
+On a first page the typo-tolerant modes are branches of the same statement, each run
+only if the ones before found nothing (one round trip whichever answers); the rows say
+which mode answered, and the cursor keeps it for the following pages (`Sort.mode`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import (
     Integer,
     String,
     Subquery,
+    Text,
     bindparam,
     exists,
     false,
@@ -44,17 +46,21 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.sql.functions import Function
+from sqlalchemy.sql.selectable import CTE
 
 from mercato.catalog.models import Category, Product, ProductImage, ProductPrice
 from mercato.platform.listing import AnySelect, Sort, SortField, SortKey, keyset_statement
 
-FUZZY = "fuzzy"
-# Matches ranked when sorted by relevance: 40 pages of 25. Far more than anyone pages
-# through, few enough to rank in a few milliseconds.
-CANDIDATES = 1000
+# The modes of a search, in the order a first page tries them: the words as typed
+# (websearch syntax), then the corrected words all matching, then any of them.
+EXACT, FUZZY, FUZZY_ANY = "", "fuzzy", "fuzzy-any"
+TYPO_MODES = (FUZZY, FUZZY_ANY)
+# Matches ranked when sorted by relevance: 10 pages of 24, few enough to rank in a few
+# milliseconds.
+CANDIDATES = 250
 _CANDIDATES = literal_column(str(CANDIDATES), Integer())
-# The column telling which branch answered a first page (`search_statement`).
-FUZZY_COLUMN = "_fuzzy"
+# The column telling which mode answered a first page (`search_statement`).
+MODE_COLUMN = "_mode"
 
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 # The search text, bound by name: `ProductCriteria.values`.
@@ -68,22 +74,24 @@ def tolerates_typos(q: str) -> bool:
     return '"' not in q and "or" not in words and not any(w.startswith("-") for w in words)
 
 
-def search_query(*, fuzzy: bool) -> ColumnElement[Any]:
-    """The tsquery of `q`, computed once per statement (a scalar subquery is an InitPlan:
-    the typo correction's lookups are not repeated per row)."""
-    query: Function[Any] = (
-        func.catalog_typo_tsquery(_Q) if fuzzy else func.websearch_to_tsquery(_SIMPLE, _Q)
-    )
+def search_query(mode: str) -> ColumnElement[Any]:
+    """The tsquery of `q` in `mode`, computed once per statement (a scalar subquery is an
+    InitPlan: the typo correction's lookups are not repeated per row)."""
+    query: Function[Any]
+    if mode == EXACT:
+        query = func.websearch_to_tsquery(_SIMPLE, _Q)
+    else:
+        query = func.catalog_typo_tsquery(_Q, true() if mode == FUZZY else false())
     return select(query).scalar_subquery()
 
 
-def matches(*, fuzzy: bool) -> ColumnElement[bool]:
+def matches(mode: str) -> ColumnElement[bool]:
     """Products whose search document matches `q` (the GIN index)."""
-    return Product.search.op("@@", return_type=Boolean)(search_query(fuzzy=fuzzy))
+    return Product.search.op("@@", return_type=Boolean)(search_query(mode))
 
 
-def relevance(*, fuzzy: bool) -> ColumnElement[float]:
-    rank: ColumnElement[float] = func.ts_rank(Product.search, search_query(fuzzy=fuzzy))
+def relevance(mode: str) -> ColumnElement[float]:
+    rank: ColumnElement[float] = func.ts_rank(Product.search, search_query(mode))
     return rank
 
 
@@ -110,17 +118,15 @@ _SORTED_BY = {
 }
 
 
-def _ranked_page(
-    filtered: AnySelect, *, fuzzy: bool, sort: Sort, paged: bool, limit: int
-) -> AnySelect:
+def _ranked_page(filtered: AnySelect, *, sort: Sort, paged: bool, limit: int) -> AnySelect:
     """One branch: the matching candidates (`filtered`: the list's filters over
     products and their from-price), a page of them in `sort` order, then their image and
     category."""
-    candidates = filtered.where(matches(fuzzy=fuzzy)).add_columns(
-        relevance(fuzzy=fuzzy).label("relevance")
+    candidates = filtered.where(matches(sort.mode)).add_columns(
+        relevance(sort.mode).label("relevance")
     )
     if sort.keys[0].name == "relevance":
-        candidates = candidates.order_by(Product.id.desc()).limit(_CANDIDATES)
+        candidates = candidates.limit(_CANDIDATES)
     found = candidates.subquery("found")
     page = keyset_statement(
         select(*found.c), sort=_over(sort, found), paged=paged, limit=limit
@@ -183,19 +189,16 @@ def search_statement(
     filtered: AnySelect, *, sort: Sort, paged: bool, limit: int, fall_back: bool
 ) -> AnySelect:
     """The statement of a search page in `sort.mode`. With `fall_back` (a first page of
-    plain words, full-text mode), the typo-tolerant branch follows in the same statement
-    and runs only if the full-text branch found nothing; `FUZZY_COLUMN` says which
-    answered."""
-    fuzzy = sort.mode == FUZZY
-    first = _ranked_page(filtered, fuzzy=fuzzy, sort=sort, paged=paged, limit=limit)
+    plain words), the typo-tolerant modes follow in the same statement, each run only if
+    the modes before it found nothing; `MODE_COLUMN` says which answered."""
     if not fall_back:
-        return first
-    exact = first.add_columns(false().label(FUZZY_COLUMN)).cte("exact")
-    exact = exact.prefix_with("MATERIALIZED")
-    typo_sort = Sort(sort.keys, FUZZY)
-    typos = _ranked_page(filtered, fuzzy=True, sort=typo_sort, paged=False, limit=limit)
-    typos = typos.add_columns(true().label(FUZZY_COLUMN)).where(
-        ~exists(select(literal_column("1")).select_from(exact))
-    )
-    answer = union_all(select(*exact.c), typos).subquery("answer")
+        return _ranked_page(filtered, sort=sort, paged=paged, limit=limit)
+    tried: list[CTE] = []
+    for mode in (EXACT, *TYPO_MODES):
+        page = _ranked_page(filtered, sort=Sort(sort.keys, mode), paged=False, limit=limit)
+        page = page.add_columns(literal_column(f"'{mode}'", Text()).label(MODE_COLUMN))
+        for before in tried:
+            page = page.where(~exists(select(literal_column("1")).select_from(before)))
+        tried.append(page.cte(f"answer_{len(tried)}").prefix_with("MATERIALIZED"))
+    answer = union_all(*(select(*found.c) for found in tried)).subquery("answer")
     return select(*answer.c).order_by(*_page_order(answer, sort))

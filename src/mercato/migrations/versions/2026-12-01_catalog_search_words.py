@@ -20,16 +20,16 @@ down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# A name's words as the search document has them (its `to_tsvector('simple', name)` part).
-NAME_WORDS = "unnest(tsvector_to_array(to_tsvector('simple'::regconfig, {name})))"
-
+# A name's words are its lexemes as the search document has them (its
+# `to_tsvector('simple', name)` part).
 TRIGGERS = (
     # Inserts, a statement at a time: a COPY of 10,000 products adds their words in one go.
-    f"""CREATE FUNCTION catalog_search_words_inserted() RETURNS trigger
+    """CREATE FUNCTION catalog_search_words_inserted() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO catalog_search_word (word)
-        SELECT DISTINCT word FROM inserted, {NAME_WORDS.format(name="inserted.name")} AS word
+        SELECT DISTINCT word FROM inserted,
+            unnest(tsvector_to_array(to_tsvector('simple'::regconfig, inserted.name))) AS word
         ON CONFLICT DO NOTHING;
         RETURN NULL;
     END;
@@ -38,11 +38,11 @@ TRIGGERS = (
     AFTER INSERT ON catalog_product REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION catalog_search_words_inserted()""",
     # Renames only: the frequent product updates (stock, prices) do not fire it.
-    f"""CREATE FUNCTION catalog_search_words_renamed() RETURNS trigger
+    """CREATE FUNCTION catalog_search_words_renamed() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO catalog_search_word (word)
-        SELECT {NAME_WORDS.format(name="NEW.name")}
+        SELECT unnest(tsvector_to_array(to_tsvector('simple'::regconfig, NEW.name)))
         ON CONFLICT DO NOTHING;
         RETURN NULL;
     END;
@@ -56,21 +56,23 @@ TRIGGERS = (
 
 # The typo path's query: each word of `q` as the vocabulary has it, or else its closest
 # vocabulary word by trigram similarity (`%`: at least pg_trgm.similarity_threshold, 0.3);
-# words with no close word are dropped. Any of the corrected words may match (OR): nothing
-# matched all of the words as typed, so the closest products are those matching most of
-# them, which the rank orders first.
-TYPO_TSQUERY = """CREATE FUNCTION catalog_typo_tsquery(q text) RETURNS tsquery
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT replace(
-        plainto_tsquery('simple'::regconfig, coalesce(string_agg(corrected, ' '), ''))::text,
-        ' & ', ' | ')::tsquery
+# words with no close word are dropped. `every_word`: products must match all the
+# corrected words (AND), else any of them (OR, ranked by how many and where they match).
+TYPO_TSQUERY = """CREATE FUNCTION catalog_typo_tsquery(q text, every_word boolean)
+RETURNS tsquery LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN every_word THEN corrected
+        ELSE replace(corrected::text, ' & ', ' | ')::tsquery END
     FROM (
-        SELECT coalesce(
-            (SELECT word FROM catalog_search_word WHERE word = typed),
-            (SELECT word FROM catalog_search_word WHERE word % typed
-             ORDER BY word <-> typed, word LIMIT 1)) AS corrected
-        FROM unnest(tsvector_to_array(to_tsvector('simple'::regconfig, q))) AS typed
-    ) AS words
+        SELECT plainto_tsquery('simple'::regconfig, coalesce(string_agg(word, ' '), ''))
+            AS corrected
+        FROM (
+            SELECT coalesce(
+                (SELECT word FROM catalog_search_word WHERE word = typed),
+                (SELECT word FROM catalog_search_word WHERE word % typed
+                 ORDER BY word <-> typed, word LIMIT 1)) AS word
+            FROM unnest(tsvector_to_array(to_tsvector('simple'::regconfig, q))) AS typed
+        ) AS words
+    ) AS query
 $$"""
 
 
@@ -92,12 +94,13 @@ def upgrade() -> None:
         op.execute(statement)
     op.execute(
         "INSERT INTO catalog_search_word (word) SELECT DISTINCT word FROM catalog_product,"
-        f" {NAME_WORDS.format(name='catalog_product.name')} AS word"
+        " unnest(tsvector_to_array(to_tsvector('simple'::regconfig, catalog_product.name)))"
+        " AS word"
     )
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION IF EXISTS catalog_typo_tsquery(text)")
+    op.execute("DROP FUNCTION IF EXISTS catalog_typo_tsquery(text, boolean)")
     op.execute("DROP TRIGGER IF EXISTS catalog_search_words_renamed ON catalog_product")
     op.execute("DROP TRIGGER IF EXISTS catalog_search_words_inserted ON catalog_product")
     op.execute("DROP FUNCTION IF EXISTS catalog_search_words_renamed()")
