@@ -36,7 +36,6 @@ from mercato.catalog.search import (
     FUZZY,
     MODE_COLUMN,
     TYPO_MODES,
-    product_rows,
     relevance,
     search_statement,
     tolerates_typos,
@@ -134,22 +133,34 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
     return fields
 
 
+# A card's columns that come with the product row and its from-price.
+_ROW_COLUMNS = (
+    Product.id,
+    Product.slug,
+    Product.name,
+    Product.product_type,
+    Product.tags,
+    Product.in_stock,
+    Product.category_id,
+    Product.status,
+    Product.created_at,
+    ProductPrice.from_minor,
+)
+
+
+def product_rows() -> ProductView:
+    """Products with their from-price, without image and category (a search joins those
+    to its page only: `search.py`)."""
+    return select(*_ROW_COLUMNS).select_from(outerjoin(Product, ProductPrice, _FROM_PRICE))
+
+
 @functools.cache
 def product_view() -> ProductView:
     """A product card's columns: plain rows, no ORM entities (a list page builds no
     objects it does not need). Built once: statements are immutable, each `.where()` makes
     a new one."""
     return select(
-        Product.id,
-        Product.slug,
-        Product.name,
-        Product.product_type,
-        Product.tags,
-        Product.in_stock,
-        Product.category_id,
-        Product.status,
-        Product.created_at,
-        ProductPrice.from_minor,
+        *_ROW_COLUMNS,
         ProductImage.url.label("image_url"),
         ProductImage.alt.label("image_alt"),
         Category.slug.label("category_slug"),

@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.functions import Function
 from sqlalchemy.sql.selectable import CTE
 
-from mercato.catalog.models import Category, Product, ProductImage, ProductPrice
+from mercato.catalog.models import Category, Product, ProductImage
 from mercato.platform.listing import AnySelect, Sort, SortField, SortKey, keyset_statement
 
 # The modes of a search, in the order a first page tries them: the words as typed
@@ -95,19 +95,6 @@ def relevance(mode: str) -> ColumnElement[float]:
     return rank
 
 
-# A card's columns that come with the product row, and those joined in after the ranking.
-_ROW_COLUMNS = (
-    Product.id,
-    Product.slug,
-    Product.name,
-    Product.product_type,
-    Product.tags,
-    Product.in_stock,
-    Product.category_id,
-    Product.status,
-    Product.created_at,
-    ProductPrice.from_minor,
-)
 # Where each sort key's value is in the candidates (`Sort` keys by name).
 _SORTED_BY = {
     "relevance": "relevance",
@@ -171,18 +158,6 @@ def _page_order(page: Subquery, sort: Sort) -> list[ColumnElement[Any]]:
         label.desc() if key.descending else label.asc()
         for label, key in zip(labels, sort.keys, strict=True)
     ]
-
-
-def product_rows() -> AnySelect:
-    """Products with their from-price in the asked currency, before any filter."""
-    return select(*_ROW_COLUMNS).select_from(
-        outerjoin(
-            Product,
-            ProductPrice,
-            (ProductPrice.product_id == Product.id)
-            & (ProductPrice.currency == bindparam("currency", type_=String())),
-        )
-    )
 
 
 def search_statement(
