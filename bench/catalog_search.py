@@ -11,9 +11,8 @@ random `max_price` and `currency=EUR`, as a shop's search box with a price slide
 
 Mercato runs as `mercato serve` (Redis cache, rate limits and access lines off); wrk: 2
 threads, 16 connections, 10 s a run. The database limit is pgbench (16 clients, 2
-threads, `-M prepared`, as asyncpg prepares) running, per transaction, what Mercato sends
-for one request: `BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan`, the
-search statement (compiled by the same code, for the same shape), `ROLLBACK`, with the
+threads, `-M prepared`, as asyncpg prepares) running, per transaction, the one statement
+Mercato sends for a request (compiled by the same code, for the same shape), with the
 same queries and the same `max_price` range. pgbench draws the query from an array in one
 more (trivial) statement, as its variables cannot hold text otherwise.
 """
@@ -131,10 +130,7 @@ def pgbench_script(path: Path, words: list[str], sql: str) -> Path:
         f"\\set n random(1, {len(words)})\n"
         f"\\set mp random({MIN_PRICE}, {MAX_PRICE})\n"
         f"SELECT ({array})[:n] AS q \\gset\n"
-        "BEGIN READ ONLY;\n"
-        "SET LOCAL plan_cache_mode = force_custom_plan;\n"
         f"{' '.join(sql.split())};\n"
-        "ROLLBACK;\n"
     )
     return path
 
