@@ -19,6 +19,7 @@ more (trivial) statement, as its variables cannot hold text otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import statistics
@@ -216,7 +217,8 @@ async def run(
     seed_s = 0.0
     if seeded_url is not None:
         database_url = seeded_url
-        migrations.upgrade(database_url)
+        # Alembic runs its own event loop: not in this one.
+        await asyncio.to_thread(migrations.upgrade, database_url)
     else:
         seed_s = await _seed(database_url, products)
     await _retire(redis_url)
