@@ -5,7 +5,7 @@ matches, in one statement.
   document (GIN index), best first by `ts_rank`.
 - Typos: when plain words (no websearch operators) match nothing at all on a first page,
   each word is corrected against the vocabulary of product names (`catalog_search_word`, a
-  few thousand words with a trigram index; revision 0014's `catalog_typo_tsquery`):
+  few thousand words with a trigram index; revision 0014's `catalog_corrected_words`):
   products matching all the corrected words, or else any of them, ranked the same way.
   Comparing the query with every product name instead (`word_similarity` over the names'
   trigram index, until issue 15) read tens of thousands of names for two words on
@@ -36,16 +36,15 @@ from sqlalchemy import (
     Subquery,
     Text,
     bindparam,
+    cast,
     exists,
-    false,
     func,
     literal_column,
     outerjoin,
     select,
-    true,
     union_all,
 )
-from sqlalchemy.sql.functions import Function
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.sql.selectable import CTE
 
 from mercato.catalog.models import Category, Product, ProductImage
@@ -74,15 +73,26 @@ def tolerates_typos(q: str) -> bool:
     return '"' not in q and "or" not in words and not any(w.startswith("-") for w in words)
 
 
+# The words of `q` corrected against the names' vocabulary (revision 0014), looked up once
+# per statement and only when a typo-tolerant mode runs (a CTE is evaluated when read).
+_CORRECTED = select(func.catalog_corrected_words(_Q).label("words")).cte("corrected")
+_AND: ColumnElement[str] = literal_column("' & '")
+_OR: ColumnElement[str] = literal_column("' | '")
+_NONE: ColumnElement[str] = literal_column("''")
+
+
 def search_query(mode: str) -> ColumnElement[Any]:
     """The tsquery of `q` in `mode`, computed once per statement (a scalar subquery is an
-    InitPlan: the typo correction's lookups are not repeated per row)."""
-    query: Function[Any]
+    InitPlan, not repeated per row): as typed, websearch syntax; all the corrected words;
+    any of them."""
     if mode == EXACT:
-        query = func.websearch_to_tsquery(_SIMPLE, _Q)
-    else:
-        query = func.catalog_typo_tsquery(_Q, true() if mode == FUZZY else false())
-    return select(query).scalar_subquery()
+        return select(func.websearch_to_tsquery(_SIMPLE, _Q)).scalar_subquery()
+    words = func.coalesce(_CORRECTED.c.words, _NONE)
+    every: ColumnElement[Any] = func.plainto_tsquery(_SIMPLE, words)
+    if mode == FUZZY_ANY:
+        # The same query with its ANDs made ORs (the text form quotes every lexeme).
+        every = cast(func.replace(cast(every, Text()), _AND, _OR), TSQUERY)
+    return select(every).select_from(_CORRECTED).scalar_subquery()
 
 
 def matches(mode: str) -> ColumnElement[bool]:

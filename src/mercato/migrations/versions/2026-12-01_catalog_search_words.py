@@ -54,25 +54,19 @@ TRIGGERS = (
 )
 
 
-# The typo path's query: each word of `q` as the vocabulary has it, or else its closest
+# The typo path's words: each word of `q` as the vocabulary has it, or else its closest
 # vocabulary word by trigram similarity (`%`: at least pg_trgm.similarity_threshold, 0.3);
-# words with no close word are dropped. `every_word`: products must match all the
-# corrected words (AND), else any of them (OR, ranked by how many and where they match).
-TYPO_TSQUERY = """CREATE FUNCTION catalog_typo_tsquery(q text, every_word boolean)
-RETURNS tsquery LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN every_word THEN corrected
-        ELSE replace(corrected::text, ' & ', ' | ')::tsquery END
+# words with no close word are dropped. NULL when none is left.
+CORRECTED_WORDS = """CREATE FUNCTION catalog_corrected_words(q text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT string_agg(word, ' ')
     FROM (
-        SELECT plainto_tsquery('simple'::regconfig, coalesce(string_agg(word, ' '), ''))
-            AS corrected
-        FROM (
-            SELECT coalesce(
-                (SELECT word FROM catalog_search_word WHERE word = typed),
-                (SELECT word FROM catalog_search_word WHERE word % typed
-                 ORDER BY word <-> typed, word LIMIT 1)) AS word
-            FROM unnest(tsvector_to_array(to_tsvector('simple'::regconfig, q))) AS typed
-        ) AS words
-    ) AS query
+        SELECT coalesce(
+            (SELECT word FROM catalog_search_word WHERE word = typed),
+            (SELECT word FROM catalog_search_word WHERE word % typed
+             ORDER BY word <-> typed, word LIMIT 1)) AS word
+        FROM unnest(tsvector_to_array(to_tsvector('simple'::regconfig, q))) AS typed
+    ) AS words
 $$"""
 
 
@@ -90,7 +84,7 @@ def upgrade() -> None:
         postgresql_using="gin",
         postgresql_ops={"word": "gin_trgm_ops"},
     )
-    for statement in (*TRIGGERS, TYPO_TSQUERY):
+    for statement in (*TRIGGERS, CORRECTED_WORDS):
         op.execute(statement)
     op.execute(
         "INSERT INTO catalog_search_word (word) SELECT DISTINCT word FROM catalog_product,"
@@ -100,7 +94,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION IF EXISTS catalog_typo_tsquery(text, boolean)")
+    op.execute("DROP FUNCTION IF EXISTS catalog_corrected_words(text)")
     op.execute("DROP TRIGGER IF EXISTS catalog_search_words_renamed ON catalog_product")
     op.execute("DROP TRIGGER IF EXISTS catalog_search_words_inserted ON catalog_product")
     op.execute("DROP FUNCTION IF EXISTS catalog_search_words_renamed()")
