@@ -12,8 +12,8 @@ from tests.integration.catalog.conftest import counted_statements, create_produc
 from tests.integration.catalog.test_products_api import PRODUCTS, walk
 
 
-async def ids(client: httpx.AsyncClient, q: str) -> list[str]:
-    return [item["id"] for item in await walk(client, {"q": q})]
+async def ids(client: httpx.AsyncClient, q: str, *, limit: int = 24) -> list[str]:
+    return [item["id"] for item in await walk(client, {"q": q, "limit": limit})]
 
 
 async def test_misspelt_words_are_corrected_against_product_names(
@@ -23,8 +23,10 @@ async def test_misspelt_words_are_corrected_against_product_names(
     teapot = await create_product(client, editor, name="Walnut teapot", description="Brews")
     # Products matching all the corrected words, when some do.
     assert await ids(client, "walnutt ketle") == [kettle["id"]]
-    # Else those matching any of them.
+    # Else those matching any of them; the next pages stay in that mode.
     assert set(await ids(client, "ketle teapott")) == {kettle["id"], teapot["id"]}
+    paged = await ids(client, "ketle teapott", limit=1)
+    assert sorted(paged) == sorted([kettle["id"], teapot["id"]])
     # A renamed product's new words are corrected to as well.
     await connection.execute(
         text("UPDATE catalog_product SET name = 'Copper samovar' WHERE id = :id"),
