@@ -1,7 +1,8 @@
 """`make bench`: run the benchmark suites and print Markdown tables for docs/benchmarks.md.
 
 Suites: `events` (NATS_URL enables the NATS rows), `relay` (needs NATS_URL), `identity` and
-`catalog` (wrk, pgbench; the catalog needs REDIS_URL), `payments` (wrk; the payments
+`catalog` (wrk, pgbench; the catalog needs REDIS_URL), `search` (product search at 16
+connections against pgbench on the same statements; REDIS_URL), `payments` (wrk; the payments
 service, its worker and the sandbox as processes), `workers` (`serve --workers 2` against
 1; wrk), `checkout` (pgbench).
 Uses DATABASE_URL (a scratch database is created on that server and dropped after) or an
@@ -24,7 +25,7 @@ import asyncpg
 import uvloop
 from sqlalchemy.engine import make_url
 
-from bench import catalog, checkout, events, identity, payments, relay, workers
+from bench import catalog, catalog_search, checkout, events, identity, payments, relay, workers
 from mercato.platform.db import migrations
 from mercato.platform.db.embedded import EmbeddedPostgres
 
@@ -58,6 +59,10 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--api-workers", type=int, default=1, help="serve --workers (identity)")
     parser.add_argument("--products", type=int, default=200_000, help="seeded products")
+    parser.add_argument(
+        "--search-database",
+        help="a database with --products products seeded already (mercato seed catalog)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (catalog, relay)")
     parser.add_argument("--relay-events", type=int, default=20_000, help="events per relay run")
     parser.add_argument("--payments-seconds", type=int, default=10, help="per payments wrk run")
@@ -118,6 +123,18 @@ def main() -> int:
             if "catalog" in suites
             else None
         )
+        search_results = (
+            asyncio.run(
+                catalog_search.run(
+                    url,
+                    products=args.products,
+                    seeded_url=args.search_database,
+                    rounds=args.rounds,
+                )
+            )
+            if "search" in suites
+            else None
+        )
         payments_results = (
             payments.run(
                 url,
@@ -147,18 +164,18 @@ def main() -> int:
     print(f"\n{today} · commit {commit} · `python -m bench {' '.join(sys.argv[1:])}`\n")
     if event_results:
         print(events.report(event_results))
-    if relay_results is not None:
-        print("\n" + relay.report(relay_results))
-    if identity_results is not None:
-        print("\n" + identity.report(identity_results))
-    if workers_results is not None:
-        print("\n" + workers.report(workers_results))
-    if catalog_results is not None:
-        print("\n" + catalog.report(catalog_results))
-    if payments_results is not None:
-        print("\n" + payments.report(payments_results))
-    if checkout_results is not None:
-        print("\n" + checkout.report(checkout_results))
+    sections = (
+        relay.report(relay_results) if relay_results is not None else "",
+        identity.report(identity_results) if identity_results is not None else "",
+        workers.report(workers_results) if workers_results is not None else "",
+        catalog.report(catalog_results) if catalog_results is not None else "",
+        catalog_search.report(search_results) if search_results is not None else "",
+        payments.report(payments_results) if payments_results is not None else "",
+        checkout.report(checkout_results) if checkout_results is not None else "",
+    )
+    for section in sections:
+        if section:
+            print("\n" + section)
     return 0
 
 

@@ -280,6 +280,8 @@ CATALOG_TABLES: Sequence[str] = (
     "catalog_variant_price",
     "catalog_variant_stock",
     "catalog_image",
+    # The names' vocabulary, which the products' insert trigger fills (search.py).
+    "catalog_search_word",
 )
 
 

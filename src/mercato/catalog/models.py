@@ -169,6 +169,24 @@ class ProductPrice(Base):
     )
 
 
+class SearchWord(Base):
+    """A word of some product's name: the vocabulary a misspelt query word is corrected
+    against (`search.py`). Kept by triggers on `catalog_product` (revision 0014)."""
+
+    __tablename__ = "catalog_search_word"
+
+    word: Mapped[str] = mapped_column(Text, primary_key=True)
+
+    __table_args__ = (
+        Index(
+            "ix_catalog_search_word_trgm",
+            "word",
+            postgresql_using="gin",
+            postgresql_ops={"word": "gin_trgm_ops"},
+        ),
+    )
+
+
 class ProductOption(Base):
     """An option of a product (Size: S, M, L), its values in display order. A variant holds
     one value per option, in the options' `position` order."""

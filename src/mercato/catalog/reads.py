@@ -6,10 +6,7 @@ fields (`in_stock`, option keys, tags, the search document; `summary.py`) and it
 from-price in the currency asked for (`catalog_product_price`) answer the filters and the
 sorts by index; the primary image and the category slug are joined in (no N+1:
 relationships are not used at all), and the category filter is a subquery over the
-materialised paths. Search is full-text first (`websearch_to_tsquery`,
-ranked); only when plain words match nothing at all does a typo-tolerant search of the
-names (`word_similarity`, pg_trgm) take over, and the cursor remembers which mode a list
-is in.
+materialised paths. Search (`q`) has its own statement: `search.py`.
 """
 
 from __future__ import annotations
@@ -23,13 +20,9 @@ from urllib.parse import urlencode
 import orjson
 from sqlalchemy import (
     BigInteger,
-    Boolean,
-    ColumnElement,
     String,
     and_,
     bindparam,
-    func,
-    literal_column,
     outerjoin,
     select,
 )
@@ -38,6 +31,15 @@ from starlette.datastructures import URL
 
 from mercato.catalog.models import Category, Product, ProductImage, ProductPrice
 from mercato.catalog.schemas import ProductListParams
+from mercato.catalog.search import (
+    EXACT,
+    FUZZY,
+    MODE_COLUMN,
+    TYPO_MODES,
+    relevance,
+    search_statement,
+    tolerates_typos,
+)
 from mercato.catalog.summary import option_key
 from mercato.platform.db.database import Database, DriverRow
 from mercato.platform.listing import (
@@ -56,14 +58,9 @@ from mercato.platform.listing import (
     parse_uuid,
 )
 
-FUZZY = "fuzzy"
-
 PRODUCT_TIEBREAKER = SortField(Product.id, parse_uuid)
 # A product's columns, its available units and its category's slug.
 ProductView = AnySelect
-_SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
-# The search text, bound by name: `ProductCriteria.values`.
-_Q = bindparam("q", type_=String())
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,25 +121,6 @@ _FROM_PRICE = and_(
 _PRIMARY_IMAGE = and_(ProductImage.product_id == Product.id, ProductImage.is_primary)
 
 
-def tolerates_typos(q: str) -> bool:
-    """Plain words get the fuzzy fallback for typos; a query using websearch operators
-    ("phrase", -exclude, or) asked for precision and gets full-text matching only."""
-    words = q.lower().split()
-    return '"' not in q and "or" not in words and not any(w.startswith("-") for w in words)
-
-
-def relevance(criteria: ProductCriteria) -> ColumnElement[float]:
-    """Full-text rank; in fuzzy mode, how well `q` matches a stretch of the name."""
-    assert criteria.q is not None
-    if criteria.fuzzy:
-        similarity: ColumnElement[float] = func.word_similarity(_Q, Product.name)
-        return similarity
-    rank: ColumnElement[float] = func.ts_rank(
-        Product.search, func.websearch_to_tsquery(_SIMPLE, _Q)
-    )
-    return rank
-
-
 def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
     fields = {
         "created_at": SortField(Product.created_at, parse_datetime),
@@ -150,8 +128,30 @@ def product_sort_fields(criteria: ProductCriteria) -> dict[str, SortField]:
         "name": SortField(Product.name, parse_str),
     }
     if criteria.q is not None:
-        fields["relevance"] = SortField(relevance(criteria), parse_real)
+        # Searches rank in their own statement (`search.py`); this is the field's parser.
+        fields["relevance"] = SortField(relevance(EXACT), parse_real)
     return fields
+
+
+# A card's columns that come with the product row and its from-price.
+_ROW_COLUMNS = (
+    Product.id,
+    Product.slug,
+    Product.name,
+    Product.product_type,
+    Product.tags,
+    Product.in_stock,
+    Product.category_id,
+    Product.status,
+    Product.created_at,
+    ProductPrice.from_minor,
+)
+
+
+def product_rows() -> ProductView:
+    """Products with their from-price, without image and category (a search joins those
+    to its page only: `search.py`)."""
+    return select(*_ROW_COLUMNS).select_from(outerjoin(Product, ProductPrice, _FROM_PRICE))
 
 
 @functools.cache
@@ -160,16 +160,7 @@ def product_view() -> ProductView:
     objects it does not need). Built once: statements are immutable, each `.where()` makes
     a new one."""
     return select(
-        Product.id,
-        Product.slug,
-        Product.name,
-        Product.product_type,
-        Product.tags,
-        Product.in_stock,
-        Product.category_id,
-        Product.status,
-        Product.created_at,
-        ProductPrice.from_minor,
+        *_ROW_COLUMNS,
         ProductImage.url.label("image_url"),
         ProductImage.alt.label("image_alt"),
         Category.slug.label("category_slug"),
@@ -181,17 +172,18 @@ def product_view() -> ProductView:
 
 
 def product_listing(criteria: ProductCriteria) -> ProductView:
-    """The products `criteria` selects, its values as parameters (`ProductCriteria.values`):
-    one statement per shape of criteria, whatever the values."""
-    query = product_view().where(
+    """The products `criteria` selects without `q` (searches: `product_statement`), its
+    values as parameters (`ProductCriteria.values`): one statement per shape of criteria,
+    whatever the values."""
+    assert criteria.q is None
+    return product_filters(product_view(), criteria)
+
+
+def product_filters(query: ProductView, criteria: ProductCriteria) -> ProductView:
+    """`query` (products joined to their from-price) cut by every filter but `q`."""
+    query = query.where(
         Product.deleted_at.is_(None), Product.status == bindparam("status", type_=String())
     )
-    if criteria.q is not None:
-        if criteria.fuzzy:
-            # `q <% name`: q is close to some stretch of the name (pg_trgm, GIN index).
-            query = query.where(_Q.op("<%", return_type=Boolean)(Product.name))
-        else:
-            query = query.where(Product.search.op("@@")(func.websearch_to_tsquery(_SIMPLE, _Q)))
     if criteria.category is not None:
         root, node = aliased(Category), aliased(Category)
         root_path = (
@@ -223,20 +215,46 @@ def product_listing(criteria: ProductCriteria) -> ProductView:
     return query
 
 
+def product_statement(
+    criteria: ProductCriteria, *, sort: Sort, paged: bool, limit: int, fall_back: bool = False
+) -> AnySelect:
+    """The statement a list page sends (`fall_back`: a search's first page also tries
+    the typo-tolerant search when nothing matches; `search.search_statement`)."""
+    if criteria.q is None:
+        return keyset_statement(product_listing(criteria), sort=sort, paged=paged, limit=limit)
+    return search_statement(
+        product_filters(product_rows(), criteria),
+        sort=sort,
+        paged=paged,
+        limit=limit,
+        fall_back=fall_back,
+    )
+
+
 async def product_page(
-    database: Database, criteria: ProductCriteria, *, sort: Sort, cursor: str | None, limit: int
+    database: Database,
+    criteria: ProductCriteria,
+    *,
+    sort: Sort,
+    cursor: str | None,
+    limit: int,
+    fall_back: bool = False,
 ) -> tuple[list[DriverRow], str | None]:
-    """A page of `product_listing`: one statement, compiled once per shape of the request
+    """A page of `product_statement`: one statement, compiled once per shape of the request
     (`platform.db.compiled`: the list is the catalog's hottest read)."""
-    shape = ("products", criteria.shape, sort.canonical, cursor is not None, limit)
+    paged = cursor is not None
+    shape = ("products", criteria.shape, sort.canonical, paged, limit, fall_back)
     query = database.queries.get(
         shape,
-        lambda: keyset_statement(
-            product_listing(criteria), sort=sort, paged=cursor is not None, limit=limit
+        lambda: product_statement(
+            criteria, sort=sort, paged=paged, limit=limit, fall_back=fall_back
         ),
     )
     values = criteria.values | keyset_values(sort=sort, cursor=cursor)
     rows = await database.read_rows(query, values)
+    if rows and MODE_COLUMN in rows[0] and rows[0][MODE_COLUMN] != sort.mode:
+        # A typo-tolerant mode answered: the next pages stay in it.
+        sort = Sort(sort.keys, rows[0][MODE_COLUMN])
     return cut_page(rows, sort=sort, limit=limit)
 
 
@@ -300,8 +318,10 @@ class ProductList:
         """The list `params` ask for; a bad cursor or sort is a 422 here, before any
         cache lookup or SQL. Pages after the first stay in the mode their cursor was
         handed out in."""
-        fuzzy = cursor_mode(params.cursor) == FUZZY
-        criteria, sort = _criteria_and_sort(params, fuzzy=fuzzy, currency=default_currency)
+        mode = cursor_mode(params.cursor)
+        criteria, sort = _criteria_and_sort(
+            params, fuzzy=mode in TYPO_MODES, currency=default_currency, mode=mode
+        )
         if params.cursor is not None:
             sort.decode_cursor(params.cursor)
         return cls(params, criteria, sort, default_currency)
@@ -319,16 +339,16 @@ class ProductList:
 
     async def read(self, database: Database, *, url: URL) -> EncodedPage:
         """The page, encoded. Full-text search first; only when it finds nothing at all
-        on a first page of plain words, the typo-tolerant search."""
+        on a first page of plain words, the typo-tolerant search (one statement)."""
         params = self.params
         rows, cursor = await product_page(
-            database, self.criteria, sort=self.sort, cursor=params.cursor, limit=params.limit
+            database,
+            self.criteria,
+            sort=self.sort,
+            cursor=params.cursor,
+            limit=params.limit,
+            fall_back=self._may_fall_back,
         )
-        if not rows and self._may_fall_back:
-            criteria, sort = _criteria_and_sort(params, fuzzy=True, currency=self.default_currency)
-            rows, cursor = await product_page(
-                database, criteria, sort=sort, cursor=None, limit=params.limit
-            )
         next_url = next_page_url(url, cursor)
         return EncodedPage(
             encode(
@@ -352,8 +372,9 @@ class ProductList:
 
 
 def _criteria_and_sort(
-    params: ProductListParams, *, fuzzy: bool, currency: str
+    params: ProductListParams, *, fuzzy: bool, currency: str, mode: str = EXACT
 ) -> tuple[ProductCriteria, Sort]:
+    """`mode`: the search mode of the cursor (`search.py`); `fuzzy`: a typo-tolerant one."""
     requested = params.sort or ("relevance" if params.q is not None else "-created_at")
     by_price = any(token.strip().lstrip("-+") == "price" for token in requested.split(","))
     criteria = ProductCriteria(
@@ -379,6 +400,6 @@ def _criteria_and_sort(
         ",".join(tokens),
         allowed=product_sort_fields(criteria),
         tiebreaker=PRODUCT_TIEBREAKER,
-        mode=FUZZY if fuzzy else "",
+        mode=(mode or FUZZY) if fuzzy else EXACT,
     )
     return criteria, sort

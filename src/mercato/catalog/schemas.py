@@ -256,8 +256,9 @@ class ProductListParams(StrictInput):
         default=None,
         min_length=1,
         max_length=200,
-        description='Full-text search, websearch syntax ("red shoes" -leather), ranked;'
-        " near misses of the name (typos) match too.",
+        description='Full-text search, websearch syntax ("red shoes" -leather), ranked.'
+        " Plain words that match nothing are corrected against the words of product"
+        " names (typos): products with all the corrected words, else with any.",
     )
     category: SafeLine | None = Field(
         default=None,

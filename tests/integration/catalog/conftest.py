@@ -67,6 +67,7 @@ CATALOG_TABLES = (
     "catalog_product_price",
     "catalog_product",
     "catalog_category",
+    "catalog_search_word",
     "platform_idempotency_key",
     # Their events too: tests of the outbox count what is in it.
     "platform_outbox",

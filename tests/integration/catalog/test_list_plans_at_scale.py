@@ -15,12 +15,12 @@ import asyncpg
 import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
-from mercato.catalog.reads import ProductList, product_listing
+from mercato.catalog.reads import ProductList, product_statement
 from mercato.catalog.schemas import ProductListParams
 from mercato.catalog.seed import CatalogPlan, seed_catalog
 from mercato.platform.db import migrations
 from mercato.platform.db.compiled import compile_query
-from mercato.platform.listing import keyset_statement, keyset_values
+from mercato.platform.listing import keyset_values
 from tests.conftest import create_database, drop_database
 
 LARGE = 200_000
@@ -50,9 +50,7 @@ async def plan_of(driver: asyncpg.Connection, query: dict[str, Any]) -> dict[str
     params = ProductListParams.model_validate(query)
     listing = ProductList.plan(params, default_currency="EUR")
     compiled = compile_query(
-        keyset_statement(
-            product_listing(listing.criteria), sort=listing.sort, paged=False, limit=params.limit
-        ),
+        product_statement(listing.criteria, sort=listing.sort, paged=False, limit=params.limit),
         PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
     )
     values = listing.criteria.values | keyset_values(sort=listing.sort, cursor=None)
