@@ -171,7 +171,7 @@ class ProductPrice(Base):
 
 class SearchWord(Base):
     """A word of some product's name: the vocabulary a misspelt query word is corrected
-    against (`search.py`). Kept by triggers on `catalog_product` (revision 0014)."""
+    against (`search.py`). Kept by triggers on `catalog_product` (revision 0015)."""
 
     __tablename__ = "catalog_search_word"
 

@@ -5,7 +5,7 @@ matches, in one statement.
   document (GIN index), best first by `ts_rank`.
 - Typos: when plain words (no websearch operators) match nothing at all on a first page,
   each word is corrected against the vocabulary of product names (`catalog_search_word`, a
-  few thousand words with a trigram index; revision 0014's `catalog_corrected_words`):
+  few thousand words with a trigram index; revision 0015's `catalog_corrected_words`):
   products matching all the corrected words, or else any of them, ranked the same way.
   Comparing the query with every product name instead (`word_similarity` over the names'
   trigram index, until issue 15) read thousands of names for two words: 20 to 360 ms a
@@ -74,7 +74,7 @@ def tolerates_typos(q: str) -> bool:
     return '"' not in q and "or" not in words and not any(w.startswith("-") for w in words)
 
 
-# The words of `q` corrected against the names' vocabulary (revision 0014), looked up once
+# The words of `q` corrected against the names' vocabulary (revision 0015), looked up once
 # per statement and only when a typo-tolerant mode runs (a CTE is evaluated when read).
 _CORRECTED = select(func.catalog_corrected_words(_Q).label("words")).cte("corrected")
 _AND: ColumnElement[str] = literal_column("' & '")
