@@ -87,7 +87,6 @@ class CrashAfterPublishing:
     """Publishes everything, then dies before the relay can mark anything as sent."""
 
     name = "nats"
-    marks_published = False
 
     def __init__(self, inner: NatsTransport) -> None:
         self.inner = inner
