@@ -3,7 +3,9 @@
 One worker process (the relay and one consumer group instance, as `mercato worker` runs
 them) applies N events that another process (standing for the API) commits through the
 unit of work meanwhile, 100 per commit over 50 aggregates; timed from the first commit to
-the last effect. On PostgreSQL three consumers are measured in interleaved rounds:
+the last effect, on the database's clock ("drain": the events committed first, the worker
+timed from its start; the publisher's own rate is reported too, since it bounds "live").
+On PostgreSQL three consumers are measured in interleaved rounds:
 - `batched`: whole batches, the effect written by a batch handler (one INSERT per run);
 - `batched inbox`: whole batches (one inbox statement), the effect one INSERT per event;
 - `per event`: every event in its own savepoint with its own inbox INSERT, as before
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import math
 import multiprocessing
 import statistics
@@ -47,6 +50,7 @@ from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import NatsTransport, PostgresTransport, Transport
 
 EVENTS_PER_COMMIT = 100
+POLL_S = 0.05
 AGGREGATES = 50
 CONSUMER_BATCH = 500
 
@@ -71,6 +75,8 @@ class Result:
     live_p99_ms: float = float("nan")
     paced_p50_ms: float = float("nan")
     paced_p99_ms: float = float("nan")
+    # Events/s the drain runs' publisher committed through the unit of work, alone.
+    publish_rates: tuple[float, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -157,10 +163,22 @@ async def _applied(database: Database) -> int:
         return int(await session.scalar(text("SELECT count(*) FROM bench_effect")) or 0)
 
 
-async def _span_s(database: Database) -> float:
+async def _now(database: Database) -> dt.datetime:
+    async with database.session() as session:
+        now = await session.scalar(text("SELECT clock_timestamp()"))
+        assert isinstance(now, dt.datetime)
+        return now
+
+
+async def _span_s(database: Database, *, since: dt.datetime | None = None) -> float:
+    """Seconds from `since` (default: the first event's creation) to the last effect."""
     async with database.session() as session:
         span = await session.scalar(
-            text("SELECT extract(epoch FROM max(applied_at) - min(occurred_at)) FROM bench_effect")
+            text(
+                "SELECT extract(epoch FROM max(applied_at)"
+                " - coalesce(CAST(:since AS timestamptz), min(occurred_at))) FROM bench_effect"
+            ),
+            {"since": since},
         )
         return float(span)
 
@@ -198,16 +216,23 @@ async def mercato_path(
     *,
     database_url: str,
     mode: Mode,
+    publish_rates: list[float] | None = None,
 ) -> tuple[float, list[float]]:
     """Events/s and commit → effect latencies (ms). `drain`: the events are committed
     first, then the worker is timed until the last effect (its capacity); `live`: another
     process commits them while the worker runs (timed from the first commit, on the
-    database's clock); `paced`: single-event commits at a steady rate, from this process."""
+    database's clock); `paced`: single-event commits at a steady rate, from this process.
+    A drain also appends to `publish_rates` how fast its events were committed, alone:
+    the most the publisher of a live run can give the worker."""
     await _reset(database)
     if mode == "drain":
+        committing = time.perf_counter()
         await _publish(database, events)
+        if publish_rates is not None:
+            publish_rates.append(events / (time.perf_counter() - committing))
     stop = asyncio.Event()
     started = time.perf_counter()
+    started_on_database = await _now(database)
     relay = Relay(database, transport, batch_size=500, poll_interval_s=0.05)
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
     publisher = None
@@ -223,8 +248,8 @@ async def mercato_path(
         while await _applied(database) < events:
             if time.perf_counter() > deadline:
                 raise TimeoutError("the consumer did not catch up in 10 minutes")
-            await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - started
+            # Seldom: the count runs on the worker's event loop and database.
+            await asyncio.sleep(POLL_S)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -234,6 +259,9 @@ async def mercato_path(
         # From the first event's creation to the last effect, on the database's clock: the
         # publisher's start-up (a Python process importing Mercato) is not the pipeline's.
         elapsed = await _span_s(database)
+    else:
+        # To the last effect, not to the poll that saw it.
+        elapsed = await _span_s(database, since=started_on_database)
     return events / elapsed, await _latencies_ms(database)
 
 
@@ -301,6 +329,7 @@ async def run(
     database = Database.from_settings(DatabaseSettings(url=database_url))
     plain_url = database.primary.url.set(drivername="postgresql").render_as_string(False)
     results = []
+    publish_rates: list[float] = []
     try:
 
         async def on_postgres(name: str, events: int, mode: Mode) -> tuple[float, list[float]]:
@@ -319,6 +348,7 @@ async def run(
                 events,
                 database_url=database_url,
                 mode=mode,
+                publish_rates=publish_rates,
             )
 
         async def on_nats(url: str, events: int, mode: Mode) -> tuple[float, list[float]]:
@@ -361,7 +391,9 @@ async def run(
                 live_p99_ms=_percentile(live_latencies, 0.99),
                 paced_p50_ms=statistics.median(postgres_paced),
                 paced_p99_ms=_percentile(postgres_paced, 0.99),
+                publish_rates=tuple(publish_rates),
             )
+            publish_rates.clear()
             if nats_url is None:
                 continue
             drain_rate, _ = await on_nats(nats_url, events, "drain")
@@ -411,6 +443,14 @@ def report(results: Sequence[Result]) -> str:
             f" {_ms(result.live_p50_ms)} / {_ms(result.live_p99_ms)} |"
             f" {_ms(result.paced_p50_ms)} / {_ms(result.paced_p99_ms)} |"
         )
+    for result in results:
+        if result.publish_rates:
+            rates = result.publish_rates
+            lines.append(
+                f"\nThe publisher alone ({result.events} events through the unit of work,"
+                f" {EVENTS_PER_COMMIT} a commit, no worker running): median"
+                f" {statistics.median(rates):,.0f} events/s ({min(rates):,.0f}-{max(rates):,.0f})."
+            )
     return "\n".join(lines)
 
 
