@@ -10,8 +10,10 @@ On PostgreSQL three consumers are measured in interleaved rounds:
 - `batched inbox`: whole batches (one inbox statement), the effect one INSERT per event;
 - `per event`: every event in its own savepoint with its own inbox INSERT, as before
   issue 15 (the same-run "before").
-Baselines in the same run: plain INSERTs of N rows in the same commit sizes (PostgreSQL),
-N awaited JetStream publishes (NATS). "Paced" latencies are commit → effect for 300
+On NATS (`NATS_URL` set), the consumer applying its partitions' heads together and, as
+the same-run "before", one message per transaction. Baselines in the same run: plain
+INSERTs of N rows in the same commit sizes (PostgreSQL), N awaited JetStream publishes
+(NATS). "Paced" latencies are commit → effect for 300
 single-event commits at 100 events/s (the pipeline itself, not a queue).
 """
 
@@ -351,14 +353,18 @@ async def run(
                 publish_rates=publish_rates,
             )
 
-        async def on_nats(url: str, events: int, mode: Mode) -> tuple[float, list[float]]:
+        async def on_nats(
+            url: str, events: int, mode: Mode, *, batched: bool = True
+        ) -> tuple[float, list[float]]:
             client = await nats.connect(url)
             try:
                 jetstream = client.jetstream()
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await jetstream.delete_stream("MERCATO_BENCH")
-                group = _group(batch_handler=False)
-                consumer = NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2)
+                group = _group(batch_handler=batched)
+                consumer = NatsConsumer(
+                    database, group, jetstream, fetch_timeout_s=0.2, whole_batches=batched
+                )
                 transport = NatsTransport(client, domains={"bench"})
                 measured = await mercato_path(
                     database, transport, consumer, events, database_url=database_url, mode=mode
@@ -396,15 +402,18 @@ async def run(
             publish_rates.clear()
             if nats_url is None:
                 continue
+            nats_bare = await nats_baseline(nats_url, events)
+            one_by_one, _ = await on_nats(nats_url, events, "drain", batched=False)
             drain_rate, _ = await on_nats(nats_url, events, "drain")
             nats_live, nats_latencies = await on_nats(nats_url, events, "live")
+            results.append(Result("nats", "per event (before)", events, [one_by_one], nats_bare))
             results.append(
                 Result(
                     "nats",
-                    "per event",
+                    "batched heads",
                     events,
                     [drain_rate],
-                    await nats_baseline(nats_url, events),
+                    nats_bare,
                     nats_live,
                     statistics.median(nats_latencies),
                     _percentile(nats_latencies, 0.99),
@@ -425,16 +434,13 @@ def report(results: Sequence[Result]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     before = {
-        result.events: result.rate
+        (result.transport, result.events): result.rate
         for result in results
-        if result.transport == "postgres" and result.consumer.startswith("per event")
+        if result.consumer.startswith("per event")
     }
     for result in results:
-        versus = (
-            f"{result.rate / before[result.events]:.1f}"
-            if result.transport == "postgres" and result.events in before
-            else "-"
-        )
+        baseline = before.get((result.transport, result.events))
+        versus = "-" if baseline is None else f"{result.rate / baseline:.1f}"
         live = "-" if result.live_rate is None else f"{result.live_rate:,.0f}"
         lines.append(
             f"| {result.transport} | {result.consumer} | {result.events} | {result.rate:,.0f}"
