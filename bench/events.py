@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import math
 import multiprocessing
 import statistics
@@ -34,35 +33,30 @@ from typing import Any, Literal
 
 import asyncpg
 import nats
-from sqlalchemy import text
 
+from bench.event_workload import (
+    AGGREGATES,
+    EVENTS_PER_COMMIT,
+    PACED_EVENTS,
+    applied,
+    bench_group,
+    latencies_ms,
+    now,
+    publish,
+    publish_elsewhere,
+    publish_paced,
+    reset,
+    span_s,
+)
 from mercato.platform.config import DatabaseSettings
 from mercato.platform.db.database import Database
-from mercato.platform.db.uow import UnitOfWork
-from mercato.platform.events.consumers import (
-    BatchContext,
-    ConsumerGroup,
-    ConsumerRegistry,
-    HandlerContext,
-)
-from mercato.platform.events.contracts import EventPayload
 from mercato.platform.events.nats_consumer import NatsConsumer
 from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import NatsTransport, PostgresTransport, Transport
 
-EVENTS_PER_COMMIT = 100
 POLL_S = 0.05
-AGGREGATES = 50
 CONSUMER_BATCH = 500
-
-
-class BenchTick(EventPayload):
-    name = "bench.tick.happened"
-    version = 1
-    aggregate_type = "bench.tick"
-
-    n: int
 
 
 @dataclass(frozen=True)
@@ -89,124 +83,6 @@ class Result:
         return self.rate / self.baseline_per_s
 
 
-_INSERT_ONE = text("INSERT INTO bench_effect (event_id, occurred_at) VALUES (:id, :at)")
-_INSERT_MANY = text(
-    "INSERT INTO bench_effect (event_id, occurred_at)"
-    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[]))"
-)
-
-
-def _group(*, batch_handler: bool) -> ConsumerGroup:
-    registry = ConsumerRegistry()
-    if batch_handler:
-
-        @registry.consumer_batch(BenchTick, group="bench")
-        async def apply_many(events: Sequence[BenchTick], context: BatchContext) -> None:
-            await context.uow.session.execute(
-                _INSERT_MANY,
-                {
-                    "ids": [envelope.id for envelope in context.envelopes],
-                    "ats": [envelope.occurred_at for envelope in context.envelopes],
-                },
-            )
-
-    else:
-
-        @registry.consumer(BenchTick, group="bench")
-        async def apply(event: BenchTick, context: HandlerContext) -> None:
-            await context.uow.session.execute(
-                _INSERT_ONE, {"id": context.envelope.id, "at": context.envelope.occurred_at}
-            )
-
-    (group,) = registry.groups()
-    return group
-
-
-async def _reset(database: Database) -> None:
-    async with database.session() as session, session.begin():
-        await session.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS bench_effect (event_id uuid PRIMARY KEY,"
-                " occurred_at timestamptz NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
-            )
-        )
-        await session.execute(
-            text(
-                "TRUNCATE bench_effect, platform_outbox, platform_inbox,"
-                " platform_consumer_position, platform_dead_letter"
-            )
-        )
-
-
-async def _publish(database: Database, events: int) -> None:
-    for start in range(0, events, EVENTS_PER_COMMIT):
-        async with UnitOfWork(database) as uow:
-            for n in range(start, min(start + EVENTS_PER_COMMIT, events)):
-                uow.publish(BenchTick(n=n), aggregate_id=f"tick-{n % AGGREGATES}")
-            await uow.commit()
-
-
-def _publish_elsewhere(database_url: str, events: int) -> None:
-    """The API's part, in a process of its own (the worker's process is what is measured)."""
-
-    async def publish() -> None:
-        database = Database.from_settings(DatabaseSettings(url=database_url))
-        try:
-            await _publish(database, events)
-        finally:
-            await database.dispose()
-
-    asyncio.run(publish())
-
-
-async def _applied(database: Database) -> int:
-    async with database.session() as session:
-        return int(await session.scalar(text("SELECT count(*) FROM bench_effect")) or 0)
-
-
-async def _now(database: Database) -> dt.datetime:
-    async with database.session() as session:
-        now = await session.scalar(text("SELECT clock_timestamp()"))
-        assert isinstance(now, dt.datetime)
-        return now
-
-
-async def _span_s(database: Database, *, since: dt.datetime | None = None) -> float:
-    """Seconds from `since` (default: the first event's creation) to the last effect."""
-    async with database.session() as session:
-        span = await session.scalar(
-            text(
-                "SELECT extract(epoch FROM max(applied_at)"
-                " - coalesce(CAST(:since AS timestamptz), min(occurred_at))) FROM bench_effect"
-            ),
-            {"since": since},
-        )
-        return float(span)
-
-
-async def _latencies_ms(database: Database) -> list[float]:
-    async with database.session() as session:
-        rows = await session.execute(
-            text("SELECT extract(epoch FROM applied_at - occurred_at) * 1000 FROM bench_effect")
-        )
-        return sorted(float(value) for (value,) in rows)
-
-
-PACED_EVENTS = 300
-PACED_RATE_PER_S = 100
-
-
-async def _publish_paced(database: Database, events: int) -> None:
-    """One event per commit at a steady rate the pipeline can sustain: the latency then is
-    the pipeline's own (NOTIFY wake-ups, relay, consumer), not time spent in a queue."""
-    for n in range(events):
-        async with UnitOfWork(database) as uow:
-            uow.publish(BenchTick(n=n), aggregate_id=f"tick-{n % AGGREGATES}")
-            await uow.commit()
-        await asyncio.sleep(1 / PACED_RATE_PER_S)
-
-
 Mode = Literal["drain", "live", "paced"]
 
 
@@ -226,28 +102,28 @@ async def mercato_path(
     database's clock); `paced`: single-event commits at a steady rate, from this process.
     A drain also appends to `publish_rates` how fast its events were committed, alone:
     the most the publisher of a live run can give the worker."""
-    await _reset(database)
+    await reset(database)
     if mode == "drain":
         committing = time.perf_counter()
-        await _publish(database, events)
+        await publish(database, events)
         if publish_rates is not None:
             publish_rates.append(events / (time.perf_counter() - committing))
     stop = asyncio.Event()
     started = time.perf_counter()
-    started_on_database = await _now(database)
+    started_on_database = await now(database)
     relay = Relay(database, transport, batch_size=500, poll_interval_s=0.05)
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
     publisher = None
     try:
         if mode == "paced":
-            await _publish_paced(database, events)
+            await publish_paced(database, events)
         elif mode == "live":
             publisher = multiprocessing.get_context("spawn").Process(
-                target=_publish_elsewhere, args=(database_url, events)
+                target=publish_elsewhere, args=(database_url, events)
             )
             publisher.start()
         deadline = started + 600
-        while await _applied(database) < events:
+        while await applied(database) < events:
             if time.perf_counter() > deadline:
                 raise TimeoutError("the consumer did not catch up in 10 minutes")
             # Seldom: the count runs on the worker's event loop and database.
@@ -260,11 +136,11 @@ async def mercato_path(
     if mode == "live":
         # From the first event's creation to the last effect, on the database's clock: the
         # publisher's start-up (a Python process importing Mercato) is not the pipeline's.
-        elapsed = await _span_s(database)
+        elapsed = await span_s(database)
     else:
         # To the last effect, not to the poll that saw it.
-        elapsed = await _span_s(database, since=started_on_database)
-    return events / elapsed, await _latencies_ms(database)
+        elapsed = await span_s(database, since=started_on_database)
+    return events / elapsed, await latencies_ms(database)
 
 
 async def postgres_baseline(url: str, events: int) -> float:
@@ -338,7 +214,7 @@ async def run(
             whole, batch_handler = POSTGRES_CONSUMERS[name]
             consumer = PostgresConsumer(
                 database,
-                _group(batch_handler=batch_handler),
+                bench_group(batch_handler=batch_handler),
                 batch_size=CONSUMER_BATCH,
                 poll_interval_s=0.05,
                 whole_batches=whole,
@@ -361,7 +237,7 @@ async def run(
                 jetstream = client.jetstream()
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await jetstream.delete_stream("MERCATO_BENCH")
-                group = _group(batch_handler=batched)
+                group = bench_group(batch_handler=batched)
                 consumer = NatsConsumer(
                     database, group, jetstream, fetch_timeout_s=0.2, whole_batches=batched
                 )
