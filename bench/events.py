@@ -3,13 +3,17 @@
 One worker process (the relay and one consumer group instance, as `mercato worker` runs
 them) applies N events that another process (standing for the API) commits through the
 unit of work meanwhile, 100 per commit over 50 aggregates; timed from the first commit to
-the last effect. On PostgreSQL three consumers are measured in interleaved rounds:
+the last effect, on the database's clock ("drain": the events committed first, the worker
+timed from its start; the publisher's own rate is reported too, since it bounds "live").
+On PostgreSQL three consumers are measured in interleaved rounds:
 - `batched`: whole batches, the effect written by a batch handler (one INSERT per run);
 - `batched inbox`: whole batches (one inbox statement), the effect one INSERT per event;
 - `per event`: every event in its own savepoint with its own inbox INSERT, as before
   issue 15 (the same-run "before").
-Baselines in the same run: plain INSERTs of N rows in the same commit sizes (PostgreSQL),
-N awaited JetStream publishes (NATS). "Paced" latencies are commit → effect for 300
+On NATS (`NATS_URL` set), the consumer applying its partitions' heads together and, as
+the same-run "before", one message per transaction. Baselines in the same run: plain
+INSERTs of N rows in the same commit sizes (PostgreSQL), N awaited JetStream publishes
+(NATS). "Paced" latencies are commit → effect for 300
 single-event commits at 100 events/s (the pipeline itself, not a queue).
 """
 
@@ -29,34 +33,30 @@ from typing import Any, Literal
 
 import asyncpg
 import nats
-from sqlalchemy import text
 
+from bench.event_workload import (
+    AGGREGATES,
+    EVENTS_PER_COMMIT,
+    PACED_EVENTS,
+    applied,
+    bench_group,
+    latencies_ms,
+    now,
+    publish,
+    publish_elsewhere,
+    publish_paced,
+    reset,
+    span_s,
+)
 from mercato.platform.config import DatabaseSettings
 from mercato.platform.db.database import Database
-from mercato.platform.db.uow import UnitOfWork
-from mercato.platform.events.consumers import (
-    BatchContext,
-    ConsumerGroup,
-    ConsumerRegistry,
-    HandlerContext,
-)
-from mercato.platform.events.contracts import EventPayload
 from mercato.platform.events.nats_consumer import NatsConsumer
 from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import NatsTransport, PostgresTransport, Transport
 
-EVENTS_PER_COMMIT = 100
-AGGREGATES = 50
+POLL_S = 0.05
 CONSUMER_BATCH = 500
-
-
-class BenchTick(EventPayload):
-    name = "bench.tick.happened"
-    version = 1
-    aggregate_type = "bench.tick"
-
-    n: int
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class Result:
     live_p99_ms: float = float("nan")
     paced_p50_ms: float = float("nan")
     paced_p99_ms: float = float("nan")
+    # Events/s the drain runs' publisher committed through the unit of work, alone.
+    publish_rates: tuple[float, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -79,112 +81,6 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.rate / self.baseline_per_s
-
-
-_INSERT_ONE = text("INSERT INTO bench_effect (event_id, occurred_at) VALUES (:id, :at)")
-_INSERT_MANY = text(
-    "INSERT INTO bench_effect (event_id, occurred_at)"
-    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[]))"
-)
-
-
-def _group(*, batch_handler: bool) -> ConsumerGroup:
-    registry = ConsumerRegistry()
-    if batch_handler:
-
-        @registry.consumer_batch(BenchTick, group="bench")
-        async def apply_many(events: Sequence[BenchTick], context: BatchContext) -> None:
-            await context.uow.session.execute(
-                _INSERT_MANY,
-                {
-                    "ids": [envelope.id for envelope in context.envelopes],
-                    "ats": [envelope.occurred_at for envelope in context.envelopes],
-                },
-            )
-
-    else:
-
-        @registry.consumer(BenchTick, group="bench")
-        async def apply(event: BenchTick, context: HandlerContext) -> None:
-            await context.uow.session.execute(
-                _INSERT_ONE, {"id": context.envelope.id, "at": context.envelope.occurred_at}
-            )
-
-    (group,) = registry.groups()
-    return group
-
-
-async def _reset(database: Database) -> None:
-    async with database.session() as session, session.begin():
-        await session.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS bench_effect (event_id uuid PRIMARY KEY,"
-                " occurred_at timestamptz NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
-            )
-        )
-        await session.execute(
-            text(
-                "TRUNCATE bench_effect, platform_outbox, platform_inbox,"
-                " platform_consumer_position, platform_dead_letter"
-            )
-        )
-
-
-async def _publish(database: Database, events: int) -> None:
-    for start in range(0, events, EVENTS_PER_COMMIT):
-        async with UnitOfWork(database) as uow:
-            for n in range(start, min(start + EVENTS_PER_COMMIT, events)):
-                uow.publish(BenchTick(n=n), aggregate_id=f"tick-{n % AGGREGATES}")
-            await uow.commit()
-
-
-def _publish_elsewhere(database_url: str, events: int) -> None:
-    """The API's part, in a process of its own (the worker's process is what is measured)."""
-
-    async def publish() -> None:
-        database = Database.from_settings(DatabaseSettings(url=database_url))
-        try:
-            await _publish(database, events)
-        finally:
-            await database.dispose()
-
-    asyncio.run(publish())
-
-
-async def _applied(database: Database) -> int:
-    async with database.session() as session:
-        return int(await session.scalar(text("SELECT count(*) FROM bench_effect")) or 0)
-
-
-async def _span_s(database: Database) -> float:
-    async with database.session() as session:
-        span = await session.scalar(
-            text("SELECT extract(epoch FROM max(applied_at) - min(occurred_at)) FROM bench_effect")
-        )
-        return float(span)
-
-
-async def _latencies_ms(database: Database) -> list[float]:
-    async with database.session() as session:
-        rows = await session.execute(
-            text("SELECT extract(epoch FROM applied_at - occurred_at) * 1000 FROM bench_effect")
-        )
-        return sorted(float(value) for (value,) in rows)
-
-
-PACED_EVENTS = 300
-PACED_RATE_PER_S = 100
-
-
-async def _publish_paced(database: Database, events: int) -> None:
-    """One event per commit at a steady rate the pipeline can sustain: the latency then is
-    the pipeline's own (NOTIFY wake-ups, relay, consumer), not time spent in a queue."""
-    for n in range(events):
-        async with UnitOfWork(database) as uow:
-            uow.publish(BenchTick(n=n), aggregate_id=f"tick-{n % AGGREGATES}")
-            await uow.commit()
-        await asyncio.sleep(1 / PACED_RATE_PER_S)
 
 
 Mode = Literal["drain", "live", "paced"]
@@ -198,33 +94,40 @@ async def mercato_path(
     *,
     database_url: str,
     mode: Mode,
+    publish_rates: list[float] | None = None,
 ) -> tuple[float, list[float]]:
     """Events/s and commit → effect latencies (ms). `drain`: the events are committed
     first, then the worker is timed until the last effect (its capacity); `live`: another
     process commits them while the worker runs (timed from the first commit, on the
-    database's clock); `paced`: single-event commits at a steady rate, from this process."""
-    await _reset(database)
+    database's clock); `paced`: single-event commits at a steady rate, from this process.
+    A drain also appends to `publish_rates` how fast its events were committed, alone:
+    the most the publisher of a live run can give the worker."""
+    await reset(database)
     if mode == "drain":
-        await _publish(database, events)
+        committing = time.perf_counter()
+        await publish(database, events)
+        if publish_rates is not None:
+            publish_rates.append(events / (time.perf_counter() - committing))
     stop = asyncio.Event()
     started = time.perf_counter()
+    started_on_database = await now(database)
     relay = Relay(database, transport, batch_size=500, poll_interval_s=0.05)
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
     publisher = None
     try:
         if mode == "paced":
-            await _publish_paced(database, events)
+            await publish_paced(database, events)
         elif mode == "live":
             publisher = multiprocessing.get_context("spawn").Process(
-                target=_publish_elsewhere, args=(database_url, events)
+                target=publish_elsewhere, args=(database_url, events)
             )
             publisher.start()
         deadline = started + 600
-        while await _applied(database) < events:
+        while await applied(database) < events:
             if time.perf_counter() > deadline:
                 raise TimeoutError("the consumer did not catch up in 10 minutes")
-            await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - started
+            # Seldom: the count runs on the worker's event loop and database.
+            await asyncio.sleep(POLL_S)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -233,8 +136,11 @@ async def mercato_path(
     if mode == "live":
         # From the first event's creation to the last effect, on the database's clock: the
         # publisher's start-up (a Python process importing Mercato) is not the pipeline's.
-        elapsed = await _span_s(database)
-    return events / elapsed, await _latencies_ms(database)
+        elapsed = await span_s(database)
+    else:
+        # To the last effect, not to the poll that saw it.
+        elapsed = await span_s(database, since=started_on_database)
+    return events / elapsed, await latencies_ms(database)
 
 
 async def postgres_baseline(url: str, events: int) -> float:
@@ -301,13 +207,14 @@ async def run(
     database = Database.from_settings(DatabaseSettings(url=database_url))
     plain_url = database.primary.url.set(drivername="postgresql").render_as_string(False)
     results = []
+    publish_rates: list[float] = []
     try:
 
         async def on_postgres(name: str, events: int, mode: Mode) -> tuple[float, list[float]]:
             whole, batch_handler = POSTGRES_CONSUMERS[name]
             consumer = PostgresConsumer(
                 database,
-                _group(batch_handler=batch_handler),
+                bench_group(batch_handler=batch_handler),
                 batch_size=CONSUMER_BATCH,
                 poll_interval_s=0.05,
                 whole_batches=whole,
@@ -319,16 +226,21 @@ async def run(
                 events,
                 database_url=database_url,
                 mode=mode,
+                publish_rates=publish_rates,
             )
 
-        async def on_nats(url: str, events: int, mode: Mode) -> tuple[float, list[float]]:
+        async def on_nats(
+            url: str, events: int, mode: Mode, *, batched: bool = True
+        ) -> tuple[float, list[float]]:
             client = await nats.connect(url)
             try:
                 jetstream = client.jetstream()
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await jetstream.delete_stream("MERCATO_BENCH")
-                group = _group(batch_handler=False)
-                consumer = NatsConsumer(database, group, jetstream, fetch_timeout_s=0.2)
+                group = bench_group(batch_handler=batched)
+                consumer = NatsConsumer(
+                    database, group, jetstream, fetch_timeout_s=0.2, whole_batches=batched
+                )
                 transport = NatsTransport(client, domains={"bench"})
                 measured = await mercato_path(
                     database, transport, consumer, events, database_url=database_url, mode=mode
@@ -361,18 +273,23 @@ async def run(
                 live_p99_ms=_percentile(live_latencies, 0.99),
                 paced_p50_ms=statistics.median(postgres_paced),
                 paced_p99_ms=_percentile(postgres_paced, 0.99),
+                publish_rates=tuple(publish_rates),
             )
+            publish_rates.clear()
             if nats_url is None:
                 continue
+            nats_bare = await nats_baseline(nats_url, events)
+            one_by_one, _ = await on_nats(nats_url, events, "drain", batched=False)
             drain_rate, _ = await on_nats(nats_url, events, "drain")
             nats_live, nats_latencies = await on_nats(nats_url, events, "live")
+            results.append(Result("nats", "per event (before)", events, [one_by_one], nats_bare))
             results.append(
                 Result(
                     "nats",
-                    "per event",
+                    "batched heads",
                     events,
                     [drain_rate],
-                    await nats_baseline(nats_url, events),
+                    nats_bare,
                     nats_live,
                     statistics.median(nats_latencies),
                     _percentile(nats_latencies, 0.99),
@@ -393,16 +310,13 @@ def report(results: Sequence[Result]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     before = {
-        result.events: result.rate
+        (result.transport, result.events): result.rate
         for result in results
-        if result.transport == "postgres" and result.consumer.startswith("per event")
+        if result.consumer.startswith("per event")
     }
     for result in results:
-        versus = (
-            f"{result.rate / before[result.events]:.1f}"
-            if result.transport == "postgres" and result.events in before
-            else "-"
-        )
+        baseline = before.get((result.transport, result.events))
+        versus = "-" if baseline is None else f"{result.rate / baseline:.1f}"
         live = "-" if result.live_rate is None else f"{result.live_rate:,.0f}"
         lines.append(
             f"| {result.transport} | {result.consumer} | {result.events} | {result.rate:,.0f}"
@@ -411,6 +325,14 @@ def report(results: Sequence[Result]) -> str:
             f" {_ms(result.live_p50_ms)} / {_ms(result.live_p99_ms)} |"
             f" {_ms(result.paced_p50_ms)} / {_ms(result.paced_p99_ms)} |"
         )
+    for result in results:
+        if result.publish_rates:
+            rates = result.publish_rates
+            lines.append(
+                f"\nThe publisher alone ({result.events} events through the unit of work,"
+                f" {EVENTS_PER_COMMIT} a commit, no worker running): median"
+                f" {statistics.median(rates):,.0f} events/s ({min(rates):,.0f}-{max(rates):,.0f})."
+            )
     return "\n".join(lines)
 
 

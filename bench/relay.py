@@ -29,7 +29,7 @@ import nats
 from nats.js.errors import NotFoundError
 from sqlalchemy import text
 
-from bench.events import AGGREGATES, BenchTick
+from bench.event_workload import AGGREGATES, BenchTick
 from mercato.platform.config import DatabaseSettings, EventSettings
 from mercato.platform.db.database import Database
 from mercato.platform.db.uow import UnitOfWork

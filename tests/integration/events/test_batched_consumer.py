@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from mercato.platform.db.database import Database
-from mercato.platform.events.consumers import ConsumerRegistry, HandlerContext, apply_once
+from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.events.consumers import (
+    ConsumerRegistry,
+    HandlerContext,
+    apply_batch_in,
+    apply_once,
+)
 from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.postgres_consumer import PostgresConsumer
 from mercato.platform.events.relay import Relay
@@ -161,4 +167,40 @@ async def test_events_published_in_a_batch_that_was_split_are_written_once(
             " platform_outbox WHERE name = 'test.thing.renamed'",
         )
         == 4
+    )
+
+
+@pytest.mark.parametrize("batch_handler", [False, True], ids=["per-event", "batch"])
+async def test_the_same_event_twice_in_one_batch_is_applied_once(
+    live_database: Database, batch_handler: bool
+) -> None:
+    await publish_things(live_database, aggregates=1, per_aggregate=2)
+    async with live_database.session() as session:
+        first, second = (
+            await session.scalars(text("SELECT envelope FROM platform_outbox ORDER BY seq"))
+        ).all()
+    (group,) = registry(batch=batch_handler).groups()
+    # A redelivery landing in the same batch as the original (a NATS fetch, say).
+    batch = [Envelope.model_validate(raw) for raw in (first, second, first)]
+    async with UnitOfWork(live_database) as uow:
+        assert await apply_batch_in(uow, group, batch) == 2
+        await uow.commit()
+    assert await scalar(live_database, EFFECTS) == 2
+    assert await scalar(live_database, DISTINCT_EFFECTS) == 2
+    assert await per_aggregate_order_holds(live_database, "counter")
+
+
+async def test_a_batch_that_fails_before_its_position_row_exists_still_moves_on(
+    live_database: Database,
+) -> None:
+    # The group's very first batch fails whole and is redone event by event: the position
+    # row it created must survive the rollback of that first attempt.
+    await publish_things(live_database, aggregates=2, per_aggregate=3, poison=frozenset({(1, 1)}))
+    await _relay_all(live_database)
+    (group,) = registry(max_attempts=5, batch=True).groups()
+    assert await PostgresConsumer(live_database, group).process_batch() == 6
+    assert await scalar(live_database, EFFECTS) == 3
+    assert await scalar(live_database, POSITION) == 3
+    assert (
+        await scalar(live_database, "SELECT failed_attempts FROM platform_consumer_position") == 1
     )

@@ -14,8 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
-from mercato.platform.events.consumers import apply_once
-from mercato.platform.events.contracts import Envelope
 from mercato.platform.events.nats_consumer import NatsConsumer
 from mercato.platform.events.relay import Relay
 from mercato.platform.events.transports import (
@@ -87,7 +85,6 @@ class CrashAfterPublishing:
     """Publishes everything, then dies before the relay can mark anything as sent."""
 
     name = "nats"
-    marks_published = False
 
     def __init__(self, inner: NatsTransport) -> None:
         self.inner = inner
@@ -106,35 +103,6 @@ async def test_a_relay_crash_after_publish_is_absorbed_by_broker_dedup(
     assert await scalar(live_database, UNPUBLISHED) == 10  # the crash rolled the marks back
     assert await Relay(live_database, transport_for(client)).publish_pending() == 10
     assert await stream_messages(client) == 10  # Nats-Msg-Id dropped the 10 duplicates
-
-
-class AckLostConsumer(NatsConsumer):
-    """Applies the first delivery, then "crashes" before acknowledging it."""
-
-    crashed: set[int]
-
-    async def handle(self, message: Any) -> None:
-        if message.metadata.sequence.stream not in self.crashed:
-            self.crashed.add(message.metadata.sequence.stream)
-            envelope = Envelope.model_validate_json(message.data)
-            await apply_once(self.group, envelope, self._database)
-            await message.nak()  # redelivered at once, as after a crash
-            return
-        await super().handle(message)
-
-
-async def test_a_consumer_crash_after_its_effect_has_no_second_effect(
-    live_database: Database, client: Client
-) -> None:
-    await publish_things(live_database, aggregates=1, per_aggregate=5)
-    await Relay(live_database, transport_for(client)).publish_pending()
-    (group,) = registry().groups()
-    consumer = AckLostConsumer(live_database, group, client.jetstream(), fetch_timeout_s=0.2)
-    consumer.crashed = set()
-    await run_until([consumer], live_database, sql=EFFECTS, expected=5)
-    await asyncio.sleep(0.5)  # let any second (wrong) effect land
-    assert len(consumer.crashed) == 5
-    assert await scalar(live_database, EFFECTS) == 5
 
 
 async def test_a_poison_message_is_dead_lettered_and_the_rest_flow(

@@ -209,7 +209,7 @@ async def apply_batch_in(
     """Claim the inbox for every event of `envelopes` the group handles, in one statement,
     and apply those not applied before, in order, inside `uow` (not committed here).
     Returns how many were applied; raises whatever a handler raised."""
-    wanted = [envelope for envelope in envelopes if group.wants(envelope)]
+    wanted = _first_of_each(envelope for envelope in envelopes if group.wants(envelope))
     if not wanted:
         return 0
     claimed = set(
@@ -255,6 +255,19 @@ async def _run_handlers(uow: UnitOfWork, group: ConsumerGroup, envelopes: list[E
             ):
                 event = contract.model_validate(envelope.payload)
                 await handler(event, HandlerContext(uow=uow, envelope=envelope))
+
+
+def _first_of_each(envelopes: Iterable[Envelope]) -> list[Envelope]:
+    """The envelopes in order, each event once: the same event twice in a batch (published
+    again after the broker's dedup window, say) must not apply twice, and one inbox
+    statement cannot tell the two copies apart."""
+    seen: set[uuid.UUID] = set()
+    unique = []
+    for envelope in envelopes:
+        if envelope.id not in seen:
+            seen.add(envelope.id)
+            unique.append(envelope)
+    return unique
 
 
 def _runs(envelopes: Sequence[Envelope]) -> Iterator[tuple[int, int]]:
