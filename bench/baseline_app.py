@@ -2,7 +2,7 @@
 validation, no middleware. `/list` runs the same SQL as Mercato's cache-miss list (the
 statement text is handed over in BASELINE_LIST_SQL: `$1` = min_price, and the LIMIT
 written in, as Mercato does); `/product/{id}` runs the product page statement
-(BASELINE_PAGE_SQL: `$1` = the id, `$2` = the currency), its jsonb decoded by orjson as
+(BASELINE_PAGE_SQL: `$1` = the currency, `$2` = the id), its jsonb decoded by orjson as
 Mercato's engine decodes it, and encodes the row with orjson; `/cached` returns the bytes
 stored at BASELINE_CACHED_KEY in Redis, as Mercato's cache hit does."""
 
@@ -60,7 +60,7 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
 
 async def product(request: Request) -> Response:
     row = await state["pool"].fetchrow(
-        os.environ["BASELINE_PAGE_SQL"], uuid.UUID(request.path_params["id"]), "EUR"
+        os.environ["BASELINE_PAGE_SQL"], "EUR", str(uuid.UUID(request.path_params["id"]))
     )
     if row is None:
         return Response(status_code=404)

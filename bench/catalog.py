@@ -139,13 +139,13 @@ def _miss_sql() -> str:
 
 
 def _page_sql() -> str:
-    """The public product page's statement by id, as Mercato sends it: `$1` is the id,
-    `$2` the currency."""
+    """The public product page's statement by id, as Mercato sends it: `$1` is the
+    currency, `$2` the id."""
     query = compile_query(
         page_statement(by_id=True, public=True),
         PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
     )
-    assert query.names == ("product_id", "currency"), query.names
+    assert query.names == ("currency", "product_id"), query.names
     return query.sql
 
 
