@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mercato.catalog import api as catalog_api
 from mercato.catalog import fast_path
 from mercato.catalog.cache import RedisCatalogCache
-from mercato.catalog.direct_reads import DirectRead
+from mercato.catalog.direct_reads import DirectRead, direct_read
 from mercato.catalog.reads import ProductList
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
@@ -127,7 +127,7 @@ async def test_a_miss_computed_on_the_fast_path_is_the_routes_answer(
             f"/api/v1/products/{products[1]['slug']}?currency=EUR",
         ]
         taken: list[str] = []
-        original = fast_path.direct_read
+        original = direct_read
 
         def spy(*args: Any, **kwargs: Any) -> DirectRead | None:
             read = original(*args, **kwargs)
