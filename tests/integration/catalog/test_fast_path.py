@@ -7,17 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mercato.catalog import api as catalog_api
 from mercato.catalog import fast_path
-from mercato.catalog.cache import RedisCatalogCache
 from mercato.catalog.direct_reads import DirectRead, direct_read
 from mercato.catalog.reads import ProductList
 from mercato.platform.config import Settings
 from mercato.platform.db.database import ConnectionBoundDatabase
-from tests.integration.catalog.conftest import create_category, create_product
+from tests.integration.catalog.conftest import (
+    create_category,
+    create_product,
+    retire_cached_reads,
+)
 from tests.support.apps import app_client
 from tests.support.identity import bearer, seed_account
 
@@ -85,25 +87,6 @@ async def test_only_request_lines_the_routes_validated_are_answered(
 # --- misses computed on the fast path (`direct_reads.py`): the shared Redis cache --------
 
 
-@pytest.fixture
-async def shared(settings: Settings, redis_url: str) -> Settings:
-    """Settings of an API process on the shared Redis; entries of earlier tests retired."""
-    redis = Redis.from_url(redis_url)
-    try:
-        await RedisCatalogCache(redis).invalidate()
-    finally:
-        await redis.aclose()
-    return settings.model_copy(update={"redis_url": redis_url})
-
-
-async def retire(redis_url: str) -> None:
-    redis = Redis.from_url(redis_url)
-    try:
-        await RedisCatalogCache(redis).invalidate()
-    finally:
-        await redis.aclose()
-
-
 ANSWER_HEADERS = ("etag", "cache-control", "content-type", "link", "x-content-type-options")
 
 
@@ -137,7 +120,7 @@ async def test_a_miss_computed_on_the_fast_path_is_the_routes_answer(
         monkeypatch.setattr(fast_path, "direct_read", spy)
         direct = {path: await api.get(path) for path in paths}
         assert taken == ["direct"] * len(paths)
-        await retire(redis_url)
+        await retire_cached_reads(redis_url)
         monkeypatch.setattr(fast_path, "direct_read", lambda *args, **kwargs: None)
         for path in paths:
             routed = await api.get(path)
