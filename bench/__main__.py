@@ -63,6 +63,11 @@ def _arguments() -> argparse.Namespace:
         "--search-database",
         help="a database with --products products seeded already (mercato seed catalog)",
     )
+    parser.add_argument(
+        "--catalog-database",
+        help="a database with --products products seeded already (mercato seed catalog):"
+        " used as is, not timed",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (catalog, relay)")
     parser.add_argument("--relay-events", type=int, default=20_000, help="events per relay run")
     parser.add_argument("--payments-seconds", type=int, default=10, help="per payments wrk run")
@@ -119,7 +124,14 @@ def main() -> int:
             asyncio.run(workers.run(url, rounds=args.rounds)) if "workers" in suites else None
         )
         catalog_results = (
-            asyncio.run(catalog.run(url, products=args.products, rounds=args.rounds))
+            asyncio.run(
+                catalog.run(
+                    url,
+                    products=args.products,
+                    rounds=args.rounds,
+                    seeded_url=args.catalog_database,
+                )
+            )
             if "catalog" in suites
             else None
         )

@@ -14,7 +14,11 @@ Scenarios:
   reads that were misses is reported from Mercato's metrics;
   baselines: the same SQL through asyncpg + orjson, and through pgbench;
 - search: `q=<material> <item>` with a random `max_price` (misses), and the p99 target;
-- detail: `GET /api/v1/products/{id}` for 2,000 random ids (misses, then hits).
+- detail: `GET /api/v1/products/{id}` for 2,000 random ids (misses, then hits);
+- product page miss: `GET /api/v1/products/{id}` over 100,000 random ids, the cache
+  retired before each run; baseline: the product page statement
+  (`product_pages.page_statement`) through asyncpg (jsonb decoded by orjson, as Mercato's
+  engine does) and the row encoded with orjson.
 
 Per the method (checklists/performance.md) the scenarios run in `rounds` interleaved
 rounds, Mercato then its baseline; the report gives medians and the range of the ratios.
@@ -48,6 +52,7 @@ from bench.support import (
     wrk_load,
 )
 from mercato.catalog.cache import RedisCatalogCache
+from mercato.catalog.product_pages import page_statement
 from mercato.catalog.reads import _criteria_and_sort, product_listing
 from mercato.catalog.schemas import ProductListParams
 from mercato.catalog.seed import DEPARTMENTS, MATERIALS, CatalogPlan, seed_catalog
@@ -63,6 +68,8 @@ MAX_MIN_PRICE = 5_000
 LIMITS = (20, 30)
 MAX_PRICE = 1_000_000
 CACHED_KEY = "bench:catalog:first-page"
+# Product ids the page-miss row draws from (few repeats in a run: misses).
+PAGE_MISS_IDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,9 @@ class Results:
     rows: list[Row]
     pgbench_miss: Load
     miss_share: list[float]
+    page_miss_share: list[float]
     mercato_rss_mib: float
+    seeded_before: bool = False
 
 
 def median_load(loads: list[Load]) -> Load:
@@ -127,6 +136,17 @@ def _miss_sql() -> str:
     for name, placeholder in kept.items():
         sql = sql.replace(f"<{name}>", placeholder)
     return sql.replace("123456789", "<limit>")
+
+
+def _page_sql() -> str:
+    """The public product page's statement by id, as Mercato sends it: `$1` is the
+    currency, `$2` the id."""
+    query = compile_query(
+        page_statement(by_id=True, public=True),
+        PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
+    )
+    assert query.names == ("currency", "product_id"), query.names
+    return query.sql
 
 
 def _literal(value: object) -> str:
@@ -184,25 +204,31 @@ def _search_script(workdir: Path) -> Path:
     )
 
 
-def _detail_script(workdir: Path, ids: list[str]) -> Path:
+def _detail_script(workdir: Path, name: str, path: str, ids: list[str]) -> Path:
     return _script(
         workdir,
-        "detail",
+        name,
         f"local ids = {lua_list(ids)}\n"
         "request = function()\n"
-        '  return wrk.format("GET", "/api/v1/products/" .. ids[math.random(#ids)])\n'
+        f'  return wrk.format("GET", "{path}" .. ids[math.random(#ids)])\n'
         "end\n",
     )
 
 
-async def _seed(database_url: str, products: int) -> tuple[float, int, list[str]]:
-    """Seconds to seed (COPY and VACUUM (ANALYZE) included), variants, 2,000 product ids."""
+async def _seed(database_url: str, products: int, *, seeded: bool) -> tuple[float, int, list[str]]:
+    """Seconds to seed (COPY and VACUUM (ANALYZE) included; 0 when `seeded` already),
+    variants, and the live products' ids in a random order."""
     connection = await asyncpg.connect(libpq_url(database_url))
     try:
         started = time.monotonic()
-        _, _, variants = await seed_catalog(
-            connection, CatalogPlan(products=products, categories=500), progress=lambda _: None
-        )
+        if seeded:
+            variants = await connection.fetchval("SELECT count(*) FROM catalog_variant")
+        else:
+            _, _, variants = await seed_catalog(
+                connection,
+                CatalogPlan(products=products, categories=500),
+                progress=lambda _: None,
+            )
         seconds = time.monotonic() - started
         rows = await connection.fetch(
             "SELECT id FROM catalog_product WHERE status = 'active' AND deleted_at IS NULL"
@@ -210,7 +236,7 @@ async def _seed(database_url: str, products: int) -> tuple[float, int, list[str]
     finally:
         await connection.close()
     ids = [str(row["id"]) for row in rows]
-    return seconds, variants, random.Random(7).sample(ids, min(2000, len(ids)))
+    return seconds, variants, random.Random(7).sample(ids, len(ids))
 
 
 async def _copy_first_page_to(redis_url: str, base: str) -> None:
@@ -224,14 +250,20 @@ async def _copy_first_page_to(redis_url: str, base: str) -> None:
         await redis.aclose()
 
 
-async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
+async def run(
+    database_url: str, *, products: int, rounds: int = 3, seeded_url: str | None = None
+) -> Results:
+    """`seeded_url`: a database `mercato seed catalog --products <products>` has loaded
+    already (used as is, the seeding not timed), instead of seeding `database_url`."""
     require_tool("wrk")
     require_tool("pgbench")
     redis_url = os.environ.get("REDIS_URL")
     if redis_url is None:
         raise SystemExit("the catalog benchmark needs REDIS_URL (the cache under test)")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-catalog-"))
-    seed_s, variants, ids = await _seed(database_url, products)
+    database_url = seeded_url or database_url
+    seed_s, variants, all_ids = await _seed(database_url, products, seeded=seeded_url is not None)
+    ids, page_ids = all_ids[:2000], all_ids[:PAGE_MISS_IDS]
     # Rows loaded by COPY bypass the commit listeners: retire what an earlier run cached
     # in this Redis (the seed is deterministic, so ids and URLs would match).
     await _retire(redis_url)
@@ -251,6 +283,7 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
             "REDIS_URL": redis_url,
             "BASELINE_DSN": libpq_url(database_url),
             "BASELINE_LIST_SQL": miss_sql,
+            "BASELINE_PAGE_SQL": _page_sql(),
             "BASELINE_CACHED_KEY": CACHED_KEY,
         },
         command=(
@@ -277,7 +310,14 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
         Row("search: q=<material item>, random max_price", [], "", []),
         Row("detail: 2,000 random ids", [], "", []),
     )
+    page_miss = Row(
+        f"product page miss: {len(page_ids):,} random ids",
+        [],
+        "Starlette + asyncpg + orjson: same SQL",
+        [],
+    )
     miss_share: list[float] = []
+    page_miss_share: list[float] = []
     try:
         mercato.wait_ready()
         baseline.wait_ready()
@@ -285,17 +325,17 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
         empty = _script(workdir, "empty", "")
         miss_script = _miss_script(workdir, "miss", "/api/v1/products?currency=EUR&")
         raw_miss_script = _miss_script(workdir, "raw-miss", "/list?")
-        search_script, detail_script = _search_script(workdir), _detail_script(workdir, ids)
+        search_script = _search_script(workdir)
+        detail_script = _detail_script(workdir, "detail", "/api/v1/products/", ids)
+        page_script = _detail_script(workdir, "page", "/api/v1/products/", page_ids)
+        raw_page_script = _detail_script(workdir, "raw-page", "/product/", page_ids)
         for _ in range(rounds):
             hit.mercato.append(wrk_load(wrk(mercato.base + "/api/v1/products", empty)))
             hit.baseline.append(wrk_load(wrk(baseline.base + "/cached", empty)))
-            await _retire(redis_url)
-            before = await _cache_results(mercato.base)
-            miss.mercato.append(wrk_load(wrk(mercato.base, miss_script)))
-            after = await _cache_results(mercato.base)
-            misses, hits = after["miss"] - before["miss"], after["hit"] - before["hit"]
-            miss_share.append(misses / max(1.0, misses + hits))
+            miss_share.append(await _misses(redis_url, mercato.base, miss_script, miss))
             miss.baseline.append(wrk_load(wrk(baseline.base, raw_miss_script)))
+            page_miss_share.append(await _misses(redis_url, mercato.base, page_script, page_miss))
+            page_miss.baseline.append(wrk_load(wrk(baseline.base, raw_page_script)))
             search.mercato.append(wrk_load(wrk(mercato.base, search_script)))
             detail.mercato.append(wrk_load(wrk(mercato.base, detail_script)))
         rss = rss_mib(mercato.pid)
@@ -308,11 +348,24 @@ async def run(database_url: str, *, products: int, rounds: int = 3) -> Results:
         variants=variants,
         rounds=rounds,
         seed_s=seed_s,
-        rows=[hit, miss, search, detail],
+        rows=[hit, miss, page_miss, search, detail],
         pgbench_miss=database_limit,
         miss_share=miss_share,
+        page_miss_share=page_miss_share,
         mercato_rss_mib=rss,
+        seeded_before=seeded_url is not None,
     )
+
+
+async def _misses(redis_url: str, base: str, script: Path, row: Row) -> float:
+    """A run of `script` on Mercato with the cache retired first, into `row`; the share of
+    its cached reads that were misses."""
+    await _retire(redis_url)
+    before = await _cache_results(base)
+    row.mercato.append(wrk_load(wrk(base, script)))
+    after = await _cache_results(base)
+    misses, hits = after["miss"] - before["miss"], after["hit"] - before["hit"]
+    return misses / max(1.0, misses + hits)
 
 
 async def _retire(redis_url: str) -> None:
@@ -339,13 +392,20 @@ async def _cache_results(base: str) -> dict[str, float]:
 
 def report(results: Results) -> str:
     shares = ", ".join(f"{share:.0%}" for share in results.miss_share)
+    page_shares = ", ".join(f"{share:.0%}" for share in results.page_miss_share)
+    seeded = (
+        "seeded beforehand (`mercato seed catalog`, not timed)"
+        if results.seeded_before
+        else f"seeded in {results.seed_s:.0f} s (COPY, then VACUUM (ANALYZE))"
+    )
     lines = [
-        f"Seeded {results.products:,} products ({results.variants:,} variants) and 500"
-        f" categories in {results.seed_s:.0f} s (COPY, then VACUUM (ANALYZE))."
+        f"{results.products:,} products ({results.variants:,} variants) and 500"
+        f" categories, {seeded}."
         f" wrk: {CONNECTIONS} connections, {DURATION_S} s per run, {results.rounds}"
         " interleaved rounds (Mercato, then its baseline); medians, and the range of the"
         f" ratios. Mercato RSS after the runs: {results.mercato_rss_mib:.0f} MiB. Share of"
-        f" the cache-miss rows' reads that were misses, per round: {shares}.",
+        f" the cache-miss rows' reads that were misses, per round: {shares} (list),"
+        f" {page_shares} (product page).",
         "",
         "| scenario | Mercato req/s | p50 / p99 ms | baseline | baseline req/s | p50 / p99 ms"
         " | ratio (range) |",
@@ -373,7 +433,7 @@ def report(results: Results) -> str:
         f"| (database limit) pgbench, cache-miss SQL | | | pgbench |"
         f" {database.requests_per_s:,.0f} | {database.p50_ms:.1f} / {database.p99_ms:.1f} | |"
     )
-    search = results.rows[2].mercato
+    search = results.rows[3].mercato
     lines.append(
         "\nSearch p99 per round: " + ", ".join(f"{load.p99_ms:.1f} ms" for load in search) + "."
     )

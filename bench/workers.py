@@ -60,7 +60,7 @@ async def run(database_url: str, *, rounds: int) -> Results:
         raise SystemExit("the workers benchmark needs REDIS_URL (sessions, the catalog cache)")
     workdir = Path(tempfile.mkdtemp(prefix="mercato-bench-workers-"))
     _create_admin(database_url, workdir)
-    await _seed(database_url, CATALOG_PRODUCTS)
+    await _seed(database_url, CATALOG_PRODUCTS, seeded=False)
     miss = _miss_script(workdir, "miss", MISS_ROUTE)
     loads: dict[tuple[int, str], list[Load]] = {(n, r): [] for n in (1, 2) for r in ROUTES}
     rss: dict[int, list[float]] = {1: [], 2: []}

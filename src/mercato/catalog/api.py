@@ -11,6 +11,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.datastructures import URL
 
 from mercato.catalog.aliases import alias_of, peek_of
 from mercato.catalog.auth import PUBLIC_READ, CatalogDep, EditorOnDemand
@@ -35,6 +36,8 @@ from mercato.catalog.schemas import (
     ProductPageParams,
     SellableVariantOut,
 )
+from mercato.catalog.services import CatalogServices
+from mercato.platform.db.database import Database
 from mercato.platform.deps import DatabaseDep
 from mercato.platform.http.caching import cached_read, strong_etag
 from mercato.platform.listing import Page, link_header
@@ -68,11 +71,7 @@ async def list_products(
     """Active products, filtered, sorted, in keyset pages (`status` other than `active`
     needs a catalog editor's bearer token and is never cached)."""
     listing = ProductList.plan(params, default_currency=catalog.settings.default_currency)
-
-    async def compute() -> CachedRead:
-        page = await listing.read(database, url=request.url)
-        return CachedRead(body=page.body, etag=strong_etag(page.body), link=page.next_url)
-
+    compute = list_compute(listing, database, url=request.url)
     if params.status != "active":
         await editor.require()
         read = await compute()
@@ -89,7 +88,35 @@ async def list_products(
     )
 
 
-def _product_key(id_or_slug: str) -> tuple[uuid.UUID | None, str | None]:
+def list_compute(listing: ProductList, database: Database, *, url: URL) -> Compute:
+    """How a list's page is computed on a miss (here and on the fast path's)."""
+
+    async def compute() -> CachedRead:
+        page = await listing.read(database, url=url)
+        return CachedRead(body=page.body, etag=strong_etag(page.body), link=page.next_url)
+
+    return compute
+
+
+def page_compute(
+    database: Database, *, product_id: uuid.UUID | None, slug: str | None, view: PageView
+) -> Compute:
+    """How a product page is computed on a miss (here and on the fast path's)."""
+
+    async def compute() -> CachedRead:
+        encoded = await product_page_document(database, product_id=product_id, slug=slug, view=view)
+        if encoded is None:
+            raise ProductNotFound()
+        return CachedRead(body=encoded, etag=strong_etag(encoded))
+
+    return compute
+
+
+def page_cache_key(id_or_slug: str, view: PageView) -> str:
+    return f"product:{id_or_slug}:{view.currency}"
+
+
+def product_key(id_or_slug: str) -> tuple[uuid.UUID | None, str | None]:
     """An id, or else a slug; 404 for what can be neither."""
     if len(id_or_slug) > 160:
         raise ProductNotFound()
@@ -99,7 +126,7 @@ def _product_key(id_or_slug: str) -> tuple[uuid.UUID | None, str | None]:
         return None, id_or_slug
 
 
-def _page_view(catalog: CatalogDep, params: ProductPageParams) -> PageView:
+def page_view(catalog: CatalogServices, params: ProductPageParams) -> PageView:
     return PageView(
         currency=params.currency or catalog.settings.default_currency,
         show_counts=catalog.settings.expose_stock_counts,
@@ -119,17 +146,10 @@ async def get_product(
     database: DatabaseDep,
     catalog: CatalogDep,
 ) -> Response:
-    product_id, slug = _product_key(id_or_slug)
-    view = _page_view(catalog, params)
-
-    async def compute() -> CachedRead:
-        encoded = await product_page_document(database, product_id=product_id, slug=slug, view=view)
-        if encoded is None:
-            raise ProductNotFound()
-        return CachedRead(body=encoded, etag=strong_etag(encoded))
-
-    what = f"product:{id_or_slug}:{view.currency}"
-    read = await _public_read(request, catalog.cache, what, compute)
+    product_id, slug = product_key(id_or_slug)
+    view = page_view(catalog, params)
+    compute = page_compute(database, product_id=product_id, slug=slug, view=view)
+    read = await _public_read(request, catalog.cache, page_cache_key(id_or_slug, view), compute)
     return cached_read(
         request, body=read.body, etag=read.etag, cache_control=catalog.public_cache_control
     )
@@ -150,8 +170,8 @@ async def get_variant(
     database: DatabaseDep,
     catalog: CatalogDep,
 ) -> Response:
-    product_id, slug = _product_key(id_or_slug)
-    view = _page_view(catalog, params)
+    product_id, slug = product_key(id_or_slug)
+    view = page_view(catalog, params)
 
     async def compute() -> CachedRead:
         document = await public_product(database, product_id=product_id, slug=slug, view=view)

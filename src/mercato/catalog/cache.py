@@ -44,6 +44,7 @@ import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from mercato.catalog.schemas import CategoryOut, ProductCard, ProductOut, SellableVariantOut
@@ -304,12 +305,14 @@ class RedisCatalogCache:
         return read
 
     async def _peek(self, key: str) -> Any:
+        return await self._run(self._peek_script, [key, self._generation_key], [_LOCK_MS])
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         # EVALSHA straight: redis-py's Script wrapper costs a fifth of a hit's round trip.
-        arguments = (2, key, self._generation_key, _LOCK_MS)
         try:
-            return await self._redis.evalsha(self._peek_script.sha, *arguments)
+            return await self._redis.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:  # a restarted or flushed Redis: load it once more
-            return await self._peek_script(keys=[key, self._generation_key], args=[_LOCK_MS])
+            return await script(keys=keys, args=args)
 
     async def _lookup(self, what: str) -> tuple[int, bytes | None, bool]:
         generation, raw, leader = await self._lookup_script(
@@ -336,9 +339,10 @@ class RedisCatalogCache:
         `alias` if `generation` is still the current one: one round trip."""
         try:
             async with self._guard():
-                await self._store_script(
-                    keys=[self._generation_key, self._alias_index],
-                    args=[
+                await self._run(
+                    self._store_script,
+                    [self._generation_key, self._alias_index],
+                    [
                         generation,
                         read.encode(),
                         TTL_S,

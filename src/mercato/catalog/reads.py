@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    exists,
+    or_,
     outerjoin,
     select,
 )
@@ -231,6 +233,45 @@ def product_statement(
     )
 
 
+# The newest products a tag is first looked for in (a common tag is there at once).
+_RECENT_FOR_TAGS = 100
+
+
+@functools.cache
+def tag_in_use() -> AnySelect:
+    """Whether any product of `:status` has the tag `:tags`: first among the newest
+    products (a common tag is found in a few blocks), else asked of the tags GIN index.
+
+    The GIN question is a materialised CTE because a CTE is planned for all its rows: a
+    tag absent from the column's statistics is priced like the rarest known one (~1 %),
+    so planned for a first row only (under `EXISTS`, or the list's `LIMIT`) the planner
+    would walk the newest-first index hoping to meet one soon, through the whole catalog
+    when no product has the tag; planned for all, it takes the GIN index, which answers a
+    rare or absent tag in a few blocks (a common one would cost a bitmap of half the
+    catalog there, hence the newest products first: `OR` stops at the first true)."""
+    tags = bindparam("tags", type_=Product.tags.type)
+    live = (Product.deleted_at.is_(None), Product.status == bindparam("status", type_=String()))
+    recent = (
+        select(Product.tags)
+        .where(*live)
+        .order_by(Product.created_at.desc())
+        .limit(_RECENT_FOR_TAGS)
+        .subquery("recent")
+    )
+    tagged = (
+        select(Product.id)
+        .where(Product.tags.contains(tags), *live)
+        .cte("tagged")
+        .prefix_with("MATERIALIZED")
+    )
+    return select(
+        or_(
+            exists(select(recent.c.tags).where(recent.c.tags.contains(tags))),
+            exists(select(tagged.c.id)),
+        ).label("in_use")
+    )
+
+
 async def product_page(
     database: Database,
     criteria: ProductCriteria,
@@ -241,7 +282,14 @@ async def product_page(
     fall_back: bool = False,
 ) -> tuple[list[DriverRow], str | None]:
     """A page of `product_statement`: one statement, compiled once per shape of the request
-    (`platform.db.compiled`: the list is the catalog's hottest read)."""
+    (`platform.db.compiled`: the list is the catalog's hottest read). A tag filter first
+    asks whether any product has the tag (`tag_in_use`): none is an empty page at once."""
+    if criteria.tag is not None:
+        in_use = await database.read_rows(
+            database.queries.get(("product-tag-in-use",), tag_in_use), criteria.values
+        )
+        if not in_use[0]["in_use"]:
+            return [], None
     paged = cursor is not None
     shape = ("products", criteria.shape, sort.canonical, paged, limit, fall_back)
     query = database.queries.get(

@@ -10,15 +10,33 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mercato.catalog.cache import RedisCatalogCache
 from mercato.platform.config import Settings
 from mercato.platform.db.database import Database
 from tests.integration.identity.conftest import client_over_real_engine
 from tests.support.identity import bearer, seed_account
 
 _numbers = itertools.count(1)
+
+
+async def retire_cached_reads(redis_url: str) -> None:
+    """Retire every cached catalog read in that Redis (a bump, as a committed change)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        await RedisCatalogCache(redis).invalidate()
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def shared(settings: Settings, redis_url: str) -> Settings:
+    """Settings of API processes sharing Redis; entries of earlier tests are retired."""
+    await retire_cached_reads(redis_url)
+    return settings.model_copy(update={"redis_url": redis_url})
 
 
 @pytest.fixture

@@ -29,17 +29,6 @@ from tests.support.identity import bearer, seed_account
 from tests.support.redis_server import PrivateRedis
 
 
-@pytest.fixture
-async def shared(settings: Settings, redis_url: str) -> Settings:
-    """Settings of API processes sharing Redis; entries of earlier tests are retired."""
-    redis = Redis.from_url(redis_url)
-    try:
-        await RedisCatalogCache(redis).invalidate()
-    finally:
-        await redis.aclose()
-    return settings.model_copy(update={"redis_url": redis_url})
-
-
 async def metric(client: httpx.AsyncClient, result: str) -> float:
     for line in (await client.get("/metrics")).text.splitlines():
         if line.startswith(f'mercato_catalog_cache_total{{result="{result}"}}'):

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
-from mercato.catalog.reads import ProductList, product_statement
+from mercato.catalog.reads import ProductList, product_statement, tag_in_use
 from mercato.catalog.schemas import ProductListParams
 from mercato.catalog.seed import CatalogPlan, seed_catalog
 from mercato.platform.db import migrations
@@ -46,17 +46,28 @@ REQUESTS: dict[str, tuple[dict[str, Any], set[str]]] = {
 
 
 async def plan_of(driver: asyncpg.Connection, query: dict[str, Any]) -> dict[str, Any]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the statement the list sends for `query`."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement that answers the list for `query`: with
+    a tag, the list first asks whether any product has it (`tag_in_use`), and when none
+    has, that question is the whole read."""
     params = ProductListParams.model_validate(query)
     listing = ProductList.plan(params, default_currency="EUR")
+    values = listing.criteria.values | keyset_values(sort=listing.sort, cursor=None)
+    dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+    if listing.criteria.tag is not None:
+        guard = compile_query(tag_in_use(), dialect)
+        if not await driver.fetchval(guard.sql, *guard.arguments(values)):
+            return await explain(driver, guard.sql, guard.arguments(values))
     compiled = compile_query(
         product_statement(listing.criteria, sort=listing.sort, paged=False, limit=params.limit),
-        PGDialect_asyncpg(),  # type: ignore[no-untyped-call]
+        dialect,
     )
-    values = listing.criteria.values | keyset_values(sort=listing.sort, cursor=None)
-    explained = await driver.fetchval(
-        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + compiled.sql, *compiled.arguments(values)
-    )
+    return await explain(driver, compiled.sql, compiled.arguments(values))
+
+
+async def explain(
+    driver: asyncpg.Connection, sql: str, arguments: tuple[Any, ...]
+) -> dict[str, Any]:
+    explained = await driver.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, *arguments)
     # The engine's connections decode json themselves; a bare asyncpg one gives text.
     document = json.loads(explained) if isinstance(explained, str) else explained
     plan: dict[str, Any] = document[0]["Plan"]
@@ -102,28 +113,13 @@ async def large_catalog(postgres_server: str) -> AsyncIterator[asyncpg.Connectio
         await drop_database(postgres_server, url)
 
 
-# Where the list still reads far more than a page (found by this test; the list is
-# `reads.py`'s): a tag the statistics do not know is priced like a rare known one, so the
-# planner walks the newest-first index through the whole catalog looking for 24 matches.
-KNOWN_SLOW = {
-    "a tag no product has": "the planner walks ix_catalog_product_active_created instead of"
-    " the tags GIN index for a tag absent from the statistics (~1 s, ~78,000 blocks)",
-}
 # Small tables a plan may read whole.
 SMALL_TABLES = {"catalog_category"}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3_600)
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SLOW[name]))
-        if name in KNOWN_SLOW
-        else name
-        for name in REQUESTS
-    ],
-)
+@pytest.mark.parametrize("name", list(REQUESTS))
 async def test_at_200k_products_the_planner_chooses_the_indexes(
     large_catalog: asyncpg.Connection, name: str
 ) -> None:

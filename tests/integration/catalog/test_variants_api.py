@@ -155,6 +155,7 @@ async def test_list_filters_by_option_tag_and_type_and_sorts_by_from_price(
     assert await ids(**{"option.fit": "slim"}) == []
     assert await ids(tag="Organic Cotton") == [shirt["id"]]
     assert set(await ids(tag="summer")) == {shirt["id"], cheap["id"]}
+    assert await ids(tag="no such tag") == []  # answered by the tags index alone
     assert await ids(type="Socks") == [cheap["id"]]
     assert await ids(sort="price") == [cheap["id"], shirt["id"]]
     assert await ids(sort="-price", currency="EUR") == [shirt["id"], cheap["id"]]

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import Any, NewType
 
 import asyncpg
+import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -70,6 +71,9 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
         pool_pre_ping=False,
         # Bound values (emails, hashes) stay out of exception messages and therefore logs.
         hide_parameters=True,
+        # json/jsonb columns decoded by orjson (product pages aggregate theirs in JSON):
+        # the same values as the standard library's, in a fraction of the time.
+        json_deserializer=orjson.loads,
         connect_args={"server_settings": server_settings, "timeout": settings.connect_timeout_s},
     )
 
