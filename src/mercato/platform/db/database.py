@@ -56,8 +56,6 @@ def create_engine(
     *,
     read_only: bool = False,
     custom_plans: bool = False,
-    pool_size: int | None = None,
-    max_overflow: int | None = None,
 ) -> AsyncEngine:
     """An asyncpg engine with bounded pool and server-side timeouts on every connection;
     `custom_plans`: every statement on its connections is planned for its values
@@ -76,8 +74,8 @@ def create_engine(
         server_settings["search_path"] = settings.schema_name
     return create_async_engine(
         normalise_database_url(url),
-        pool_size=settings.pool_size if pool_size is None else pool_size,
-        max_overflow=settings.max_overflow if max_overflow is None else max_overflow,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_s,
         pool_pre_ping=False,
         # Bound values (emails, hashes) stay out of exception messages and therefore logs.
@@ -91,8 +89,9 @@ class CustomPlannedReads:
     (`plan_cache_mode = force_custom_plan` set when they connect): a custom-planned read
     (`CompiledQuery.custom_plans`) is then one round trip, where setting the mode for it
     alone takes a transaction around it (BEGIN and SET LOCAL, the read, ROLLBACK: three).
-    The pools open connections only when such a read comes (admin searches), half the
-    size of the main pools."""
+    The pools open connections only when such reads come (admin searches), as many as
+    they need at once up to the main pools' sizes (smaller pools churned: overflow
+    connections closed and opened again under 8 concurrent searches)."""
 
     def __init__(self, primary: AsyncEngine, replica: AsyncEngine | None = None) -> None:
         self._primary = primary
@@ -101,17 +100,9 @@ class CustomPlannedReads:
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> CustomPlannedReads:
         assert settings.url is not None
-        pool_size, max_overflow = max(1, settings.pool_size // 2), settings.max_overflow // 2
 
         def engine(url: str, *, read_only: bool) -> AsyncEngine:
-            return create_engine(
-                url,
-                settings,
-                read_only=read_only,
-                custom_plans=True,
-                pool_size=pool_size,
-                max_overflow=max_overflow,
-            )
+            return create_engine(url, settings, read_only=read_only, custom_plans=True)
 
         primary = engine(settings.url.get_secret_value(), read_only=False)
         replica = (
