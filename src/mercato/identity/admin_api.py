@@ -25,18 +25,16 @@ from mercato.identity.search import (
     encode_user_page,
     user_page,
 )
+from mercato.platform.auth import Principal
 from mercato.platform.concurrency import ExpectedVersion, version_etag
-from mercato.platform.deps import DatabaseDep, UnitOfWorkDep
+from mercato.platform.deps import DatabaseDep, UnitOfWorkDep, runtime_of
 from mercato.platform.errors import NotFound
+from mercato.platform.http.lean_routes import QueryModel, lean
 from mercato.platform.listing import Page, Sort, fetch_page, link_header, next_page_url
 
 router = APIRouter(prefix="/api/v1/admin", tags=["identity administration"])
 
 
-@router.get(
-    "/users",
-    response_model=Page[AdminUserOut],
-)
 async def search_users(
     *,
     reader: UserReader,
@@ -55,6 +53,29 @@ async def search_users(
         media_type="application/json",
         headers=link_header(next_url),
     )
+
+
+_SEARCH_PARAMS = QueryModel(UserSearchParams)
+
+
+async def _answer_search(request: Request, reader: Principal) -> Response:
+    # A lean route (`platform.http.lean_routes`): `search_users`' signature declares it,
+    # and it runs with what FastAPI would have given it, without solving its dependencies.
+    return await search_users(
+        reader=reader,
+        params=_SEARCH_PARAMS.parse(request.query_params),
+        request=request,
+        database=runtime_of(request.scope).database,
+    )
+
+
+router.add_api_route(
+    "/users",
+    search_users,
+    methods=["GET"],
+    response_model=Page[AdminUserOut],
+    route_class_override=lean(_answer_search),
+)
 
 
 @router.get(

@@ -24,9 +24,8 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-import procrastinate
 import structlog
 
 from mercato.identity import opaque_tokens
@@ -48,6 +47,12 @@ from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.jobs.tasks import MAIL_QUEUE
 from mercato.platform.mail import Mail
+
+# The job queue's library is imported where tasks are registered or run (workers):
+# an API process only writes job rows (`jobs/queue.py`).
+if TYPE_CHECKING:
+    import procrastinate
+
 
 logger = structlog.get_logger(__name__)
 

@@ -5,8 +5,8 @@ sign-in link (from the account's id) and the verification and reset links (`link
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-import procrastinate
 import structlog
 
 from mercato.identity import throttle
@@ -26,6 +26,12 @@ from mercato.platform.mail import Mail
 from mercato.platform.security.fields import FieldKeyRing
 from mercato.platform.security.reencryption import reencrypt_column
 
+# The job queue's library is imported where tasks are registered or run (workers):
+# an API process only writes job rows (`jobs/queue.py`).
+if TYPE_CHECKING:
+    import procrastinate
+
+
 NAMESPACE = "identity"
 REENCRYPT_LOCK = "identity:reencrypt-fields"
 logger = structlog.get_logger(__name__)
@@ -33,6 +39,8 @@ logger = structlog.get_logger(__name__)
 
 def blueprint() -> procrastinate.Blueprint:
     """A fresh blueprint of identity's tasks (see platform.jobs.tasks.blueprint)."""
+    import procrastinate
+
     tasks = procrastinate.Blueprint()
     tasks.task(
         name="reencrypt_fields",

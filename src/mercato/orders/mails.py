@@ -12,9 +12,8 @@ so a job run twice shows its reader one mail.
 from __future__ import annotations
 
 import uuid
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-import procrastinate
 import structlog
 
 from mercato.identity import contact_email
@@ -33,6 +32,12 @@ from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.jobs.tasks import MAIL_QUEUE
 from mercato.platform.mail import Mail
+
+# The job queue's library is imported where tasks are registered or run (workers):
+# an API process only writes job rows (`jobs/queue.py`).
+if TYPE_CHECKING:
+    import procrastinate
+
 
 logger = structlog.get_logger(__name__)
 
@@ -109,6 +114,8 @@ async def send_order_mail(
 def add_tasks(tasks: procrastinate.Blueprint) -> None:
     """Put the mail task into the orders blueprint (retried like platform:send_mail: it
     rides out an SMTP restart, gives up after ~8.5 minutes)."""
+    import procrastinate
+
     tasks.task(
         name=TASK,
         queue=MAIL_QUEUE,

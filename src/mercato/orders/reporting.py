@@ -19,9 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-import procrastinate
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import (
@@ -52,6 +51,12 @@ from mercato.platform.listing import (
     parse_uuid,
 )
 from mercato.platform.validation import SafeLine
+
+# The job queue's library is imported where tasks are registered or run (workers):
+# an API process only writes job rows (`jobs/queue.py`).
+if TYPE_CHECKING:
+    import procrastinate
+
 
 logger = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from sqlalchemy import MetaData, Table
 import mercato.payments.migrations
 from mercato.payments.models import PaymentsBase
 from mercato.platform.db.metadata import NAMING_CONVENTION
-from mercato.platform.db.migrations import History
+from mercato.platform.db.revisions import History
 from mercato.platform.events.models import ConsumerPosition, DeadLetter, InboxEntry, OutboxMessage
 from mercato.platform.idempotency import IdempotencyKey
 

@@ -131,6 +131,12 @@ class TokenPolicy(RoutePolicy):
         token = credentials.credentials.strip() if credentials is not None else None
         return await _authorise(request, self.policy, token=token)
 
+    async def authorise(self, request: Request) -> Principal:
+        """The same checks in the same order, the token read straight from the header: for
+        routes answered without dependency solving (`platform.http.lean_routes`)."""
+        await _limit(request, self.policy, scope="ip", key=None)
+        return await _authorise(request, self.policy, token=_bearer_token(request))
+
 
 class OperatorPolicy(RoutePolicy):
     """Operations data for the operators (metrics): with `MERCATO_METRICS_TOKEN` set, the

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-import procrastinate
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -28,6 +27,9 @@ from mercato.platform.module import Module, Started
 from mercato.platform.redis import connect_redis
 
 if TYPE_CHECKING:
+    # The job queue's library runs in workers; an API process only writes job rows.
+    import procrastinate
+
     from mercato.platform.auth import Authenticator, ServiceTokens
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import uvicorn
@@ -35,16 +35,21 @@ from mercato.platform.config import (
     normalise_database_url,
     redact_url,
 )
-from mercato.platform.db import migrations
+from mercato.platform.db import revisions
 from mercato.platform.db.database import Database
-from mercato.platform.db.embedded import EmbeddedPostgres
 from mercato.platform.failures import StartupError
 from mercato.platform.heartbeat import heartbeat
 from mercato.platform.module import Module
 from mercato.platform.observability import tracing
-from mercato.platform.runtime import Runtime, job_blueprints, open_runtime
+from mercato.platform.runtime import Runtime, open_runtime
 from mercato.platform.supervisor import Supervisor
-from mercato.platform.worker import Worker
+
+# Imported where used: a server process that does not run them does not carry them (the
+# embedded database's tooling, the worker's NATS client and job queue; docs/benchmarks.md,
+# "RSS per API process").
+if TYPE_CHECKING:
+    from mercato.platform.db.embedded import EmbeddedPostgres
+    from mercato.platform.worker import Worker
 
 EMBEDDED_DATABASE = "mercato"
 
@@ -143,6 +148,8 @@ def _prefix_of(value: object) -> str | None:
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
+    from mercato.platform.db.embedded import EmbeddedPostgres
+
     return EmbeddedPostgres(Path(settings.data_dir).resolve() / "postgres")
 
 
@@ -204,17 +211,17 @@ def check_database(settings: Settings) -> None:
         raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(cause)}") from None
 
 
-def require_migrated(settings: Settings, *, history: migrations.History = migrations.MAIN) -> None:
+def require_migrated(settings: Settings, *, history: revisions.History = revisions.MAIN) -> None:
     """Refuse to start on a schema this build did not migrate (empty, behind, or from a
     newer build): one line saying what to run, instead of a traceback on the first query."""
     url = database_url(settings)
-    current = asyncio.run(migrations.current_revision(url, history=history))
-    head = migrations.head_revision(history)
+    current = asyncio.run(revisions.current_revision(url, history=history))
+    head = revisions.head_revision(history)
     if current == head:
         return
     if current is None:
         state = "empty"
-    elif not migrations.is_known_revision(current, history=history):
+    elif not revisions.is_known_revision(current, history=history):
         raise StartupError(
             f"the database schema is at revision {current}, unknown to this build (migrated "
             "by a newer Mercato?): run the matching version, or start on another database"
@@ -426,6 +433,9 @@ async def _after_startup(server: _Server, served: Served, stop: asyncio.Event) -
 
 def build_worker(runtime: Runtime) -> Worker:
     """The relay, every module's consumers and jobs, on the runtime's database."""
+    from mercato.platform.runtime import job_blueprints
+    from mercato.platform.worker import Worker
+
     return Worker(
         runtime.settings,
         runtime.database,

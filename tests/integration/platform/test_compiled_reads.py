@@ -79,3 +79,19 @@ async def test_a_custom_planned_read_is_planned_for_its_values_and_leaves_nothin
             )
     finally:
         await engine.dispose()
+
+
+async def test_a_database_from_settings_plans_custom_reads_on_connections_set_for_it(
+    settings: Settings,
+) -> None:
+    database = Database.from_settings(settings.database)
+    mode = select(func.current_setting("plan_cache_mode").label("mode"))
+    try:
+        custom = compile_query(mode, database.primary.dialect, custom_plans=True)
+        plain = compile_query(mode.where(literal(1) == 1), database.primary.dialect)
+        for _ in range(3):
+            assert await database.read_rows(custom, {}) == [{"mode": "force_custom_plan"}]
+            # The main pool's connections keep PostgreSQL's default.
+            assert await database.read_rows(plain, {}) == [{"mode": "auto"}]
+    finally:
+        await database.dispose()

@@ -51,8 +51,16 @@ def read_own_writes() -> None:
     _reads_on_primary.set(True)
 
 
-def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = False) -> AsyncEngine:
-    """An asyncpg engine with bounded pool and server-side timeouts on every connection."""
+def create_engine(
+    url: str,
+    settings: DatabaseSettings,
+    *,
+    read_only: bool = False,
+    custom_plans: bool = False,
+) -> AsyncEngine:
+    """An asyncpg engine with bounded pool and server-side timeouts on every connection;
+    `custom_plans`: every statement on its connections is planned for its values
+    (`plan_cache_mode`, see `Database.read_rows`)."""
     server_settings = {
         "application_name": APPLICATION_NAME,
         "statement_timeout": str(settings.statement_timeout_ms),
@@ -61,6 +69,8 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
     }
     if read_only:
         server_settings["default_transaction_read_only"] = "on"
+    if custom_plans:
+        server_settings["plan_cache_mode"] = "force_custom_plan"
     if settings.schema_name is not None:
         server_settings["search_path"] = settings.schema_name
     return create_async_engine(
@@ -78,6 +88,43 @@ def create_engine(url: str, settings: DatabaseSettings, *, read_only: bool = Fal
     )
 
 
+class CustomPlannedReads:
+    """Small pools whose connections plan every statement for its values
+    (`plan_cache_mode = force_custom_plan` set when they connect): a custom-planned read
+    (`CompiledQuery.custom_plans`) is then one round trip, where setting the mode for it
+    alone takes a transaction around it (BEGIN and SET LOCAL, the read, ROLLBACK: three).
+    The pools open connections only when such reads come (admin searches), as many as
+    they need at once up to the main pools' sizes (smaller pools churned: overflow
+    connections closed and opened again under 8 concurrent searches)."""
+
+    def __init__(self, primary: AsyncEngine, replica: AsyncEngine | None = None) -> None:
+        self._primary = primary
+        self._replica = replica
+
+    @classmethod
+    def from_settings(cls, settings: DatabaseSettings) -> CustomPlannedReads:
+        assert settings.url is not None
+
+        def engine(url: str, *, read_only: bool) -> AsyncEngine:
+            return create_engine(url, settings, read_only=read_only, custom_plans=True)
+
+        primary = engine(settings.url.get_secret_value(), read_only=False)
+        replica = (
+            engine(settings.read_url.get_secret_value(), read_only=True)
+            if settings.read_url is not None
+            else None
+        )
+        return cls(primary, replica)
+
+    def engine(self, *, on_primary: bool) -> AsyncEngine:
+        return self._primary if on_primary or self._replica is None else self._replica
+
+    async def dispose(self) -> None:
+        await self._primary.dispose()
+        if self._replica is not None:
+            await self._replica.dispose()
+
+
 class Database:
     """The process's database handles: the primary and an optional read replica."""
 
@@ -87,9 +134,12 @@ class Database:
         replica: AsyncEngine | None = None,
         *,
         replica_wait_s: float = 1.0,
+        custom_planned: CustomPlannedReads | None = None,
     ) -> None:
         self.primary = primary
         self.replica = replica
+        # Without them, a custom-planned read sets the mode in a transaction of its own.
+        self._custom_planned = custom_planned
         # How long a commit's listeners wait for the replica to replay it (`replica.py`).
         self.replica_wait_s = replica_wait_s
         self._sessions = async_sessionmaker(primary, expire_on_commit=False, autoflush=False)
@@ -111,7 +161,12 @@ class Database:
             if settings.read_url is not None
             else None
         )
-        return cls(primary, replica, replica_wait_s=settings.replica_wait_ms / 1000)
+        return cls(
+            primary,
+            replica,
+            replica_wait_s=settings.replica_wait_ms / 1000,
+            custom_planned=CustomPlannedReads.from_settings(settings),
+        )
 
     def session(self) -> WriteSession:
         """A read-write session on the primary."""
@@ -127,10 +182,18 @@ class Database:
     async def read_rows(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
         """The rows of a compiled read (`compiled.py`), on the replica when configured."""
         # The pooled DBAPI connection itself: no Connection object around one statement.
-        engine = self.primary if _reads_on_primary.get() else self._compiled_reads
+        on_primary = _reads_on_primary.get() or self.replica is None
+        planned_by_connection = query.custom_plans and self._custom_planned is not None
+        if planned_by_connection:
+            assert self._custom_planned is not None
+            engine = self._custom_planned.engine(on_primary=on_primary)
+        else:
+            engine = self.primary if on_primary else self._compiled_reads
         pooled = await engine.raw_connection()
         try:
-            return await driver_rows(pooled, query, values)
+            return await driver_rows(
+                pooled, query, values, planned_by_connection=planned_by_connection
+            )
         finally:
             # Back to the pool; its reset-on-return runs through SQLAlchemy's greenlet
             # bridge, as AsyncEngine.raw_connection() took the connection out.
@@ -145,6 +208,8 @@ class Database:
         await self.primary.dispose()
         if self.replica is not None:
             await self.replica.dispose()
+        if self._custom_planned is not None:
+            await self._custom_planned.dispose()
 
     def pool_status(self) -> dict[str, dict[str, int]]:
         """Checked-out, idle and overflow connections per pool, for metrics."""
@@ -189,6 +254,7 @@ class ConnectionBoundDatabase(Database):
         """The connection belongs to whoever created it."""
 
 
+# Without `CustomPlannedReads` (a `Database` built on bare engines, a test's connection):
 # `SET LOCAL` lasts until the end of the transaction: one is opened around the statement
 # (read only, two more round trips), unless the connection is in one already (a test's).
 _CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
@@ -216,16 +282,21 @@ DriverRow = dict[str, Any]
 
 
 async def driver_rows(
-    pooled: PoolProxiedConnection, query: CompiledQuery, values: Mapping[str, Any]
+    pooled: PoolProxiedConnection,
+    query: CompiledQuery,
+    values: Mapping[str, Any],
+    *,
+    planned_by_connection: bool = False,
 ) -> list[DriverRow]:
     """`query` sent on the pooled connection's asyncpg connection: no statement building, no
     compiling, no result objects, and no BEGIN/ROLLBACK around one statement (its snapshot
     is its own; inside an open transaction it runs in that transaction). Driver errors
     come out as `DBAPIError`, as from any SQLAlchemy call (the problem handlers map them:
-    503 for timeouts and lost connections), and a broken connection leaves the pool."""
+    503 for timeouts and lost connections), and a broken connection leaves the pool.
+    `planned_by_connection`: the connection plans custom already (`CustomPlannedReads`)."""
     driver: asyncpg.Connection = pooled.driver_connection
     try:
-        if query.custom_plans:
+        if query.custom_plans and not planned_by_connection:
             records = await _fetch_custom_planned(driver, query, values)
         else:
             records = await driver.fetch(query.sql, *query.arguments(values))

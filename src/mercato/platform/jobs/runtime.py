@@ -8,9 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import procrastinate
 import structlog
-from procrastinate.app import WorkerOptions
 from sqlalchemy.engine import make_url
 
 from mercato.platform.aio import wait_first
@@ -20,7 +18,13 @@ from mercato.platform.jobs.recovery import StalledJobRecovery
 from mercato.platform.mail import DevMailbox, Mailer, SmtpMailer, SmtpServer
 from mercato.platform.observability import tracing
 
+# procrastinate is imported by the functions that build or run its app (workers): an API
+# process imports this module for `dependencies_of` and the mailer, and only writes job
+# rows (`queue.py`).
 if TYPE_CHECKING:
+    import procrastinate
+    from procrastinate.app import WorkerOptions
+
     from mercato.platform.runtime import Runtime
 
 logger = structlog.get_logger(__name__)
@@ -70,6 +74,8 @@ def create_job_app(
 ) -> procrastinate.App:
     """A procrastinate app on our database, with each context's tasks under its namespace
     (and a service's own job queue, in its schema, when `schema` names one)."""
+    import procrastinate
+
     kwargs: dict[str, str] = {"application_name": "mercato-worker"}
     if schema is not None:
         kwargs["options"] = f"-c search_path={schema}"

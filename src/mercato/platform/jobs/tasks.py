@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import TYPE_CHECKING
 
-import procrastinate
 import structlog
 from sqlalchemy import delete, func, or_, select
 
@@ -21,6 +21,12 @@ from mercato.platform.jobs.effects import effect_id_of, new_effect_id
 from mercato.platform.jobs.queue import JobRequest
 from mercato.platform.jobs.runtime import dependencies_of
 from mercato.platform.mail import Mail
+
+# The job queue's library is imported where tasks are registered or run (workers):
+# an API process only writes job rows (`jobs/queue.py`).
+if TYPE_CHECKING:
+    import procrastinate
+
 
 NAMESPACE = "platform"
 logger = structlog.get_logger(__name__)
@@ -35,6 +41,8 @@ def blueprint() -> procrastinate.Blueprint:
     Fresh on every call: procrastinate renames and rebinds a blueprint's tasks when an app
     adopts them, so a blueprint must never be shared by two apps (tests build many).
     """
+    import procrastinate
+
     tasks = procrastinate.Blueprint()
     tasks.task(
         name="send_mail",
