@@ -160,7 +160,11 @@ def run(
 
 def _database(settings: Settings) -> tuple[Settings, EmbeddedPostgres | None]:
     """DATABASE_URL, or the embedded PostgreSQL (started now); reached either way."""
-    from mercato.platform.server import check_database, start_embedded_database, with_database_url
+    from mercato.platform.db.startup import (
+        check_database,
+        start_embedded_database,
+        with_database_url,
+    )
 
     embedded = None
     if settings.database.url is None:
@@ -226,7 +230,7 @@ def _announce(
     urls: Mapping[str, str], settings: Settings, embedded: EmbeddedPostgres | None
 ) -> None:
     from mercato.platform.config import redact_url
-    from mercato.platform.server import EMBEDDED_DATABASE, database_url
+    from mercato.platform.db.startup import EMBEDDED_DATABASE, database_url
 
     base = urls["API"]
     if embedded is not None:

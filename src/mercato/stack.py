@@ -22,7 +22,8 @@ from mercato.payments.process import create_payments_app, service_settings
 from mercato.payments.schema import HISTORY
 from mercato.platform.config import Settings
 from mercato.platform.db import migrations
-from mercato.platform.server import Served, bind_listener, build_worker, database_url
+from mercato.platform.db.startup import database_url
+from mercato.platform.server import Served, bind_listener, build_worker
 from mercato.sandbox.app import create_sandbox_app
 from mercato.sandbox.config import SandboxSettings
 from mercato.sandbox.credentials import load_or_create_credentials

@@ -97,7 +97,7 @@ def register(cli: CommandLine) -> None:
 
 def _reachable(cli: CommandLine) -> Settings:
     from mercato.payments.process import service_settings
-    from mercato.platform.server import check_database
+    from mercato.platform.db.startup import check_database
 
     settings = service_settings(cli.reachable_settings())
     try:
@@ -109,7 +109,7 @@ def _reachable(cli: CommandLine) -> Settings:
 
 def _require_migrated(settings: Settings) -> None:
     from mercato.payments.schema import HISTORY
-    from mercato.platform.server import require_migrated
+    from mercato.platform.db.startup import require_migrated
 
     try:
         require_migrated(settings, history=HISTORY)

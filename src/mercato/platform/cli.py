@@ -100,7 +100,7 @@ class CommandLine:
         configured by them; exits 2 on a bad variable."""
         if self._settings is None:
             from mercato.platform.observability.logging import configure_logging
-            from mercato.platform.server import load_settings
+            from mercato.platform.settings_loading import load_settings
 
             try:
                 self._settings = load_settings(self.modules)
@@ -121,7 +121,7 @@ class CommandLine:
 
     def reachable_settings(self) -> Settings:
         """The settings with the database URL in use, after a successful round trip."""
-        from mercato.platform.server import check_database, database_url, with_database_url
+        from mercato.platform.db.startup import check_database, database_url, with_database_url
 
         settings = self.settings()
         try:
@@ -134,7 +134,7 @@ class CommandLine:
     def migrated_settings(self) -> Settings:
         """The reachable settings, once the schema is known to be this build's (exits 2
         with the command to run when it is empty or behind)."""
-        from mercato.platform.server import require_migrated
+        from mercato.platform.db.startup import require_migrated
 
         settings = self.reachable_settings()
         try:
@@ -245,7 +245,7 @@ def _register_db(cli: CommandLine) -> None:
     def db_start() -> None:
         """Start the embedded PostgreSQL in the background and print its URL."""
         from mercato.platform.db.embedded import EmbeddedPostgresError
-        from mercato.platform.server import start_embedded_database
+        from mercato.platform.db.startup import start_embedded_database
 
         try:
             _, url = start_embedded_database(cli.settings())
@@ -257,7 +257,7 @@ def _register_db(cli: CommandLine) -> None:
     def db_stop() -> None:
         """Stop the embedded PostgreSQL (data is kept)."""
         from mercato.platform.db.embedded import EmbeddedPostgresError
-        from mercato.platform.server import embedded_server
+        from mercato.platform.db.startup import embedded_server
 
         try:
             embedded_server(cli.settings()).stop()
@@ -268,7 +268,7 @@ def _register_db(cli: CommandLine) -> None:
     def db_url() -> None:
         """Print the URL of the running embedded PostgreSQL."""
         from mercato.platform.db.embedded import EmbeddedPostgresError
-        from mercato.platform.server import EMBEDDED_DATABASE, embedded_server
+        from mercato.platform.db.startup import EMBEDDED_DATABASE, embedded_server
 
         try:
             typer.echo(embedded_server(cli.settings()).url(EMBEDDED_DATABASE))

@@ -1,6 +1,7 @@
-"""Process-level wiring shared by the CLI commands: settings, the database (yours or the
-embedded one), the HTTP server and the worker. Which contexts run is the caller's list of
-modules; nothing here knows one."""
+"""Process-level wiring shared by the CLI commands: the HTTP servers (one process or
+`--workers N`) and the worker. Settings are read by `platform.settings_loading`, the
+database a process starts on is `platform.db.startup`'s. Which contexts run is the
+caller's list of modules; nothing here knows one."""
 
 from __future__ import annotations
 
@@ -12,31 +13,17 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, start_http_server
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings
 from starlette.types import ASGIApp
 
 from mercato.platform.config import (
-    DatabaseSettings,
-    EventSettings,
-    HttpSettings,
-    JobSettings,
-    LogSettings,
-    MailSettings,
     Settings,
-    normalise_database_url,
-    redact_url,
 )
-from mercato.platform.db import revisions
-from mercato.platform.db.database import Database
 from mercato.platform.failures import StartupError
 from mercato.platform.heartbeat import heartbeat
 from mercato.platform.module import Module
@@ -48,191 +35,7 @@ from mercato.platform.supervisor import Supervisor
 # embedded database's tooling, the worker's NATS client and job queue; docs/benchmarks.md,
 # "RSS per API process").
 if TYPE_CHECKING:
-    from mercato.platform.db.embedded import EmbeddedPostgres
     from mercato.platform.worker import Worker
-
-EMBEDDED_DATABASE = "mercato"
-
-
-__all__ = ["EMBEDDED_DATABASE", "StartupError"]  # StartupError: re-exported for callers
-
-
-# The platform's own sections, each read from the environment on its own (`load_settings`).
-_PLATFORM_SECTIONS: dict[str, type[BaseSettings]] = {
-    "database": DatabaseSettings,
-    "http": HttpSettings,
-    "log": LogSettings,
-    "events": EventSettings,
-    "mail": MailSettings,
-    "jobs": JobSettings,
-}
-
-
-def load_settings(modules: Sequence[Module]) -> Settings:
-    """The platform's settings and every module's section, validated now (a bad variable
-    fails start-up with its name, not the first request that reads it). Every bad variable
-    is reported, one line each, not only the first."""
-    problems: list[str] = []
-    sections: dict[str, BaseSettings] = {}
-    failed: set[str] = set()
-    for field, kind in _PLATFORM_SECTIONS.items():
-        try:
-            sections[field] = kind()
-        except ValidationError as error:
-            problems.extend(describe_settings_errors(error, kind))
-            sections[field] = kind.model_construct()  # defaults, so the root can be checked
-            failed.add(field)
-    settings: Settings | None = None
-    try:
-        settings = Settings(**sections)  # type: ignore[arg-type]
-    except ValidationError as error:
-        # A section that failed on its own is reported already.
-        problems.extend(
-            line
-            for item, line in zip(error.errors(), describe_settings_errors(error), strict=True)
-            if not item["loc"] or item["loc"][0] not in failed
-        )
-    for module in modules:
-        if module.settings is not None:
-            try:
-                section = module.settings()
-            except ValidationError as error:
-                problems.extend(describe_settings_errors(error, module.settings))
-            else:
-                if settings is not None:
-                    settings = settings.with_section(section)
-    if problems or settings is None:
-        raise StartupError("\n".join(problems))
-    return settings
-
-
-def describe_settings_error(error: ValidationError) -> str:
-    """The first problem of `error`, in one line (see `describe_settings_errors`)."""
-    return describe_settings_errors(error)[0]
-
-
-def describe_settings_errors(
-    error: ValidationError, kind: type[BaseSettings] | None = None
-) -> list[str]:
-    """One line per problem, naming the environment variable at fault, without echoing
-    its value."""
-    prefix = (
-        _prefix_of(kind.model_config.get("env_prefix"))
-        if kind is not None
-        else _env_prefix_of(error.title)
-    )
-    lines = []
-    for item in error.errors(include_url=False, include_input=False):
-        message = item["msg"].removeprefix("Value error, ")
-        loc = [str(part) for part in item["loc"]]
-        if not loc or loc[0] in _PLATFORM_SECTIONS:
-            # A check on the whole (or on a section): the message names the variable.
-            lines.append(f"configuration error: {message}")
-            continue
-        # An alias is the variable itself (`REDIS_URL`); a field name takes the prefix.
-        name = loc[0] if loc[0].isupper() else (prefix or "") + loc[0]
-        variable = ".".join([name.upper(), *loc[1:]])
-        lines.append(f"configuration error: {variable}: {message}")
-    return lines
-
-
-def _env_prefix_of(class_name: str) -> str | None:
-    for cls in BaseSettings.__subclasses__():
-        if cls.__name__ == class_name:
-            return _prefix_of(cls.model_config.get("env_prefix"))
-    return None
-
-
-def _prefix_of(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def embedded_server(settings: Settings) -> EmbeddedPostgres:
-    from mercato.platform.db.embedded import EmbeddedPostgres
-
-    return EmbeddedPostgres(Path(settings.data_dir).resolve() / "postgres")
-
-
-def with_database_url(settings: Settings, url: str) -> Settings:
-    normalised = normalise_database_url(url).render_as_string(hide_password=False)
-    database = settings.database.model_copy(update={"url": SecretStr(normalised)})
-    return settings.model_copy(update={"database": database})
-
-
-def database_url(settings: Settings) -> str:
-    """DATABASE_URL, or the running embedded server's; a StartupError if neither."""
-    if settings.database.url is not None:
-        return settings.database.url.get_secret_value()
-    embedded = embedded_server(settings)
-    if embedded.running_port() is None:
-        raise StartupError(
-            "no database: set DATABASE_URL, or start the embedded one with `mercato db start`"
-        )
-    return normalise_database_url(embedded.url(EMBEDDED_DATABASE)).render_as_string(False)
-
-
-def start_embedded_database(settings: Settings) -> tuple[EmbeddedPostgres, str]:
-    """Start (initialising on first use) the embedded server and its `mercato` database."""
-    embedded = embedded_server(settings)
-    admin_url = embedded.start(port=settings.embedded_db_port)
-    asyncio.run(_create_database_if_missing(admin_url, EMBEDDED_DATABASE))
-    return embedded, embedded.url(EMBEDDED_DATABASE)
-
-
-async def _create_database_if_missing(admin_url: str, name: str) -> None:
-    connection = await asyncpg.connect(admin_url)
-    try:
-        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            # Identifiers cannot be bound as parameters; `name` is our constant.
-            await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
-
-def check_database(settings: Settings) -> None:
-    """Connect and run `SELECT 1` within the connect timeout, or raise StartupError."""
-    url = database_url(settings)
-    timeout = settings.database.connect_timeout_s
-
-    async def ping() -> None:
-        database = Database.from_settings(with_database_url(settings, url).database)
-        try:
-            await asyncio.wait_for(database.ping(), timeout=timeout + 1)
-        finally:
-            await database.dispose()
-
-    try:
-        asyncio.run(ping())
-    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-        raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(error)}") from None
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy wraps driver errors
-        cause = error.__cause__ or error
-        raise StartupError(f"database unreachable at {redact_url(url)}: {_reason(cause)}") from None
-
-
-def require_migrated(settings: Settings, *, history: revisions.History = revisions.MAIN) -> None:
-    """Refuse to start on a schema this build did not migrate (empty, behind, or from a
-    newer build): one line saying what to run, instead of a traceback on the first query."""
-    url = database_url(settings)
-    current = asyncio.run(revisions.current_revision(url, history=history))
-    head = revisions.head_revision(history)
-    if current == head:
-        return
-    if current is None:
-        state = "empty"
-    elif not revisions.is_known_revision(current, history=history):
-        raise StartupError(
-            f"the database schema is at revision {current}, unknown to this build (migrated "
-            "by a newer Mercato?): run the matching version, or start on another database"
-        )
-    else:
-        state = f"at revision {current}"
-    raise StartupError(
-        f"the database schema is {state}, this build needs {head}: run "
-        f"`{history.upgrade_command}` "
-        "(`mercato run` migrates by itself)"
-    )
 
 
 def bind_listener(
@@ -261,13 +64,6 @@ def bind_listener(
             f"cannot listen on {host}:{port}: {error.strerror} ({variables})"
         ) from None
     return listener
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return "no answer within the connect timeout"
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 class _Server(uvicorn.Server):

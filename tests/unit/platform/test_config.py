@@ -16,7 +16,8 @@ from mercato.platform.config import (
     development_warnings,
     redact_url,
 )
-from mercato.platform.server import StartupError, describe_settings_error, load_settings
+from mercato.platform.failures import StartupError
+from mercato.platform.settings_loading import describe_settings_error, load_settings
 
 _VARIABLES = (
     "DATABASE_URL",

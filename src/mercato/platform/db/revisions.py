@@ -1,6 +1,6 @@
 """Migration histories and the revision a database is at, without importing Alembic.
 
-A server checks at start-up that its schema is this build's (`server.require_migrated`);
+A server checks at start-up that its schema is this build's (`db.startup.require_migrated`);
 that check used Alembic's script directory and migration context, which brought Alembic,
 Mako and Pygments (about 10 MiB) into every server process for good (docs/benchmarks.md,
 "RSS per API process"). The revisions are read here from the scripts' own assignments
