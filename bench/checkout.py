@@ -53,7 +53,6 @@ from mercato.orders import shipping
 from mercato.orders.addresses import ShippingAddress, seal_address
 from mercato.orders.carts import CART_TABLE
 from mercato.orders.checkout import Checkout, place_order
-from mercato.orders.models import Order, OrderLine
 from mercato.orders.services import OrdersServices
 from mercato.platform.config import DatabaseSettings, Environment, Settings
 from mercato.platform.idempotency import KeyClaim
@@ -189,8 +188,8 @@ class CheckoutResults:
         ]
 
 
-def _render(order: Order, lines: list[OrderLine]) -> Response:
-    return JSONResponse({"id": str(order.id), "status": order.status}, status_code=201)
+def _render(order_id: uuid.UUID) -> Response:
+    return JSONResponse({"id": str(order_id), "status": "pending_payment"}, status_code=201)
 
 
 def _claim(n: int) -> KeyClaim:
@@ -436,20 +435,45 @@ async def _ceiling_load(
 # --- checks -------------------------------------------------------------------------------
 
 
+# Not the checkout's: transaction control, and the type introspection asyncpg runs on a
+# connection the first time it meets a type (sent around it, once per connection).
+_NOT_THE_CHECKOUTS = re.compile(
+    r"^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b"
+    r"|^WITH RECURSIVE typeinfo_tree\b"
+    r"|^SELECT (current_setting\('jit'\)|set_config\('jit')",
+    re.IGNORECASE,
+)
+
+
 async def captured_statements(runtime: Runtime, n: int) -> list[str]:
-    """The SQL one checkout sends (cart `n`), in order: what `checkout_sql` mirrors."""
+    """The SQL one checkout sends (cart `n`), in order: what `checkout_sql` mirrors. Both
+    what goes through SQLAlchemy (its events) and what goes straight through the driver
+    (compiled statements: asyncpg's query logger); not BEGIN and COMMIT."""
     statements: list[str] = []
-    engine = runtime.database.session().bind.sync_engine  # type: ignore[union-attr]
+    engine = runtime.database.primary.sync_engine
 
     def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(" ".join(statement.split()))
 
+    def capture_driver(record: Any) -> None:
+        statements.append(" ".join(str(record.query).split()))
+
+    def log_driver(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        record.driver_connection.add_query_logger(capture_driver)
+
+    def unlog_driver(dbapi_connection: Any, record: Any) -> None:
+        record.driver_connection.remove_query_logger(capture_driver)
+
     event.listen(engine, "before_cursor_execute", capture)
+    event.listen(engine.pool, "checkout", log_driver)
+    event.listen(engine.pool, "checkin", unlog_driver)
     try:
         await _checkout(runtime, n)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    return statements
+        event.remove(engine.pool, "checkout", log_driver)
+        event.remove(engine.pool, "checkin", unlog_driver)
+    return [statement for statement in statements if not _NOT_THE_CHECKOUTS.match(statement)]
 
 
 async def _assert_no_oversell(runtime: Runtime) -> int:

@@ -1,8 +1,8 @@
 """Catalog: categories, products with options and variants, prices, stock, images, tags.
 
 Other contexts use only what this package exports (an import-linter contract holds it):
-look up sellable variants with their price in a currency, and reserve, release or commit
-stock inside their own unit of work. Exports load lazily: importing the package (as every
+look up sellable variants with their price in a currency, and reserve (or hold, priced, then
+reserve), release or commit stock inside their own unit of work. Exports load lazily: importing the package (as every
 `mercato.catalog.*` import does) costs nothing.
 """
 
@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mercato.catalog.errors import OutOfStock, StockNotReserved
-    from mercato.catalog.reservations import commit_stock, release_stock, reserve_stock
+    from mercato.catalog.reservations import (
+        HeldStock,
+        commit_stock,
+        hold_stock,
+        release_stock,
+        reserve_held,
+        reserve_stock,
+    )
     from mercato.catalog.sellable import SellableVariant, StockLine, sellable_variants
 
 _EXPORTS = {
@@ -23,17 +30,23 @@ _EXPORTS = {
     "SellableVariant": "mercato.catalog.sellable",
     "sellable_variants": "mercato.catalog.sellable",
     "reserve_stock": "mercato.catalog.reservations",
+    "HeldStock": "mercato.catalog.reservations",
+    "hold_stock": "mercato.catalog.reservations",
+    "reserve_held": "mercato.catalog.reservations",
     "release_stock": "mercato.catalog.reservations",
     "commit_stock": "mercato.catalog.reservations",
 }
 
 __all__ = [
+    "HeldStock",
     "OutOfStock",
     "SellableVariant",
     "StockLine",
     "StockNotReserved",
     "commit_stock",
+    "hold_stock",
     "release_stock",
+    "reserve_held",
     "reserve_stock",
     "sellable_variants",
 ]
