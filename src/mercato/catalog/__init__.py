@@ -2,8 +2,8 @@
 
 Other contexts use only what this package exports (an import-linter contract holds it):
 look up sellable variants with their price in a currency, and reserve (or hold, priced, then
-reserve), release or commit stock inside their own unit of work. Exports load lazily: importing the package (as every
-`mercato.catalog.*` import does) costs nothing.
+reserve), release or commit stock inside their own unit of work. Exports load lazily:
+importing the package (as every `mercato.catalog.*` import does) costs nothing.
 """
 
 from __future__ import annotations

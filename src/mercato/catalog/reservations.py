@@ -85,7 +85,9 @@ def merged(lines: Sequence[StockLine]) -> dict[uuid.UUID, int]:
     return dict(sorted(quantities.items()))
 
 
-async def _lock(session: WriteSession, quantities: dict[uuid.UUID, int]) -> dict[uuid.UUID, _Locked]:
+async def _lock(
+    session: WriteSession, quantities: dict[uuid.UUID, int]
+) -> dict[uuid.UUID, _Locked]:
     rows = await session.execute(_LOCK_ANY, {"variant_ids": list(quantities)})
     return {
         row.variant_id: _Locked(row.on_hand, row.reserved, row.product_id, row.slug) for row in rows
@@ -105,7 +107,9 @@ async def _apply(
     where a variant's availability crossed zero, else `stock_level` (a checkout that
     leaves units on the shelf does not empty every cache)."""
     query = uow.queries.get(("catalog.reservations.apply", statement.text), lambda: statement)
-    await uow.fetch(query, {"variant_ids": list(quantities), "quantities": list(quantities.values())})
+    await uow.fetch(
+        query, {"variant_ids": list(quantities), "quantities": list(quantities.values())}
+    )
     await refresh_in_stock(uow.session, flipping)
     for product_id, slug in sorted({(row.product_id, row.slug) for row in locked.values()}):
         flipped = product_id in flipping
@@ -146,7 +150,9 @@ async def hold_stock(
     variants = {}
     for row in rows:
         variant_id = row["variant_id"]
-        locked[variant_id] = _Locked(row["on_hand"], row["reserved"], row["product_id"], row["slug"])
+        locked[variant_id] = _Locked(
+            row["on_hand"], row["reserved"], row["product_id"], row["slug"]
+        )
         if currency is None:
             continue
         variants[variant_id] = SellableVariant(

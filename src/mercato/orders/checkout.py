@@ -125,7 +125,9 @@ def _order_of(
     )
     expected = checkout.expected_total_minor
     if expected is not None and expected != order_totals.total_minor:
-        raise CartChanged(f"The total is now {order_totals.total_minor} minor units: review the cart.")
+        raise CartChanged(
+            f"The total is now {order_totals.total_minor} minor units: review the cart."
+        )
     address = open_address(
         field_keys, cart.shipping_address_encrypted, table=CART_TABLE, row_id=cart.id
     )

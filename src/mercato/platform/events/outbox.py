@@ -18,7 +18,7 @@ OUTBOX_CHANNEL = "mercato_outbox"
 # The envelopes in one statement (every use case's commit sends it): the rows in the
 # envelopes' order (`seq` orders an aggregate's events), and the relays' wake-up.
 _STAGE = text(
-    f"""
+    """
     WITH staged AS (
         INSERT INTO platform_outbox (id, name, version, aggregate_type, aggregate_id, envelope)
         SELECT CAST(e ->> 'id' AS uuid), e ->> 'name', CAST(e ->> 'version' AS integer),
@@ -26,9 +26,9 @@ _STAGE = text(
         FROM jsonb_array_elements(CAST(:envelopes AS jsonb)) WITH ORDINALITY AS t(e, n)
         ORDER BY n
     )
-    SELECT pg_notify('{OUTBOX_CHANNEL}', '')
+    SELECT pg_notify(:channel, '')
     """
-)
+).bindparams(channel=OUTBOX_CHANNEL)
 
 
 class Transaction(Protocol):
