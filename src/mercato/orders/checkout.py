@@ -1,13 +1,18 @@
 """Checkout: the customer's cart becomes an order holding its stock, in one transaction.
 
 In that transaction: the request's Idempotency-Key is claimed (a retry replays; a
-concurrent twin waits on the key's row, then replays), the stock of every line reserved
-through catalog's surface (variant-id order: concurrent checkouts cannot deadlock; one
-conditional UPDATE per variant: no oversell), the order written with a price snapshot of
-each line and `reserved_until`, the saga row, the `orders.order.placed` event, the cart
-emptied, and the answer stored with the key. Then, outside it, the payments service is
-asked for the intent (`saga.create_intent_step`); if it cannot be reached the order waits
-for the saga's job and the answer says the payment step is pending.
+concurrent twin waits on the key's row, then replays), the cart locked and read with its
+shipping price and tax rate, the lines' stock rows locked and priced through catalog's
+surface (variant-id order: concurrent checkouts cannot deadlock), checked, then reserved
+(all lines or none, against the locked rows: no oversell), the order written with a price
+snapshot of each line and `reserved_until`, its saga row and history, the cart emptied,
+the answer stored with the key, and the `orders.order.placed` event. Then, outside it, the
+payments service is asked for the intent (`saga.create_intent_step`); if it cannot be
+reached the order waits for the saga's job and the answer says the payment step is pending.
+
+Eight statements in all, compiled once and sent through the driver
+(`checkout_statements.py`): the checkout is the hottest write, and the ORM's per-statement
+CPU was most of its cost (docs/benchmarks.md, Checkout).
 """
 
 from __future__ import annotations
