@@ -178,6 +178,8 @@ class CheckoutResults:
     rounds: int
     duration_s: float
     mercato: list[Load]
+    # This process's CPU time per Mercato checkout, per round (`time.process_time()`).
+    mercato_cpu_ms: list[float]
     ceiling: list[Load]
     pgbench: list[Load]
     mercato_statements: int
@@ -298,7 +300,10 @@ async def _prepare(runtime: Runtime) -> list[uuid.UUID]:
 # --- the two loads -------------------------------------------------------------------------
 
 
-async def _mercato_load(runtime: Runtime, carts: Iterator[int], duration_s: float) -> Load:
+async def _mercato_load(
+    runtime: Runtime, carts: Iterator[int], duration_s: float
+) -> tuple[Load, float]:
+    """The load, and the CPU time this process spent per checkout (ms)."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration_s
@@ -314,16 +319,17 @@ async def _mercato_load(runtime: Runtime, carts: Iterator[int], duration_s: floa
                 errors += 1
             latencies.append((time.perf_counter() - started) * 1000)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(buyer() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     latencies.sort()
-    return Load(
+    load = Load(
         requests_per_s=len(latencies) / elapsed,
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
         errors=errors,
     )
+    return load, cpu_s * 1000 / max(len(latencies), 1)
 
 
 def pgbench_command(
@@ -562,13 +568,16 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
             )
         carts = iter(range(first + 1, first + mercato_carts + 1))
         mercato: list[Load] = []
+        mercato_cpu_ms: list[float] = []
         ceiling: list[Load] = []
         pgbench: list[Load] = []
         command = pgbench_command(
             database_url, script, carts=pgbench_carts, method=method, duration_s=duration_s
         )
         for _ in range(rounds):
-            mercato.append(await _mercato_load(runtime, carts, duration_s))
+            load, cpu_ms = await _mercato_load(runtime, carts, duration_s)
+            mercato.append(load)
+            mercato_cpu_ms.append(cpu_ms)
             ceiling.append(
                 await _ceiling_load(
                     database_url, sql, carts=pgbench_carts, method=method, duration_s=duration_s
@@ -582,6 +591,7 @@ async def run(database_url: str, *, rounds: int, duration_s: float) -> CheckoutR
         rounds=rounds,
         duration_s=duration_s,
         mercato=mercato,
+        mercato_cpu_ms=mercato_cpu_ms,
         ceiling=ceiling,
         pgbench=pgbench,
         mercato_statements=len(statements),
@@ -618,6 +628,9 @@ def report(results: CheckoutResults) -> str:
         f" {', '.join(f'{ratio:.2f}' for ratio in ratios)}."
         f" Mercato ÷ Python ceiling: {spread(results.ratios('mercato', 'ceiling'))};"
         f" Python ceiling ÷ pgbench: {spread(results.ratios('ceiling', 'pgbench'))}.",
+        f"Mercato's CPU per checkout (this process, `time.process_time()`):"
+        f" {statistics.median(results.mercato_cpu_ms):.2f} ms (per round:"
+        f" {', '.join(f'{cpu:.2f}' for cpu in results.mercato_cpu_ms)}).",
         f"Zero oversell: {results.orders_checked:,} orders checked against the stock"
         f" (reserved = pending orders' units, never above on hand); last items:"
         f" {LAST_BUYERS} buyers for {LAST_UNITS} units made {results.last_items_orders} orders.",
