@@ -1,10 +1,10 @@
 """Catalog: categories, products with options and variants, prices, stock, images, tags.
 
 Other contexts use only what this package exports (an import-linter contract holds it):
-look up sellable variants with their price in a currency, reserve, release or commit stock
-inside their own unit of work, and ask whether customers may see exact stock counts.
-Exports load lazily: importing the package (as every `mercato.catalog.*` import does)
-costs nothing.
+look up sellable variants with their price in a currency, reserve (or hold, priced, then
+reserve), release or commit stock inside their own unit of work, and ask whether customers
+may see exact stock counts. Exports load lazily: importing the package (as every
+`mercato.catalog.*` import does) costs nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mercato.catalog.config import stock_counts_exposed
     from mercato.catalog.errors import OutOfStock, StockNotReserved
-    from mercato.catalog.reservations import commit_stock, release_stock, reserve_stock
+    from mercato.catalog.reservations import (
+        HeldStock,
+        commit_stock,
+        hold_stock,
+        release_stock,
+        reserve_held,
+        reserve_stock,
+    )
     from mercato.catalog.sellable import SellableVariant, StockLine, sellable_variants
 
 _EXPORTS = {
@@ -25,18 +32,24 @@ _EXPORTS = {
     "SellableVariant": "mercato.catalog.sellable",
     "sellable_variants": "mercato.catalog.sellable",
     "reserve_stock": "mercato.catalog.reservations",
+    "HeldStock": "mercato.catalog.reservations",
+    "hold_stock": "mercato.catalog.reservations",
+    "reserve_held": "mercato.catalog.reservations",
     "release_stock": "mercato.catalog.reservations",
     "commit_stock": "mercato.catalog.reservations",
     "stock_counts_exposed": "mercato.catalog.config",
 }
 
 __all__ = [
+    "HeldStock",
     "OutOfStock",
     "SellableVariant",
     "StockLine",
     "StockNotReserved",
     "commit_stock",
+    "hold_stock",
     "release_stock",
+    "reserve_held",
     "reserve_stock",
     "sellable_variants",
     "stock_counts_exposed",

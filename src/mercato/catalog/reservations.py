@@ -20,24 +20,41 @@ from mercato.catalog.cache import STOCK_LEVEL_CHANGE
 from mercato.catalog.changes import publish_change
 from mercato.catalog.errors import OutOfStock, StockNotReserved
 from mercato.catalog.events import ProductChanged
-from mercato.catalog.sellable import StockLine
+from mercato.catalog.sellable import SellableVariant, StockLine
 from mercato.catalog.summary import refresh_in_stock
 from mercato.platform.db.database import WriteSession
 from mercato.platform.db.uow import UnitOfWork
 
-# `live`: reserving needs a live variant of a live product; releasing and committing
-# what was reserved must work whatever happened to the product since.
-_LOCK = """
-SELECT s.variant_id, s.on_hand, s.reserved, v.product_id, p.slug
-FROM catalog_variant_stock s
-JOIN catalog_variant v ON v.id = s.variant_id
-JOIN catalog_product p ON p.id = v.product_id
-WHERE s.variant_id = ANY(CAST(:variant_ids AS uuid[])) {live}
-ORDER BY s.variant_id
-FOR UPDATE OF s
-"""
-_LOCK_LIVE = text(_LOCK.format(live="AND v.deleted_at IS NULL AND p.deleted_at IS NULL"))
-_LOCK_ANY = text(_LOCK.format(live=""))
+# Releasing and committing what was reserved must work whatever happened to the product
+# since; reserving (`_HOLD`) needs a live variant of a live product.
+_LOCK_ANY = text(
+    """
+    SELECT s.variant_id, s.on_hand, s.reserved, v.product_id, p.slug
+    FROM catalog_variant_stock s
+    JOIN catalog_variant v ON v.id = s.variant_id
+    JOIN catalog_product p ON p.id = v.product_id
+    WHERE s.variant_id = ANY(CAST(:variant_ids AS uuid[]))
+    ORDER BY s.variant_id
+    FOR UPDATE OF s
+    """
+)
+# The live variants' stock rows locked, with what each sells for in :currency (what
+# `sellable_variants` answers): a checkout prices the lines it reserves in the same statement.
+_HOLD = text(
+    """
+    SELECT s.variant_id, s.on_hand, s.reserved, v.product_id, p.slug, p.category_id, v.sku,
+           p.name, array_to_string(v.option_values, ' / ') AS title, pr.amount_minor,
+           p.status = 'active' AND v.status = 'active' AS purchasable
+    FROM catalog_variant_stock s
+    JOIN catalog_variant v ON v.id = s.variant_id
+    JOIN catalog_product p ON p.id = v.product_id
+    LEFT JOIN catalog_variant_price pr ON pr.variant_id = v.id AND pr.currency = :currency
+    WHERE s.variant_id = ANY(CAST(:variant_ids AS uuid[]))
+      AND v.deleted_at IS NULL AND p.deleted_at IS NULL
+    ORDER BY s.variant_id
+    FOR UPDATE OF s
+    """
+)
 _APPLY = """
 UPDATE catalog_variant_stock AS s SET {change}, updated_at = now()
 FROM unnest(CAST(:variant_ids AS uuid[]), CAST(:quantities AS integer[])) AS l(variant_id, q)
@@ -69,11 +86,9 @@ def merged(lines: Sequence[StockLine]) -> dict[uuid.UUID, int]:
 
 
 async def _lock(
-    session: WriteSession, quantities: dict[uuid.UUID, int], *, live: bool
+    session: WriteSession, quantities: dict[uuid.UUID, int]
 ) -> dict[uuid.UUID, _Locked]:
-    rows = await session.execute(
-        _LOCK_LIVE if live else _LOCK_ANY, {"variant_ids": list(quantities)}
-    )
+    rows = await session.execute(_LOCK_ANY, {"variant_ids": list(quantities)})
     return {
         row.variant_id: _Locked(row.on_hand, row.reserved, row.product_id, row.slug) for row in rows
     }
@@ -91,9 +106,9 @@ async def _apply(
     crossed zero, and publish a stock change per product: `stock` (public reads retire)
     where a variant's availability crossed zero, else `stock_level` (a checkout that
     leaves units on the shelf does not empty every cache)."""
-    await uow.session.execute(
-        statement,
-        {"variant_ids": list(quantities), "quantities": list(quantities.values())},
+    query = uow.queries.get(("catalog.reservations.apply", statement.text), lambda: statement)
+    await uow.fetch(
+        query, {"variant_ids": list(quantities), "quantities": list(quantities.values())}
     )
     await refresh_in_stock(uow.session, flipping)
     for product_id, slug in sorted({(row.product_id, row.slug) for row in locked.values()}):
@@ -110,13 +125,57 @@ async def _apply(
         )
 
 
-async def reserve_stock(uow: UnitOfWork, lines: Sequence[StockLine]) -> None:
-    """Reserve every line or none: `OutOfStock` names the variants short of units (an
-    unknown or deleted variant has none)."""
+@dataclass(frozen=True, slots=True)
+class HeldStock:
+    """The stock rows of live variants locked for a reservation (`hold_stock`), and what
+    each variant sells for: check them, then `reserve_held` (same unit of work)."""
+
+    quantities: dict[uuid.UUID, int]
+    locked: dict[uuid.UUID, _Locked]
+    # The live variants among the lines (unknown or deleted ones are absent).
+    variants: dict[uuid.UUID, SellableVariant]
+
+
+async def hold_stock(
+    uow: UnitOfWork, lines: Sequence[StockLine], *, currency: str | None
+) -> HeldStock:
+    """Lock the lines' stock rows (variant-id order) and, given a `currency`, price their
+    variants in it, in one statement; nothing is reserved yet."""
     quantities = merged(lines)
     if not quantities:
+        return HeldStock({}, {}, {})
+    query = uow.queries.get("catalog.reservations.hold", lambda: _HOLD)
+    rows = await uow.fetch(query, {"variant_ids": list(quantities), "currency": currency})
+    locked = {}
+    variants = {}
+    for row in rows:
+        variant_id = row["variant_id"]
+        locked[variant_id] = _Locked(
+            row["on_hand"], row["reserved"], row["product_id"], row["slug"]
+        )
+        if currency is None:
+            continue
+        variants[variant_id] = SellableVariant(
+            variant_id=variant_id,
+            product_id=row["product_id"],
+            category_id=row["category_id"],
+            sku=row["sku"],
+            product_name=row["name"],
+            title=row["title"],
+            currency=currency,
+            unit_price_minor=row["amount_minor"],
+            available_quantity=max(row["on_hand"] - row["reserved"], 0),
+            purchasable=row["purchasable"],
+        )
+    return HeldStock(quantities, locked, variants)
+
+
+async def reserve_held(uow: UnitOfWork, held: HeldStock) -> None:
+    """Reserve every held line or none: `OutOfStock` names the variants short of units (an
+    unknown or deleted variant has none)."""
+    quantities, locked = held.quantities, held.locked
+    if not quantities:
         return
-    locked = await _lock(uow.session, quantities, live=True)
     short = [
         variant_id
         for variant_id, quantity in quantities.items()
@@ -133,11 +192,16 @@ async def reserve_stock(uow: UnitOfWork, lines: Sequence[StockLine]) -> None:
     await _apply(uow, _RESERVE, quantities, locked, flipping=flipping)
 
 
+async def reserve_stock(uow: UnitOfWork, lines: Sequence[StockLine]) -> None:
+    """Reserve every line or none (`hold_stock`, then `reserve_held`)."""
+    await reserve_held(uow, await hold_stock(uow, lines, currency=None))
+
+
 async def _reserved_lines(
     uow: UnitOfWork, lines: Sequence[StockLine]
 ) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, _Locked]]:
     quantities = merged(lines)
-    locked = await _lock(uow.session, quantities, live=False) if quantities else {}
+    locked = await _lock(uow.session, quantities) if quantities else {}
     short = [
         variant_id
         for variant_id, quantity in quantities.items()

@@ -17,7 +17,6 @@ from mercato.orders.auth import OWN_ORDERS, Customer, OrdersDep
 from mercato.orders.carts import CartLimits, CartOwner
 from mercato.orders.checkout import Checkout, place_order
 from mercato.orders.errors import CartNotFound, PaymentsUnavailable
-from mercato.orders.models import Order, OrderLine
 from mercato.orders.reads import customer_orders, order_view
 from mercato.orders.repository import OrdersReads
 from mercato.orders.saga import customer_actor
@@ -270,13 +269,13 @@ def _ttl(orders: OrdersServices) -> dt.timedelta:
     return dt.timedelta(seconds=orders.settings.reservation_ttl_s)
 
 
-def _placed_answer(order: Order, lines: list[OrderLine]) -> Response:
+def _placed_answer(order_id: uuid.UUID) -> Response:
     """What the idempotency key keeps: the order's id only (a replay renders the order as
     it is then), so no address or other personal data sits in the key table for 24 h."""
     return JSONResponse(
-        {"id": str(order.id)},
+        {"id": str(order_id)},
         status_code=201,
-        headers={"Location": f"/api/v1/orders/{order.id}"},
+        headers={"Location": f"/api/v1/orders/{order_id}"},
     )
 
 

@@ -426,11 +426,16 @@ async def price_cart(session: AsyncSession, cart: Cart, *, field_keys: FieldKeyR
 
 
 def _priced(line: CartLine, variant: SellableVariant | None) -> PricedLine:
+    return PricedLine(line, variant, availability_of(variant, line.quantity))
+
+
+def availability_of(variant: SellableVariant | None, quantity: int) -> Availability:
+    """Whether `quantity` units of the variant (None: gone) can be bought now."""
     if variant is None or not variant.purchasable or variant.unit_price_minor is None:
-        return PricedLine(line, variant, Availability.UNAVAILABLE)
-    if variant.available_quantity < line.quantity:
-        return PricedLine(line, variant, Availability.NOT_ENOUGH)
-    return PricedLine(line, variant, Availability.AVAILABLE)
+        return Availability.UNAVAILABLE
+    if variant.available_quantity < quantity:
+        return Availability.NOT_ENOUGH
+    return Availability.AVAILABLE
 
 
 def require_shipping_price(cart: PricedCart) -> int:

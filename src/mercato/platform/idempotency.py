@@ -25,7 +25,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select, update
+import orjson
+from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,6 +35,7 @@ from starlette.responses import Response
 
 from mercato.platform.db.database import Database
 from mercato.platform.db.metadata import Base
+from mercato.platform.db.uow import UnitOfWork
 from mercato.platform.errors import BadRequest, Conflict, Invalid
 
 HEADER = "Idempotency-Key"
@@ -174,6 +176,13 @@ async def claim_in(
     )
     if claimed is not None:
         return None
+    return await _claimed_before(session, scope=scope, key=key, fingerprint=fingerprint)
+
+
+async def _claimed_before(
+    session: AsyncSession, *, scope: str, key: str, fingerprint: bytes
+) -> Response | None:
+    """The key was there already: reclaimed (None), replayed, or refused."""
     # Someone has it: reclaim it only if it was abandoned (its process died mid-request).
     reclaimed = await session.scalar(
         update(IdempotencyKey)
@@ -246,6 +255,39 @@ class KeyClaim:
 
     async def complete_in(self, session: AsyncSession, response: Response) -> None:
         await complete_in(session, scope=self.scope, key=self.key, response=response)
+
+    async def claim_on(self, uow: UnitOfWork) -> Response | None:
+        """`claim_in` for a hot path: the claim as a compiled statement (`uow.fetch`)."""
+        query = uow.queries.get("platform.idempotency.claim", lambda: _CLAIM)
+        values = {"scope": self.scope, "key": self.key, "fingerprint": self.fingerprint}
+        if await uow.fetch(query, values):
+            return None
+        return await _claimed_before(
+            uow.session, scope=self.scope, key=self.key, fingerprint=self.fingerprint
+        )
+
+    async def complete_on(self, uow: UnitOfWork, response: Response) -> None:
+        """`complete_in` for a hot path: a compiled statement (`uow.fetch`)."""
+        query = uow.queries.get("platform.idempotency.complete", lambda: _COMPLETE)
+        values = {
+            "scope": self.scope,
+            "key": self.key,
+            "status": response.status_code,
+            "headers": orjson.dumps(_replayed_headers(response)).decode(),
+            "body": bytes(response.body),
+        }
+        await uow.fetch(query, values)
+
+
+_CLAIM = text(
+    "INSERT INTO platform_idempotency_key (scope, key, fingerprint)"
+    " VALUES (:scope, :key, :fingerprint) ON CONFLICT DO NOTHING RETURNING key"
+)
+_COMPLETE = text(
+    "UPDATE platform_idempotency_key SET completed_at = now(), response_status = :status,"
+    " response_headers = CAST(:headers AS jsonb), response_body = :body"
+    " WHERE scope = :scope AND key = :key"
+)
 
 
 def required_key(request: Request) -> str:

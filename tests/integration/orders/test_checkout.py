@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from mercato.catalog import OutOfStock
-from mercato.orders.errors import CartEmpty, TooManyPendingOrders
+from mercato.orders.errors import CartChanged, CartEmpty, TooManyPendingOrders
 from mercato.orders.saga_payments import create_intent_step
 from mercato.platform.ids import uuid7
 from tests.integration.orders.conftest import Shop
@@ -136,3 +136,58 @@ async def test_the_intent_is_created_at_payments_with_the_order_id_as_its_key(
     )
     assert saga == f"(intent_created,{intent.id})"
     assert isinstance(uuid.UUID(str(intent.id)), uuid.UUID)
+
+
+async def test_the_order_keeps_each_line_in_cart_order_with_its_history_and_event(
+    shop: Shop,
+) -> None:
+    first, second = await shop.variant(on_hand=5, price_minor=700), await shop.variant(on_hand=5)
+    customer = uuid7()
+    await shop.ready_cart(customer, {second: 1, first: 3})
+    version = await shop.scalar(
+        "SELECT version FROM orders_cart WHERE customer_id = :c", c=customer
+    )
+
+    placed = await shop.checkout(customer)
+
+    lines = await shop.scalar(
+        "SELECT string_agg(row(position, variant_id, unit_price_minor, quantity,"
+        " line_total_minor)::text, ' ' ORDER BY position)"
+        " FROM orders_order_line WHERE order_id = :id",
+        id=placed.order_id,
+    )
+    assert lines == f"(0,{second},1000,1,1000) (1,{first},700,3,2100)"
+    history = await shop.scalar(
+        "SELECT string_agg(row(from_status, to_status, event, actor)::text, ' ')"
+        " FROM orders_order_history WHERE order_id = :id",
+        id=placed.order_id,
+    )
+    assert history == f"(,pending_payment,placed,customer:{customer})"
+    event = await shop.scalar(
+        "SELECT envelope -> 'payload' FROM platform_outbox"
+        " WHERE name = 'orders.order.placed' AND aggregate_id = :id",
+        id=str(placed.order_id),
+    )
+    assert isinstance(event, dict)
+    assert [(line["variant_id"], line["quantity"]) for line in event["lines"]] == [
+        (str(second), 1),
+        (str(first), 3),
+    ]
+    assert isinstance(version, int)
+    after = await shop.scalar("SELECT version FROM orders_cart WHERE customer_id = :c", c=customer)
+    assert after == version + 1  # the cart's change is visible to concurrent editors
+
+
+async def test_a_line_no_longer_for_sale_stops_the_checkout_before_any_reservation(
+    shop: Shop,
+) -> None:
+    on_sale, archived = await shop.variant(on_hand=5), await shop.variant(on_hand=5)
+    customer = uuid7()
+    await shop.ready_cart(customer, {on_sale: 1, archived: 1})
+    await shop.execute("UPDATE catalog_variant SET status = 'archived' WHERE id = :id", id=archived)
+
+    with pytest.raises(CartChanged):
+        await shop.checkout(customer)
+
+    assert await shop.stock(on_sale) == (5, 0)
+    assert await shop.stock(archived) == (5, 0)

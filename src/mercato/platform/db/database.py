@@ -281,6 +281,23 @@ async def _fetch_custom_planned(
 DriverRow = dict[str, Any]
 
 
+async def transaction_connection(session: AsyncSession) -> PoolProxiedConnection:
+    """The pooled connection under `session`'s transaction, that transaction begun on the
+    server, for compiled statements sent straight through the driver (`driver_rows`) in it.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it executes
+    itself; a statement sent past it would run outside any transaction (and its COMMIT
+    would be a no-op), so the adapter's transaction is started here, the way its own first
+    statement would (under its mutex), and it commits or rolls back as usual."""
+    connection = await session.connection()
+    pooled = await connection.get_raw_connection()
+    adapter: Any = pooled.dbapi_connection
+    async with adapter._execute_mutex:
+        if adapter._transaction is None:
+            await adapter._start_transaction()
+    return pooled
+
+
 async def driver_rows(
     pooled: PoolProxiedConnection,
     query: CompiledQuery,

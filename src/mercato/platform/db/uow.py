@@ -7,15 +7,23 @@ an exception half-way through a use case leaves no partial write behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import structlog
+from sqlalchemy.pool import PoolProxiedConnection
 
 from mercato.platform.db.changes import Changes, changes_of
-from mercato.platform.db.database import Database, WriteSession
+from mercato.platform.db.compiled import CompiledQuery, QueryCache
+from mercato.platform.db.database import (
+    Database,
+    DriverRow,
+    WriteSession,
+    driver_rows,
+    transaction_connection,
+)
 from mercato.platform.db.replica import after_replica_replay
 from mercato.platform.events import outbox
 from mercato.platform.events.contracts import Envelope, EventPayload
@@ -54,6 +62,7 @@ class UnitOfWork:
         self._commit_listeners = tuple(commit_listeners)
         self._change_events = tuple(change_events)
         self._session: WriteSession | None = None
+        self._connection: PoolProxiedConnection | None = None
         self._committed = False
         self._events: list[Envelope] = []
         self._jobs: list[JobRequest] = []
@@ -85,8 +94,23 @@ class UnitOfWork:
             if not self._committed:
                 await session.rollback()
         finally:
+            self._connection = None
             await session.close()
             self._session = None
+
+    @property
+    def queries(self) -> QueryCache:
+        """Compiled statements by shape (`compiled.py`), for `fetch`."""
+        return self._database.queries
+
+    async def fetch(self, query: CompiledQuery, values: Mapping[str, Any]) -> list[DriverRow]:
+        """Send a compiled statement in this transaction, straight through the driver: for
+        hot paths, where building, compiling and flushing through the ORM costs more CPU
+        than PostgreSQL spends on the statement. ORM writes are flushed by then or come
+        after (the session does not autoflush): keep them in statement order."""
+        if self._connection is None:
+            self._connection = await transaction_connection(self.session)
+        return await driver_rows(self._connection, query, values)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -121,9 +145,10 @@ class UnitOfWork:
         for derive in self._change_events:
             for event, aggregate_id in derive(changes):
                 self.publish(event, aggregate_id=aggregate_id)
-        await outbox.stage(self.session, self._events)
+        await outbox.stage(self, self._events)
         await queue.stage(self.session, self._jobs)
         await self.session.commit()
+        self._connection = None
         self._committed = True
         self._events = []
         self._jobs = []
