@@ -7,7 +7,7 @@ surface (variant-id order: concurrent checkouts cannot deadlock), checked, then 
 (all lines or none, against the locked rows: no oversell), the order written with a price
 snapshot of each line and `reserved_until`, its saga row and history, the cart emptied,
 the answer stored with the key, and the `orders.order.placed` event. Then, outside it, the
-payments service is asked for the intent (`saga.create_intent_step`); if it cannot be
+payments service is asked for the intent (`saga_payments.create_intent_step`); if it cannot be
 reached the order waits for the saga's job and the answer says the payment step is pending.
 
 Eight statements in all, compiled once and sent through the driver
