@@ -12,7 +12,7 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from mercato.orders import carts, lifecycle
+from mercato.orders import carts, lifecycle, priced_carts
 from mercato.orders.auth import OWN_ORDERS, Customer, OrdersDep
 from mercato.orders.carts import CartLimits, CartOwner
 from mercato.orders.checkout import Checkout, place_order
@@ -98,7 +98,7 @@ async def _cart(
 ) -> CartOut:
     # The primary: the caller reads its own write.
     async with runtime.database.session() as session:
-        priced = await carts.read_cart(
+        priced = await priced_carts.read_cart(
             session,
             owner=owner,
             field_keys=orders.field_keys,

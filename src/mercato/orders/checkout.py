@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from mercato.catalog import HeldStock, hold_stock, reserve_held
 from mercato.orders.addresses import open_address, seal_address
-from mercato.orders.carts import CART_TABLE, Availability, availability_of
+from mercato.orders.carts import CART_TABLE
 from mercato.orders.checkout_statements import (
     CheckoutCart,
     NewOrder,
@@ -36,6 +36,7 @@ from mercato.orders.checkout_statements import (
 )
 from mercato.orders.errors import CartChanged, CartEmpty, CartNotReady, TooManyPendingOrders
 from mercato.orders.events import OrderLinePlaced, OrderPlaced
+from mercato.orders.priced_carts import Availability, availability_of
 from mercato.orders.pricing import totals
 from mercato.orders.saga import customer_actor
 from mercato.platform.clock import utc_now

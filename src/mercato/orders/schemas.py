@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mercato.orders.addresses import COUNTRIES, ShippingAddress
-from mercato.orders.carts import PricedCart, PricedLine
 from mercato.orders.models import (
     MAX_MINOR,
     CheckoutSaga,
@@ -20,6 +19,7 @@ from mercato.orders.models import (
     ShippingPrice,
     TaxRate,
 )
+from mercato.orders.priced_carts import PricedCart, PricedLine
 from mercato.orders.states import OrderStatus
 from mercato.platform.money import is_known_currency
 from mercato.platform.validation import SafeLine
