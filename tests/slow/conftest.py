@@ -1,11 +1,13 @@
 """The slow suite's cluster: the whole topology (`mercato cluster up`: nginx, 3 API, 2
 payments, primary + replica, Redis, NATS JetStream, 2 workers), once per session, in a
 data directory of its own and on ports of its own (18700+, or MERCATO_SLOW_BASE_PORT when
-another session holds those)."""
+another session holds those). MERCATO_SLOW_KEEP_LOGS=<dir> copies the cluster's logs there
+before the data directory is removed, to read what happened in a failed run."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -30,6 +32,8 @@ def cluster() -> Iterator[clusters.Cluster]:
         yield running
     finally:
         clusters.stop(running)
+        if keep := os.environ.get("MERCATO_SLOW_KEEP_LOGS"):
+            shutil.copytree(running.layout.logs, keep, dirs_exist_ok=True)
         clusters.remove(data)
 
 

@@ -5,6 +5,7 @@ and every order settled (paid or canceled) once the saga has run."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 import uuid
@@ -265,16 +266,49 @@ async def _buy(http: httpx.AsyncClient, auth: dict[str, str], figures: Figures) 
     figures.outcomes["placed"] += 1
     figures.orders[order_id] = key
     confirm_url = await _confirm_url(http, auth, order, figures)
-    paid = await _until_answered(
-        lambda: http.post(
-            confirm_url,
-            headers={**auth, "Idempotency-Key": f"{key}-pay"},
-            json={"payment_method": "pm_card_visa"},
-        ),
-        figures,
-        step="confirm",
-    )
-    figures.outcomes[f"confirm {paid.status_code} {paid.json().get('status')}"] += 1
+    await _pay(http, auth, confirm_url, key, figures)
+
+
+async def _pay(
+    http: httpx.AsyncClient, auth: dict[str, str], confirm_url: str, key: str, figures: Figures
+) -> None:
+    """Confirm with the test card. A 409 "in flight" means the first confirmation's process
+    died with the attempt stored: read the intent until the reconciler has settled it, and
+    pay again (a new key) if that attempt did not."""
+    for round_number in range(3):
+        headers = {**auth, "Idempotency-Key": f"{key}-pay-{round_number}"}
+        paid = await _until_answered(
+            functools.partial(
+                http.post, confirm_url, headers=headers, json={"payment_method": "pm_card_visa"}
+            ),
+            figures,
+            step="confirm",
+        )
+        body = paid.json()
+        figures.outcomes[f"confirm {paid.status_code} {body.get('status')}"] += 1
+        if paid.status_code != 409 or "in-flight" not in body.get("type", ""):
+            return
+        if await _settled_intent(http, auth, confirm_url.removesuffix("/confirm"), figures):
+            return
+    pytest.fail(f"not paid after 3 confirmations: {confirm_url}")
+
+
+async def _settled_intent(
+    http: httpx.AsyncClient, auth: dict[str, str], intent_url: str, figures: Figures
+) -> bool:
+    """Wait (bounded) for the intent to leave `processing`: True when it is paid."""
+    deadline = time.monotonic() + 90.0
+    while time.monotonic() < deadline:
+        read = await _until_answered(
+            lambda: http.get(intent_url, headers=auth), figures, step="intent read"
+        )
+        assert read.status_code == 200, read.text
+        status: str = read.json()["status"]
+        if status != "processing":
+            figures.outcomes[f"intent settled {status}"] += 1
+            return status == "succeeded"
+        await asyncio.sleep(1.0)
+    pytest.fail(f"{intent_url} still processing after 90 s")
 
 
 async def _confirm_url(

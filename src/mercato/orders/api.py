@@ -253,16 +253,25 @@ async def checkout(
     )
     if placed.order_id is None:  # a replay: the same order, as it is now
         order_id = uuid.UUID(orjson.loads(bytes(placed.response.body))["id"])
+        # The first request may have died between its commit and its call to payments
+        # (the client retries because it got no answer): the retry asks for the intent.
+        await _prepare_payment(runtime, orders, order_id)
         return await _order_response(
             runtime, orders, order_id, status_code=placed.response.status_code, replayed=True
         )
+    await _prepare_payment(runtime, orders, placed.order_id)
+    return await _order_response(runtime, orders, placed.order_id, status_code=201)
+
+
+async def _prepare_payment(runtime: Runtime, orders: OrdersServices, order_id: uuid.UUID) -> None:
+    """Create the order's intent if it still has none (the payments key is the order id:
+    one intent however often this runs); payments away, a job creates it later."""
     try:
-        await create_intent_step(runtime.unit_of_work, orders.payments, order_id=placed.order_id)
+        await create_intent_step(runtime.unit_of_work, orders.payments, order_id=order_id)
     except PaymentsUnavailable as unavailable:
         await retry_create_intent_later(
-            runtime.unit_of_work(), order_id=placed.order_id, error=unavailable.detail
+            runtime.unit_of_work(), order_id=order_id, error=unavailable.detail
         )
-    return await _order_response(runtime, orders, placed.order_id, status_code=201)
 
 
 def _ttl(orders: OrdersServices) -> dt.timedelta:

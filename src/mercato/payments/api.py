@@ -126,24 +126,22 @@ async def confirm_intent(
     caller: Caller,
     request: Request,
     payments: PaymentsDep,
-    database: DatabaseDep,
     uow: UnitOfWorkDep,
 ) -> Response:
     """The answer says how it went: `succeeded`, `requires_capture`, `requires_action` (see
     `next_action`), `requires_payment_method` (declined: see `last_payment_error`), or
     `processing` (the provider will tell; poll or wait for the event)."""
-    async with idempotent(request, database, scope=f"payments:{caller.user_id}") as guard:
-        if guard.replay is not None:
-            return guard.replay
-        intent = await confirmation.confirm_intent(
-            intent_id=intent_id,
-            confirm=body,
-            principal=caller,
-            gateway=payments.gateway,
-            uow=uow,
-            recheck_after=payments.recheck_after,
-        )
-        return await guard.finish(_intent_response(intent))
+    # The key is claimed with the attempt and answered with its outcome (see confirmation).
+    claim = await KeyClaim.optional(request, scope=f"payments:{caller.user_id}")
+    return await confirmation.confirm_intent(
+        intent_id=intent_id,
+        confirm=body,
+        principal=caller,
+        gateway=payments.gateway,
+        uow=uow,
+        recheck_after=payments.recheck_after,
+        answer=confirmation.Answer(claim, _intent_response),
+    )
 
 
 @router.post(

@@ -16,14 +16,22 @@ Three steps, each durable before the next (the recovery points of a payment):
 A process killed between 1 and 3 leaves a `pending` attempt: the reconciler resolves it
 the same way (the provider finds the payment by our reference, or answers the repeated
 call with the first outcome).
+
+The request's Idempotency-Key is claimed in step 1's transaction and its answer stored in
+step 3's: a process killed before the attempt exists leaves no claim behind, so the
+client's retry runs at once; one killed after it leaves the key in flight (409) while the
+reconciler settles the attempt, and the client reads the intent to learn the outcome.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
+from starlette.responses import Response
 
 from mercato.payments.errors import (
     IntentNotFound,
@@ -45,9 +53,26 @@ from mercato.payments.tasks import reconcile_attempt_job
 from mercato.platform.auth import Principal
 from mercato.platform.clock import utc_now
 from mercato.platform.db.uow import UnitOfWork
+from mercato.platform.idempotency import KeyClaim
 from mercato.platform.ids import uuid7
 
 logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How the confirmation's answer is kept: the request's key (None without one) and
+    the function that renders the intent as the response stored with it."""
+
+    claim: KeyClaim | None
+    render: Callable[[PaymentIntent], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    attempt_id: uuid.UUID
+    provider_payment_id: str | None
+    request: CreatePayment
 
 
 async def confirm_intent(
@@ -58,19 +83,25 @@ async def confirm_intent(
     gateway: PaymentGateway,
     uow: UnitOfWork,
     recheck_after: dt.timedelta,
-) -> PaymentIntent:
-    """Pay the intent with `confirm.payment_method` (see the module docstring)."""
-    attempt_id, provider_payment_id, request = await _start(
+    answer: Answer,
+) -> Response:
+    """Pay the intent with `confirm.payment_method` (see the module docstring); the
+    rendered intent, or the answer stored with a replayed key."""
+    started = await _start(
         uow,
         intent_id=intent_id,
         confirm=confirm,
         principal=principal,
+        claim=answer.claim,
         # Past the gateway's deadline: the call has ended one way or another by then.
         check_at=utc_now() + gateway.deadline + recheck_after,
     )
+    if isinstance(started, Response):
+        return started
+    attempt_id, provider_payment_id = started.attempt_id, started.provider_payment_id
     if provider_payment_id is None:
         created = await gateway.create_payment(
-            request,
+            started.request,
             idempotency_key=derive_idempotency_key(ProviderOperation.CREATE, object_id=intent_id),
         )
         if not isinstance(created, Answered):
@@ -80,6 +111,7 @@ async def confirm_intent(
                 attempt_id=attempt_id,
                 result=created,
                 recheck_after=recheck_after,
+                answer=answer,
             )
         provider_payment_id = created.value.provider_id
         await _remember_provider_payment(uow, intent_id, provider_payment_id)
@@ -90,7 +122,12 @@ async def confirm_intent(
         idempotency_key=derive_idempotency_key(ProviderOperation.CONFIRM, object_id=attempt_id),
     )
     return await _finish(
-        uow, intent_id=intent_id, attempt_id=attempt_id, result=result, recheck_after=recheck_after
+        uow,
+        intent_id=intent_id,
+        attempt_id=attempt_id,
+        result=result,
+        recheck_after=recheck_after,
+        answer=answer,
     )
 
 
@@ -100,12 +137,16 @@ async def _start(
     intent_id: uuid.UUID,
     confirm: ConfirmIn,
     principal: Principal,
+    claim: KeyClaim | None,
     check_at: dt.datetime,
-) -> tuple[uuid.UUID, str | None, CreatePayment]:
-    """Recovery point 1: the attempt and its key are stored, the intent is `processing`,
-    and the attempt's check is queued with them: if this process dies before the answer is
-    recorded, a worker asks the provider at `check_at` (a no-op if it was recorded)."""
+) -> _Started | Response:
+    """Recovery point 1: the key claimed, the attempt and its provider key stored, the
+    intent `processing`, and the attempt's check queued with them: if this process dies
+    before the answer is recorded, a worker asks the provider at `check_at` (a no-op if it
+    was recorded). A replayed key: its stored answer."""
     async with uow:
+        if claim is not None and (replay := await claim.claim_in(uow.session)) is not None:
+            return replay
         payments = PaymentsRepository(uow.session)
         intent = await payments.intent_for_update(intent_id)
         if intent is None or not may_act_on(principal, intent):
@@ -138,7 +179,7 @@ async def _start(
         capture_method=CaptureMethod(intent.capture_method),
         metadata={"order_reference": intent.order_reference},
     )
-    return attempt_id, intent.provider_payment_id, request
+    return _Started(attempt_id, intent.provider_payment_id, request)
 
 
 async def _remember_provider_payment(
@@ -158,8 +199,10 @@ async def _finish(
     attempt_id: uuid.UUID,
     result: WriteResult[ProviderPayment],
     recheck_after: dt.timedelta,
-) -> PaymentIntent:
-    """Recovery point 3: what the provider said (or that we do not know) is recorded."""
+    answer: Answer,
+) -> Response:
+    """Recovery point 3: what the provider said (or that we do not know) is recorded, with
+    the answer kept for the key; a refusal gives the key up (the retry runs for real)."""
     async with uow:
         payments = PaymentsRepository(uow.session)
         intent = await payments.intent_for_update(intent_id)
@@ -192,10 +235,17 @@ async def _finish(
                         reconcile_attempt_job(attempt_id=attempt.id, at=attempt.next_check_at)
                     )
                     logger.warning("payment_outcome_unknown", intent_id=str(intent.id), cause=cause)
+        await uow.session.flush()
+        response = answer.render(intent)
+        if answer.claim is not None:
+            if refusal is None:
+                await answer.claim.complete_in(uow.session, response)
+            else:
+                await answer.claim.release_in(uow.session)
         await uow.commit()
     if refusal is not None:
         raise refusal
-    return intent
+    return response
 
 
 async def _fail(

@@ -104,14 +104,10 @@ class Guard:
     async def release(self) -> None:
         if not self.claimed:
             return
+        assert self._scope is not None
+        assert self._key is not None
         async with self._database.session() as session, session.begin():
-            await session.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.scope == self._scope,
-                    IdempotencyKey.key == self._key,
-                    IdempotencyKey.completed_at.is_(None),
-                )
-            )
+            await release_in(session, scope=self._scope, key=self._key)
 
 
 def _checked_key(raw: str) -> str:
@@ -231,6 +227,17 @@ async def complete_in(session: AsyncSession, *, scope: str, key: str, response: 
     )
 
 
+async def release_in(session: AsyncSession, *, scope: str, key: str) -> None:
+    """Give up a claim not yet completed: the retry runs for real."""
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+            IdempotencyKey.completed_at.is_(None),
+        )
+    )
+
+
 def _replayed_headers(response: Response) -> dict[str, str]:
     return {
         name: value for name, value in response.headers.items() if name.lower() in _STORED_HEADERS
@@ -250,11 +257,22 @@ class KeyClaim:
         """The claim of a request that must carry a key (400 without one)."""
         return cls(scope, required_key(request), await fingerprint_of(request))
 
+    @classmethod
+    async def optional(cls, request: Request, *, scope: str) -> KeyClaim | None:
+        """The claim of a request that may carry a key; None without one."""
+        raw = request.headers.get(HEADER)
+        if raw is None:
+            return None
+        return cls(scope, _checked_key(raw), await fingerprint_of(request))
+
     async def claim_in(self, session: AsyncSession) -> Response | None:
         return await claim_in(session, scope=self.scope, key=self.key, fingerprint=self.fingerprint)
 
     async def complete_in(self, session: AsyncSession, response: Response) -> None:
         await complete_in(session, scope=self.scope, key=self.key, response=response)
+
+    async def release_in(self, session: AsyncSession) -> None:
+        await release_in(session, scope=self.scope, key=self.key)
 
     async def claim_on(self, uow: UnitOfWork) -> Response | None:
         """`claim_in` for a hot path: the claim as a compiled statement (`uow.fetch`)."""

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mercato.orders import api as orders_api
 from mercato.platform.config import Settings
 from tests.integration.orders.conftest import Shop
 from tests.integration.orders.http_support import api_of, signed_in
@@ -202,6 +203,43 @@ async def test_shipping_sets_totals_and_a_price_change_is_signalled(
     assert changed["lines"][0]["price_changed"] is True
     assert changed["lines"][0]["added_unit_price_minor"] == 1999
     assert changed["lines"][0]["unit_price_minor"] == 2199
+
+
+async def test_a_checkout_retried_after_its_process_died_before_calling_payments_gets_its_intent(
+    api: httpx.AsyncClient, shop: Shop, shop_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request committed the order and died before asking payments (the client
+    saw no answer): the retry with the same key answers the same order, ready to pay."""
+    variant = await shop.variant(on_hand=1, price_minor=1_000)
+    me = await customer(api, shop_settings)
+    await api.post(
+        "/api/v1/cart/lines",
+        json={"variant_id": str(variant), "quantity": 1, "currency": "EUR"},
+        headers=me,
+    )
+    await api.put(
+        "/api/v1/cart/shipping", json={"address": ADDRESS, "method": "standard"}, headers=me
+    )
+
+    async def died(*args: object, **kwargs: object) -> None:
+        raise ConnectionAbortedError("the process died after its commit")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(orders_api, "create_intent_step", died)
+        lost = await api.post("/api/v1/checkout", json={}, headers=me | {"Idempotency-Key": "k9"})
+        assert lost.status_code == 500  # what the client sees is no answer at all
+    retried = await api.post("/api/v1/checkout", json={}, headers=me | {"Idempotency-Key": "k9"})
+
+    assert retried.status_code == 201, retried.text
+    assert retried.headers["idempotent-replayed"] == "true"
+    order = retried.json()
+    assert order["payment"]["status"] == "requires_payment"
+    assert order["payment"]["confirm_url"].endswith(
+        f"/payment_intents/{order['payment']['intent_id']}/confirm"
+    )
+    again = await api.post("/api/v1/checkout", json={}, headers=me | {"Idempotency-Key": "k9"})
+    assert again.json()["payment"]["intent_id"] == order["payment"]["intent_id"]
+    assert await shop.stock(variant) == (1, 1)
 
 
 async def test_checkout_answers_the_order_to_pay_and_the_customer_sees_only_their_own(
