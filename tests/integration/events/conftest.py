@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 from sqlalchemy import text
 
@@ -139,6 +140,16 @@ async def clean_nats(shared_nats_url: str) -> AsyncIterator[str]:
     await _delete_test_streams(shared_nats_url)
     yield shared_nats_url
     await _delete_test_streams(shared_nats_url)
+
+
+@pytest.fixture
+async def client(clean_nats: str) -> AsyncIterator[Client]:
+    """A connection to the shared NATS server, its test streams deleted around the test."""
+    connection = await nats.connect(clean_nats, connect_timeout=2)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def _delete_test_streams(url: str) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -31,15 +30,6 @@ DISTINCT_EFFECTS = "SELECT count(DISTINCT event_id) FROM test_effect WHERE consu
 PARTITIONS = 8
 
 pytestmark = pytest.mark.usefixtures("clean_nats")
-
-
-@pytest.fixture
-async def client(clean_nats: str) -> AsyncIterator[Client]:
-    connection = await nats.connect(clean_nats, connect_timeout=2)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def _publish(database: Database, client: Client, *, aggregates: int, each: int) -> None:

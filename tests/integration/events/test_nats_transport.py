@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import nats
@@ -36,15 +36,6 @@ EFFECTS = "SELECT count(*) FROM test_effect WHERE consumer = 'counter'"
 UNPUBLISHED = "SELECT count(*) FROM platform_outbox WHERE published_at IS NULL"
 
 pytestmark = pytest.mark.usefixtures("clean_nats")
-
-
-@pytest.fixture
-async def client(clean_nats: str) -> AsyncIterator[Client]:
-    connection = await nats.connect(clean_nats, connect_timeout=2)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 def transport_for(client: Client) -> NatsTransport:
