@@ -35,13 +35,18 @@ _LOCK_CART = text(
 # Read after the lock is granted (a new snapshot: what a concurrent change committed while
 # we waited is seen): the lines, the method's price in the cart's currency, the country's
 # tax rate and the customer's unpaid orders. One row per line (one row of NULL line
-# columns for an empty cart); the cart-wide columns repeat.
+# columns for an empty cart); the cart-wide columns repeat. The unpaid orders are counted
+# on the partial index `ix_orders_order_customer_pending`; the status is written as a
+# literal so that a generic plan matches its predicate too (with a parameter, the planner
+# once combined the customer's index with every pending order of the shop: a checkout got
+# slower with each unpaid order, docs/benchmarks.md).
 _CART_CONTENTS = text(
     """
     SELECT l.variant_id, l.quantity, m.code AS method_code, m.active AS method_active,
            sp.price_minor AS shipping_minor, t.rate_bp,
            (SELECT count(*) FROM orders_order o
-            WHERE o.customer_id = :customer_id AND o.status = :pending) AS pending_orders
+            WHERE o.customer_id = :customer_id
+              AND o.status = 'pending_payment') AS pending_orders
     FROM (VALUES (1)) AS cart(one)
     LEFT JOIN orders_cart_line l ON l.cart_id = :cart_id
     LEFT JOIN orders_shipping_method m ON m.id = :method_id
@@ -118,7 +123,6 @@ async def locked_cart(uow: UnitOfWork, customer_id: uuid.UUID) -> CheckoutCart |
         contents,
         {
             "customer_id": customer_id,
-            "pending": OrderStatus.PENDING_PAYMENT.value,
             "cart_id": cart["id"],
             "method_id": cart["shipping_method_id"],
             "currency": cart["currency"],

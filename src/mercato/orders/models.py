@@ -196,6 +196,12 @@ class Order(Base):
         # A customer's own list, newest first (keyset on created_at, id).
         Index("ix_orders_order_customer_created", "customer_id", "created_at", "id"),
         Index("ix_orders_order_created", "created_at", "id"),
+        # A customer's unpaid orders, counted by each checkout (`checkout_statements`).
+        Index(
+            "ix_orders_order_customer_pending",
+            "customer_id",
+            postgresql_where=text("status = 'pending_payment'"),
+        ),
         # The expiry job's scan: unpaid orders by the end of their reservation.
         Index(
             "ix_orders_order_pending_reserved_until",

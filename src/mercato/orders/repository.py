@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,6 @@ from mercato.orders.models import (
     ShippingPrice,
     TaxRate,
 )
-from mercato.orders.states import OrderStatus
 from mercato.platform.db.database import WriteSession
 from mercato.platform.db.sqlstates import UNIQUE_VIOLATION, sqlstate_of
 
@@ -121,17 +120,6 @@ class OrdersRepository(OrdersReads):
         return await self.session.scalar(
             select(Cart).where(Cart.customer_id == customer_id).with_for_update()
         )
-
-    async def pending_orders_of(self, customer_id: uuid.UUID) -> int:
-        count = await self.session.scalar(
-            select(func.count())
-            .select_from(Order)
-            .where(
-                Order.customer_id == customer_id,
-                Order.status == OrderStatus.PENDING_PAYMENT.value,
-            )
-        )
-        return int(count or 0)
 
     async def guest_cart_for_update(self, token_hash: bytes) -> Cart | None:
         return await self.session.scalar(
