@@ -7,9 +7,6 @@ of one aggregate is rejected by the broker while everything around it is accepte
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import nats
 import orjson
 import pytest
 from nats.aio.client import Client
@@ -26,15 +23,6 @@ pytestmark = pytest.mark.usefixtures("clean_nats")
 
 MAX_MESSAGE_BYTES = 4_096
 STREAM = nats_stream("test")
-
-
-@pytest.fixture
-async def client(clean_nats: str) -> AsyncIterator[Client]:
-    connection = await nats.connect(clean_nats, connect_timeout=2)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def commit_history(database: Database) -> None:

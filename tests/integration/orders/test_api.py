@@ -35,6 +35,20 @@ async def customer(api: httpx.AsyncClient, shop_settings: Settings) -> dict[str,
     return headers
 
 
+async def ready_cart(api: httpx.AsyncClient, headers: dict[str, str], variant: uuid.UUID) -> None:
+    """One unit of `variant` in the cart, shipped to ADDRESS by the standard method."""
+    added = await api.post(
+        "/api/v1/cart/lines",
+        json={"variant_id": str(variant), "quantity": 1, "currency": "EUR"},
+        headers=headers,
+    )
+    assert added.status_code in {200, 201}, added.text
+    shipped = await api.put(
+        "/api/v1/cart/shipping", json={"address": ADDRESS, "method": "standard"}, headers=headers
+    )
+    assert shipped.status_code == 200, shipped.text
+
+
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -212,14 +226,7 @@ async def test_a_checkout_retried_after_its_process_died_before_calling_payments
     saw no answer): the retry with the same key answers the same order, ready to pay."""
     variant = await shop.variant(on_hand=1, price_minor=1_000)
     me = await customer(api, shop_settings)
-    await api.post(
-        "/api/v1/cart/lines",
-        json={"variant_id": str(variant), "quantity": 1, "currency": "EUR"},
-        headers=me,
-    )
-    await api.put(
-        "/api/v1/cart/shipping", json={"address": ADDRESS, "method": "standard"}, headers=me
-    )
+    await ready_cart(api, me, variant)
 
     async def died(*args: object, **kwargs: object) -> None:
         raise ConnectionAbortedError("the process died after its commit")
@@ -248,16 +255,7 @@ async def test_checkout_answers_the_order_to_pay_and_the_customer_sees_only_thei
     variant = await shop.variant(on_hand=1, price_minor=1_000)
     me, someone = await customer(api, shop_settings), await customer(api, shop_settings)
     for headers in (me, someone):
-        await api.post(
-            "/api/v1/cart/lines",
-            json={"variant_id": str(variant), "quantity": 1, "currency": "EUR"},
-            headers=headers,
-        )
-        await api.put(
-            "/api/v1/cart/shipping",
-            json={"address": ADDRESS, "method": "standard"},
-            headers=headers,
-        )
+        await ready_cart(api, headers, variant)
 
     problem(
         await api.post("/api/v1/checkout", json={}, headers=me), 400, "idempotency-key-required"
