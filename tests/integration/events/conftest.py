@@ -143,7 +143,7 @@ async def clean_nats(shared_nats_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def client(clean_nats: str) -> AsyncIterator[Client]:
+async def nats_client(clean_nats: str) -> AsyncIterator[Client]:
     """A connection to the shared NATS server, its test streams deleted around the test."""
     connection = await nats.connect(clean_nats, connect_timeout=2)
     try:

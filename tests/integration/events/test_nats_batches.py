@@ -32,9 +32,9 @@ PARTITIONS = 8
 pytestmark = pytest.mark.usefixtures("clean_nats")
 
 
-async def _publish(database: Database, client: Client, *, aggregates: int, each: int) -> None:
+async def _publish(database: Database, nats_client: Client, *, aggregates: int, each: int) -> None:
     await publish_things(database, aggregates=aggregates, per_aggregate=each)
-    relay = Relay(database, NatsTransport(client, domains=catalog().domains()))
+    relay = Relay(database, NatsTransport(nats_client, domains=catalog().domains()))
     while await relay.publish_pending():
         pass
 
@@ -49,8 +49,8 @@ async def _heads(consumer: NatsConsumer) -> tuple[list[Any], list[Any]]:
     return heads, subscriptions
 
 
-async def _pending_acks(client: Client, consumer: NatsConsumer) -> int:
-    jetstream = client.jetstream()
+async def _pending_acks(nats_client: Client, consumer: NatsConsumer) -> int:
+    jetstream = nats_client.jetstream()
     total = 0
     for partition in range(PARTITIONS):
         durable = f"{consumer.group.name}--test--{partition}"
@@ -60,9 +60,9 @@ async def _pending_acks(client: Client, consumer: NatsConsumer) -> int:
 
 
 async def test_the_heads_of_several_partitions_commit_in_one_transaction(
-    live_database: Database, client: Client
+    live_database: Database, nats_client: Client
 ) -> None:
-    await _publish(live_database, client, aggregates=12, each=1)
+    await _publish(live_database, nats_client, aggregates=12, each=1)
     calls: list[int] = []
     consumers = ConsumerRegistry()
 
@@ -71,32 +71,32 @@ async def test_the_heads_of_several_partitions_commit_in_one_transaction(
         calls.append(len(events))
 
     (group,) = consumers.groups()
-    consumer = NatsConsumer(live_database, group, client.jetstream())
+    consumer = NatsConsumer(live_database, group, nats_client.jetstream())
     heads, subscriptions = await _heads(consumer)
     assert len(heads) > 1
     await consumer.handle_batch(heads)
     assert calls == [len(heads)]  # one call, one transaction, one inbox statement
     assert await scalar(live_database, "SELECT count(*) FROM platform_inbox") == len(heads)
-    assert await _pending_acks(client, consumer) == 0  # acknowledged after the commit
+    assert await _pending_acks(nats_client, consumer) == 0  # acknowledged after the commit
     for subscription in subscriptions:
         await subscription.unsubscribe()
 
 
 @pytest.mark.parametrize("batch_handler", [False, True], ids=["per-event", "batch"])
 async def test_a_failing_head_neither_loses_nor_holds_back_the_other_partitions(
-    live_database: Database, client: Client, batch_handler: bool
+    live_database: Database, nats_client: Client, batch_handler: bool
 ) -> None:
     await publish_things(live_database, aggregates=6, per_aggregate=1, poison=frozenset({(2, 0)}))
-    await Relay(live_database, NatsTransport(client, domains={"test"})).publish_pending()
+    await Relay(live_database, NatsTransport(nats_client, domains={"test"})).publish_pending()
     (group,) = registry(max_attempts=2, batch=batch_handler).groups()
-    consumer = NatsConsumer(live_database, group, client.jetstream())
+    consumer = NatsConsumer(live_database, group, nats_client.jetstream())
     heads, subscriptions = await _heads(consumer)
     await consumer.handle_batch(heads)
     # Split: the five good events committed and acknowledged, the poison one refused
     # (first attempt of two: redelivered later), nothing applied twice.
     assert await scalar(live_database, EFFECTS) == 5
     assert await scalar(live_database, DISTINCT_EFFECTS) == 5
-    assert await _pending_acks(client, consumer) == 1
+    assert await _pending_acks(nats_client, consumer) == 1
     for subscription in subscriptions:
         await subscription.unsubscribe()
 
@@ -117,25 +117,25 @@ class AckLostConsumer(NatsConsumer):
 
 
 async def test_a_crash_between_commit_and_ack_redelivers_and_applies_once(
-    live_database: Database, client: Client
+    live_database: Database, nats_client: Client
 ) -> None:
-    await _publish(live_database, client, aggregates=6, each=5)
+    await _publish(live_database, nats_client, aggregates=6, each=5)
     (group,) = registry(batch=True).groups()
-    consumer = AckLostConsumer(live_database, group, client.jetstream(), fetch_timeout_s=0.2)
+    consumer = AckLostConsumer(live_database, group, nats_client.jetstream(), fetch_timeout_s=0.2)
     consumer.crashed = set()
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
         assert await wait_until(EFFECTS, live_database, expected=30, seconds=60) == 30
         for _ in range(100):  # every message redelivered once, then acknowledged
-            if len(consumer.crashed) == 30 and await _pending_acks(client, consumer) == 0:
+            if len(consumer.crashed) == 30 and await _pending_acks(nats_client, consumer) == 0:
                 break
             await asyncio.sleep(0.1)
     finally:
         stop.set()
         await task
     assert len(consumer.crashed) == 30
-    assert await _pending_acks(client, consumer) == 0
+    assert await _pending_acks(nats_client, consumer) == 0
     assert await scalar(live_database, EFFECTS) == 30
     assert await scalar(live_database, DISTINCT_EFFECTS) == 30
     assert await per_aggregate_order_holds(live_database, "counter")

@@ -42,9 +42,9 @@ async def commit_history(database: Database) -> None:
                 await uow.commit()
 
 
-async def stream_history(client: Client) -> dict[str, list[str]]:
+async def stream_history(nats_client: Client) -> dict[str, list[str]]:
     """What the stream holds, in stream order, per aggregate: event name and `n`."""
-    jetstream = client.jetstream()
+    jetstream = nats_client.jetstream()
     info = await jetstream.stream_info(STREAM)
     history: dict[str, list[str]] = {}
     for sequence in range(info.state.first_seq, info.state.last_seq + 1):
@@ -56,9 +56,9 @@ async def stream_history(client: Client) -> dict[str, list[str]]:
 
 
 async def test_a_refused_event_holds_back_its_aggregate_only_and_order_survives(
-    live_database: Database, client: Client
+    live_database: Database, nats_client: Client
 ) -> None:
-    jetstream = client.jetstream()
+    jetstream = nats_client.jetstream()
     await jetstream.add_stream(
         StreamConfig(
             name=STREAM,
@@ -68,13 +68,13 @@ async def test_a_refused_event_holds_back_its_aggregate_only_and_order_survives(
         )
     )
     await commit_history(live_database)
-    relay = Relay(live_database, NatsTransport(client, domains={"test"}))
+    relay = Relay(live_database, NatsTransport(nats_client, domains={"test"}))
 
     with pytest.raises(PublishError) as refused:
         await relay.publish_pending()
     assert len(refused.value.failed) == 1
     # b and c went through; a only up to the refused rename, whose later events wait.
-    assert await stream_history(client) == {
+    assert await stream_history(nats_client) == {
         "a": ["n=0"],
         "b": ["n=0", "n=1", "n=2", "n=3"],
         "c": ["n=0", "n=1", "n=2", "n=3"],
@@ -96,13 +96,13 @@ async def test_a_refused_event_holds_back_its_aggregate_only_and_order_survives(
 
     with pytest.raises(PublishError):  # still refused: nothing of `a` moves
         await relay.publish_pending()
-    assert (await stream_history(client))["a"] == ["n=0"]
+    assert (await stream_history(nats_client))["a"] == ["n=0"]
 
     info = await jetstream.stream_info(STREAM)
     info.config.max_msg_size = -1  # the operator fixes the stream
     await jetstream.update_stream(info.config)
     assert await relay.publish_pending() == 3
-    assert (await stream_history(client))["a"] == ["n=0", "renamed", "n=1", "n=2"]
+    assert (await stream_history(nats_client))["a"] == ["n=0", "renamed", "n=1", "n=2"]
     assert (
         await scalar(
             live_database, "SELECT count(*) FROM platform_outbox WHERE published_at IS NULL"
@@ -112,7 +112,7 @@ async def test_a_refused_event_holds_back_its_aggregate_only_and_order_survives(
 
 
 async def test_a_large_batch_is_published_once_and_in_order_per_aggregate(
-    live_database: Database, client: Client
+    live_database: Database, nats_client: Client
 ) -> None:
     for n in range(20):
         async with UnitOfWork(live_database) as uow:
@@ -121,10 +121,10 @@ async def test_a_large_batch_is_published_once_and_in_order_per_aggregate(
                     ThingHappened(thing_id=f"t{aggregate}", n=n), aggregate_id=f"t{aggregate}"
                 )
             await uow.commit()
-    relay = Relay(live_database, NatsTransport(client, domains={"test"}))
+    relay = Relay(live_database, NatsTransport(nats_client, domains={"test"}))
     published = 0
     while batch := await relay.publish_pending():
         published += batch
     assert published == 800
-    history = await stream_history(client)
+    history = await stream_history(nats_client)
     assert history == {f"t{a}": [f"n={n}" for n in range(20)] for a in range(40)}

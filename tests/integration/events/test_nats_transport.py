@@ -38,12 +38,12 @@ UNPUBLISHED = "SELECT count(*) FROM platform_outbox WHERE published_at IS NULL"
 pytestmark = pytest.mark.usefixtures("clean_nats")
 
 
-def transport_for(client: Client) -> NatsTransport:
-    return NatsTransport(client, domains=catalog().domains())
+def transport_for(nats_client: Client) -> NatsTransport:
+    return NatsTransport(nats_client, domains=catalog().domains())
 
 
-async def stream_messages(client: Client) -> int:
-    info = await client.jetstream().stream_info(nats_stream("test"))
+async def stream_messages(nats_client: Client) -> int:
+    info = await nats_client.jetstream().stream_info(nats_stream("test"))
     return int(info.state.messages)
 
 
@@ -61,13 +61,13 @@ async def run_until(
 
 
 async def test_events_reach_a_consumer_once_and_in_order(
-    live_database: Database, client: Client
+    live_database: Database, nats_client: Client
 ) -> None:
     await publish_things(live_database, aggregates=3, per_aggregate=10)
-    assert await Relay(live_database, transport_for(client)).publish_pending() == 30
-    assert await stream_messages(client) == 30
+    assert await Relay(live_database, transport_for(nats_client)).publish_pending() == 30
+    assert await stream_messages(nats_client) == 30
     (group,) = registry().groups()
-    consumer = NatsConsumer(live_database, group, client.jetstream(), fetch_timeout_s=0.2)
+    consumer = NatsConsumer(live_database, group, nats_client.jetstream(), fetch_timeout_s=0.2)
     assert await run_until([consumer], live_database, sql=EFFECTS, expected=30) == 30
     assert await per_aggregate_order_holds(live_database, "counter")
 
@@ -86,31 +86,33 @@ class CrashAfterPublishing:
 
 
 async def test_a_relay_crash_after_publish_is_absorbed_by_broker_dedup(
-    live_database: Database, client: Client
+    live_database: Database, nats_client: Client
 ) -> None:
     await publish_things(live_database, aggregates=2, per_aggregate=5)
     with pytest.raises(SystemExit):
-        await Relay(live_database, CrashAfterPublishing(transport_for(client))).publish_pending()
+        await Relay(
+            live_database, CrashAfterPublishing(transport_for(nats_client))
+        ).publish_pending()
     assert await scalar(live_database, UNPUBLISHED) == 10  # the crash rolled the marks back
-    assert await Relay(live_database, transport_for(client)).publish_pending() == 10
-    assert await stream_messages(client) == 10  # Nats-Msg-Id dropped the 10 duplicates
+    assert await Relay(live_database, transport_for(nats_client)).publish_pending() == 10
+    assert await stream_messages(nats_client) == 10  # Nats-Msg-Id dropped the 10 duplicates
 
 
 async def test_a_poison_message_is_dead_lettered_and_the_rest_flow(
-    live_database: Database, client: Client
+    live_database: Database, nats_client: Client
 ) -> None:
     await publish_things(live_database, aggregates=2, per_aggregate=4, poison=frozenset({(1, 0)}))
-    await Relay(live_database, transport_for(client)).publish_pending()
+    await Relay(live_database, transport_for(nats_client)).publish_pending()
     (group,) = registry(max_attempts=3).groups()
-    consumer = NatsConsumer(live_database, group, client.jetstream(), fetch_timeout_s=0.2)
+    consumer = NatsConsumer(live_database, group, nats_client.jetstream(), fetch_timeout_s=0.2)
     assert await run_until([consumer], live_database, sql=EFFECTS, expected=7) == 7
     assert await scalar(live_database, "SELECT attempts FROM platform_dead_letter") == 3
-    dead = await client.jetstream().stream_info("MERCATO_DEAD_LETTERS")
+    dead = await nats_client.jetstream().stream_info("MERCATO_DEAD_LETTERS")
     assert dead.state.messages == 1
 
 
 async def test_two_relays_and_three_consumers_apply_10000_events_exactly_once_in_order(
-    live_database: Database, client: Client, settings: Settings, clean_nats: str
+    live_database: Database, nats_client: Client, settings: Settings, clean_nats: str
 ) -> None:
     await publish_bulk(live_database, aggregates=50, per_aggregate=200)
     (group,) = registry().groups()
@@ -137,7 +139,7 @@ async def test_two_relays_and_three_consumers_apply_10000_events_exactly_once_in
     )
     assert distinct == 10_000
     assert await per_aggregate_order_holds(live_database, "counter")
-    assert await stream_messages(client) == 10_000
+    assert await stream_messages(nats_client) == 10_000
 
 
 async def test_writes_continue_while_the_broker_is_down_and_drain_after(
@@ -186,5 +188,5 @@ async def test_streams_can_be_ensured_by_many_processes_at_once(clean_nats: str)
         info = await clients[0].jetstream().stream_info(nats_stream("test"))
         assert info.config.subjects == ["mercato.test.>"]
     finally:
-        for client in clients:
-            await client.close()
+        for nats_client in clients:
+            await nats_client.close()
