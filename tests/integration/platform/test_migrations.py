@@ -103,3 +103,30 @@ def test_revision_files_follow_the_naming_convention() -> None:
     assert names
     for name in names:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}_[a-z0-9_]+\.py", name), name
+
+
+async def test_a_concurrent_index_left_invalid_by_a_failed_build_is_built_again(
+    empty_database: str,
+) -> None:
+    """0016 builds its index CONCURRENTLY: a build that failed leaves an INVALID index,
+    which the next run drops and builds again (not skipped as already there)."""
+    await asyncio.to_thread(migrations.upgrade, empty_database, "0015")
+    connection = await asyncpg.connect(empty_database)
+    try:
+        await connection.execute(
+            "CREATE INDEX ix_orders_order_customer_pending ON orders_order (customer_id)"
+            " WHERE status = 'pending_payment'"
+        )
+        # What a failed CREATE INDEX CONCURRENTLY leaves behind.
+        await connection.execute(
+            "UPDATE pg_index SET indisvalid = false"
+            " WHERE indexrelid = 'ix_orders_order_customer_pending'::regclass"
+        )
+        await asyncio.to_thread(migrations.upgrade, empty_database, "0016")
+        valid = await connection.fetchval(
+            "SELECT indisvalid FROM pg_index"
+            " WHERE indexrelid = 'ix_orders_order_customer_pending'::regclass"
+        )
+    finally:
+        await connection.close()
+    assert valid is True
