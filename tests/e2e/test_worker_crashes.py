@@ -262,19 +262,19 @@ async def crash_burst(crash: CrashRun, *, size: int, kills: int) -> None:
     assert set(deliveries) == set(committed), context
     assert [count for count in deliveries.values() if count != 1] == [], context
     # Nothing failed or was left half-done. Periodic jobs are not the burst's: one deferred
-    # at the last minute boundary may still wait (`todo`), and one a killed worker was
-    # running stays `doing` until the stalled-job recovery requeues it (after its stall
-    # delay, which may come after the burst drained). The burst's own jobs were all done
-    # (`drained`), and no job of any kind may have failed.
+    # at the last minute boundary may still wait (`todo`), and those a killed worker was
+    # running stay `doing` until the stalled-job recovery requeues them (after their stall
+    # delay, which may come after the burst drained). They are told apart by the
+    # `timestamp` argument procrastinate gives every periodic job (no other job of ours
+    # has one; `procrastinate_periodic_defers` keeps only the latest defers). The burst's
+    # own jobs were all done (`drained`), and no job of any kind may have failed.
     async with database.session() as session:
         unfinished = (
             await session.execute(
                 text(
                     "SELECT task_name, status::text FROM procrastinate_jobs"
                     " WHERE status NOT IN ('succeeded', 'todo')"
-                    " AND NOT (status = 'doing' AND id IN"
-                    " (SELECT job_id FROM procrastinate_periodic_defers"
-                    " WHERE job_id IS NOT NULL))"
+                    " AND NOT (status = 'doing' AND args ? 'timestamp')"
                     " ORDER BY id"
                 )
             )
