@@ -133,14 +133,12 @@ async def fingerprint_of(request: Request) -> bytes:
 @asynccontextmanager
 async def idempotent(request: Request, database: Database, *, scope: str) -> AsyncIterator[Guard]:
     """Claim the request's Idempotency-Key (if it sent one) for `scope` (e.g. the user)."""
-    raw = request.headers.get(HEADER)
-    if raw is None:
+    claim = await KeyClaim.optional(request, scope=scope)
+    if claim is None:
         yield Guard(database, None, None)
         return
-    key = _checked_key(raw)
-    fingerprint = await fingerprint_of(request)
-    guard = Guard(database, scope, key)
-    guard.replay = await _claim(database, scope=scope, key=key, fingerprint=fingerprint)
+    guard = Guard(database, scope, claim.key)
+    guard.replay = await _claim(database, scope=scope, key=claim.key, fingerprint=claim.fingerprint)
     try:
         yield guard
     except BaseException:
